@@ -1,0 +1,63 @@
+"""The App: everything a command or the daemon needs, built once and passed
+down (no module-level state). cli.py and daemon.py are its only builders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailtriage.classify import RuleSet, load_rules
+from mailtriage.clock import Clock
+from mailtriage.errors import ConfigError, Problem
+from mailtriage.notify.render import Templates, load_templates
+from mailtriage.settings import DEFAULTS_DIR, Settings, load_settings
+from mailtriage.sla.calendar import Calendar, calendar_from_config
+from mailtriage.store import Store, open_store
+
+
+@dataclass
+class Config:
+    """Settings plus what they name: rules, calendars, templates — all validated."""
+
+    settings: Settings
+    rules: RuleSet
+    calendars: dict[str, Calendar]
+    templates: Templates
+    path: Path | None = None
+
+
+@dataclass
+class App:
+    config: Config
+    clock: Clock
+    store: Store
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+
+def load_config(path: Path | None) -> Config:
+    """Load and validate everything; all problems of rules and templates together."""
+    settings = load_settings(path)
+    problems: list[Problem] = []
+    rules = None
+    try:
+        rules = load_rules(settings.path(settings.rules))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    templates = None
+    try:
+        templates = load_templates(settings.path(settings.templates), DEFAULTS_DIR / "templates")
+        problems.extend(templates.check())
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems or rules is None or templates is None:
+        raise ConfigError(problems)
+    calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
+    return Config(settings, rules, calendars, templates, path)
+
+
+def build_app(config: Config, clock: Clock, *, auto_create: bool = True) -> App:
+    return App(config, clock, open_store(config.settings.database, auto_create=auto_create))

@@ -1,0 +1,36 @@
+"""What every command needs: the config, the clock, the App."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mailtriage.app import App, Config, build_app, load_config
+from mailtriage.clock import Clock, FixedClock, SystemClock, parse_instant
+from mailtriage.errors import UsageError
+from mailtriage.settings import default_config_path
+
+
+def config(args: argparse.Namespace) -> Config:
+    path = args.config if args.config is not None else default_config_path()
+    return load_config(path)
+
+
+def clock(args: argparse.Namespace) -> Clock:
+    if not args.now:
+        return SystemClock()
+    try:
+        return FixedClock(parse_instant(args.now))
+    except ValueError as exc:
+        raise UsageError(f"--now {args.now!r}: not an ISO-8601 instant") from exc
+
+
+def app(args: argparse.Namespace, auto_create: bool = True) -> App:
+    return build_app(config(args), clock(args), auto_create=auto_create)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")

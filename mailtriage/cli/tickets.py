@@ -1,0 +1,63 @@
+"""Ticket commands: tickets list, tickets show."""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy import select
+
+from mailtriage.cli import common
+from mailtriage.errors import NotFound
+from mailtriage.store.schema import Ticket
+from mailtriage.tickets import parse_ref
+from mailtriage.views import ticket_json, ticket_line, ticket_text
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    tickets = sub.add_parser("tickets", help="list and show tickets").add_subparsers(dest="sub", required=True)
+    listing = tickets.add_parser("list", help="one ticket per line, or a JSON array")
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--status", help="new, open, pending, resolved, closed (comma-separated)")
+    listing.add_argument("--severity", help="S1..S4 (comma-separated)")
+    listing.add_argument("--queue")
+    listing.set_defaults(handler=cmd_list)
+    show = tickets.add_parser("show", help="one ticket with its messages and events")
+    show.add_argument("ref")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_show)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    app = common.app(args)
+    prefix = app.settings.ticket_prefix
+    query = select(Ticket).order_by(Ticket.id)
+    if args.status:
+        query = query.where(Ticket.status.in_(args.status.split(",")))
+    if args.severity:
+        query = query.where(Ticket.severity.in_([s.upper() for s in args.severity.split(",")]))
+    if args.queue:
+        query = query.where(Ticket.queue == args.queue)
+    with app.store.session() as session:
+        found = list(session.scalars(query))
+        if args.json:
+            common.print_json([ticket_json(t, prefix, full=False) for t in found])
+        else:
+            for ticket in found:
+                print(ticket_line(ticket, prefix))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    app = common.app(args)
+    prefix = app.settings.ticket_prefix
+    number = parse_ref(args.ref, prefix)
+    with app.store.session() as session:
+        ticket = session.get(Ticket, number) if number is not None else None
+        if ticket is None:
+            raise NotFound(f"no ticket {args.ref}")
+        data = ticket_json(ticket, prefix)
+    if args.json:
+        common.print_json(data)
+    else:
+        print(ticket_text(data))
+    return 0

@@ -1,0 +1,126 @@
+"""Shared value types that travel along the flow.
+
+Every step passes one of these to the next: bytes → ParsedMail → Verdict →
+ticket changes. They are frozen so that no step can quietly edit what an
+earlier step decided.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Severity(str, enum.Enum):
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+    S4 = "S4"
+
+
+class Tier(str, enum.Enum):
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+    L4 = "L4"
+
+    def up(self) -> "Tier":
+        order = list(Tier)
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+class Status(str, enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What the rest of mailtriage needs to know about one message.
+
+    Addresses are lower-cased bare addresses (`anna@customer.example`);
+    Message-IDs keep their angle brackets (`<abc@host>`). Nothing here is
+    trusted: it all comes from the sender.
+    """
+
+    message_id: str
+    message_id_synthesized: bool
+    subject: str
+    from_addr: str
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    date: datetime | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    body_text: str
+    attachments: tuple[Attachment, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()   # (name, decoded value), in order
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first header of that name (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [value for key, value in self.headers if key.lower() == wanted]
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return self.to + self.cc
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One match of one rule: which condition, and on what text."""
+
+    rule: str
+    field: str          # subject, body, subject_or_body, from, to, header:Name
+    pattern: str        # the keyword or regex as written in the rules file
+    matched: str        # the text that matched
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules decided for one message, and why."""
+
+    severity: Severity
+    tier: Tier
+    queue: str
+    tags: tuple[str, ...]
+    assignee: str | None
+    matched_rules: tuple[str, ...]
+    hits: tuple[Hit, ...]
+    decided_by: dict[str, str] = field(default_factory=dict)   # field → rule name or "default"
+
+    def as_dict(self) -> dict:
+        return {
+            "severity": self.severity.value,
+            "tier": self.tier.value,
+            "queue": self.queue,
+            "tags": list(self.tags),
+            "assignee": self.assignee,
+            "matched_rules": list(self.matched_rules),
+            "decided_by": dict(self.decided_by),
+            "hits": [
+                {"rule": h.rule, "field": h.field, "pattern": h.pattern, "matched": h.matched}
+                for h in self.hits
+            ],
+        }

@@ -1,0 +1,1 @@
+"""Outgoing mail: templates → messages → outbox → SMTP or Maildir."""

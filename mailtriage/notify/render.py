@@ -1,0 +1,80 @@
+"""Templates: Jinja2 in its sandbox, customer text only ever as variables.
+
+A template file is a small mail: header lines (only `Subject:` is used),
+a blank line, then the body. Customer text reaches a template as a value
+in the context, never as template source, so `{{ 7*7 }}` in a subject is
+just text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mailtriage.errors import ConfigError, Problem
+
+# Templates mailtriage needs; `config check` reports a missing one.
+REQUIRED = ("acknowledgement",)
+SUFFIX = ".txt"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+class Templates:
+    def __init__(self, folders: list[Path]):
+        """Templates are looked up in each folder in turn (the admin's, then the defaults)."""
+        self.folders = folders
+        self.env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader([str(f) for f in folders]),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, name: str, context: dict[str, Any]) -> Rendered:
+        text = self.env.get_template(name + SUFFIX).render(**context)
+        head, _, body = text.partition("\n\n")
+        subject = ""
+        for line in head.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "subject":
+                subject = value.strip()
+        return Rendered(subject=subject, body=body.lstrip("\n"))
+
+    def check(self) -> list[Problem]:
+        """Syntax errors at FILE:LINE, and required templates that are missing."""
+        problems: list[Problem] = []
+        for name in REQUIRED:
+            if not any((folder / (name + SUFFIX)).is_file() for folder in self.folders):
+                problems.append(Problem(str(self.folders[0]), 0, f"template {name}{SUFFIX} is missing"))
+        for folder in self.folders[:1]:
+            for path in sorted(folder.glob("*" + SUFFIX)):
+                problems.extend(self._check_file(path))
+        return problems
+
+    def _check_file(self, path: Path) -> list[Problem]:
+        try:
+            self.env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+        except TemplateSyntaxError as exc:
+            return [Problem(str(path), exc.lineno or 1, f"template: {exc.message}")]
+        except (TemplateError, UnicodeDecodeError) as exc:
+            return [Problem(str(path), 1, f"template: {exc}")]
+        head = path.read_text(encoding="utf-8").partition("\n\n")[0]
+        if not any(line.lower().startswith("subject:") for line in head.splitlines()):
+            return [Problem(str(path), 1, "template: the first lines must hold `Subject: …`, then a blank line")]
+        return []
+
+
+def load_templates(folder: Path, defaults: Path) -> Templates:
+    if not folder.is_dir():
+        raise ConfigError(Problem(str(folder), 0, "templates folder not found"))
+    folders = [folder] if folder.resolve() == defaults.resolve() else [folder, defaults]
+    return Templates(folders)

@@ -1,0 +1,198 @@
+"""The database schema (SQLAlchemy 2 declarative models).
+
+Tables follow the flow: `raw_messages` holds every accepted message's bytes
+before anything else happens to it; `messages` are the parsed, threaded ones;
+`tickets`, `participants` and `events` are the ticket state; `outbox` is
+outgoing mail written in the same transaction as the ticket change that
+caused it. Alembic migrations in `migrations/` create exactly this.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes in, timezone-aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:           # SQLite keeps no offset
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class RawMessage(Base):
+    """Every accepted message, byte for byte, committed before any other step."""
+
+    __tablename__ = "raw_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(String(200))      # "smtp", "imap:support", "file:…"
+    received_at: Mapped[datetime]
+    # pending → processed | duplicate | ignored | quarantined
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(200))   # the action printed by ingest
+    reason: Mapped[str | None] = mapped_column(String(200))    # why quarantined or ignored
+    error: Mapped[str | None] = mapped_column(Text)            # the error text, for operators
+    attempts: Mapped[int] = mapped_column(default=0)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    severity: Mapped[str] = mapped_column(String(2), index=True)
+    tier: Mapped[str] = mapped_column(String(2))
+    queue: Mapped[str] = mapped_column(String(100))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    assignee: Mapped[str | None] = mapped_column(String(320))
+    mailbox: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    first_response_due: Mapped[datetime | None]
+    first_responded_at: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    sla_state: Mapped[str] = mapped_column(String(20), default="ok")
+    # The earliest instant at which the SLA sweep has something to do for this
+    # ticket (a warning or a breach); NULL when nothing is pending. Indexed so a
+    # sweep costs what is due, not what is open.
+    next_deadline: Mapped[datetime | None] = mapped_column(index=True)
+    sla_data: Mapped[dict[str, Any]] = mapped_column(default=dict)   # clocks, notices sent
+
+    messages: Mapped[list["Message"]] = relationship(back_populates="ticket", order_by="Message.id")
+    events: Mapped[list["Event"]] = relationship(back_populates="ticket", order_by="Event.id")
+    participants: Mapped[list["Participant"]] = relationship(back_populates="ticket")
+
+
+class Participant(Base):
+    """Customers on a ticket: they may thread into it by its subject tag."""
+
+    __tablename__ = "participants"
+    __table_args__ = (Index("ix_participants_ticket_email", "ticket_id", "email", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20), default="cc")    # requester | cc
+
+    ticket: Mapped[Ticket] = relationship(back_populates="participants")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))
+    message_id: Mapped[str] = mapped_column(String(998), index=True)
+    content_key: Mapped[str] = mapped_column(String(64))    # same Message-ID + same key = duplicate
+    direction: Mapped[str] = mapped_column(String(3))       # in | out
+    kind: Mapped[str] = mapped_column(String(10))           # customer | agent | internal | auto
+    from_addr: Mapped[str] = mapped_column(String(320))
+    to_addrs: Mapped[list[Any]] = mapped_column(default=list)
+    cc_addrs: Mapped[list[Any]] = mapped_column(default=list)
+    date: Mapped[datetime | None]
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+
+
+class MessageRef(Base):
+    """One In-Reply-To/References entry of a stored message.
+
+    Lets a message that arrives *after* its reply find the ticket: "who
+    refers to me?" is an index lookup on `ref`.
+    """
+
+    __tablename__ = "message_refs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(998), index=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime]
+    type: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class OutboxRow(Base):
+    """Outgoing mail, durable until the relay has acknowledged it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))          # acknowledgement, warning, …
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320))    # envelope sender
+    recipients: Mapped[list[Any]] = mapped_column()
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10), default="pending")   # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class AutoReplyLog(Base):
+    """When we last replied automatically to whom: the per-sender rate limit."""
+
+    __tablename__ = "auto_reply_log"
+    __table_args__ = (Index("ix_auto_reply_sender_at", "sender", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime]

@@ -1,0 +1,91 @@
+"""Threading: which ticket does a message belong to? (pure)
+
+The store gathers the facts (`ThreadFacts`: which tickets the message's
+tag, references and referrers point at); `decide()` applies the order:
+
+1. a `[MT-n]` tag in the subject, but only when the sender is a participant
+   of that ticket or an agent (nobody hijacks a ticket by typing its number);
+2. In-Reply-To/References that hit any known message, ours or theirs;
+3. a stored message that refers to this one (it arrived after its reply:
+   IMAP and Maildir order is not conversation order);
+4. otherwise a new ticket.
+
+When 2 and 3 point at different tickets the message is the link between
+them and the tickets are merged, so the result does not depend on the order
+in which a mailbox was read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Reply and forward prefixes in many languages, stacked or numbered:
+# Re, RE[2], Re^2, AW, SV, VS, Antw, Odp, Ответ, Отв, Ref, Réf, RIF, Sv, Fwd, WG, TR …
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|antw|antwort|odp|ответ|отв|ref|réf|rif|r|fw|fwd|wg|tr|doorst|enc|πλθ|回复|答复|转发)"
+    r"\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
+
+
+def strip_reply_prefixes(subject: str) -> str:
+    """`Re: AW: RE[2]: Printer` → `Printer` (for display and new tickets)."""
+    stripped = _PREFIX.sub("", subject, count=1).strip()
+    return stripped or subject.strip()
+
+
+def tag_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(r"\[\s*" + re.escape(prefix) + r"-(\d{1,12})\s*\]", re.IGNORECASE)
+
+
+def find_tag(subject: str, prefix: str) -> int | None:
+    """The ticket number in a `[MT-42]` subject tag, or None."""
+    match = tag_pattern(prefix).search(subject)
+    return int(match.group(1)) if match else None
+
+
+def strip_tag(subject: str, prefix: str) -> str:
+    return re.sub(r"\s{2,}", " ", tag_pattern(prefix).sub("", subject)).strip()
+
+
+def display_subject(subject: str, prefix: str) -> str:
+    """What a ticket is called: no reply prefixes, no tag."""
+    return strip_reply_prefixes(strip_tag(strip_reply_prefixes(subject), prefix)) or "(no subject)"
+
+
+@dataclass(frozen=True)
+class ThreadFacts:
+    """What the store knows that bears on threading one message."""
+
+    tagged_ticket: int | None = None          # the tag's ticket, if it exists
+    sender_may_use_tag: bool = False          # participant of that ticket, or an agent
+    referenced_tickets: tuple[int, ...] = ()  # tickets of known messages this one refers to
+    referring_tickets: tuple[int, ...] = ()   # tickets of stored messages that refer to this one
+
+
+@dataclass(frozen=True)
+class ThreadDecision:
+    ticket_id: int | None                     # None: open a new ticket
+    via: str                                  # tag, references, referrer, new, tag-refused
+    merge: tuple[int, ...] = field(default=())   # other tickets to fold into ticket_id
+    refused_tag: int | None = None            # a tag we did not honour (event on the new ticket)
+
+
+def decide(facts: ThreadFacts) -> ThreadDecision:
+    refused = None
+    if facts.tagged_ticket is not None:
+        if facts.sender_may_use_tag:
+            return ThreadDecision(facts.tagged_ticket, "tag")
+        refused = facts.tagged_ticket
+    candidates = list(dict.fromkeys(facts.referenced_tickets + facts.referring_tickets))
+    if candidates:
+        via = "references" if facts.referenced_tickets else "referrer"
+        # The oldest ticket survives a merge: it holds the start of the conversation.
+        return _with_merges(min(candidates), via, facts, refused)
+    return ThreadDecision(None, "new" if refused is None else "tag-refused", refused_tag=refused)
+
+
+def _with_merges(target: int, via: str, facts: ThreadFacts, refused: int | None) -> ThreadDecision:
+    others = {t for t in facts.referenced_tickets + facts.referring_tickets if t != target}
+    return ThreadDecision(target, via, tuple(sorted(others)), refused)
