@@ -272,7 +272,8 @@ def check_references(settings: Settings, locator: yamlsrc.Locator) -> list[Probl
         try:
             calendar_from_config(name, data)
         except (ValueError, TypeError, KeyError) as exc:
-            problems.append(locator.problem(("calendars", name), f"calendar {name}: {exc}"))
+            where = ("calendars", name) + tuple(getattr(exc, "path", ()))
+            problems.append(locator.problem(where, f"calendar {name}: {exc}"))
     for severity, target in settings.sla.targets.items():
         if target.calendar not in settings.calendars:
             problems.append(locator.problem(

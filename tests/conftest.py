@@ -34,3 +34,13 @@ def corpus_dir() -> Path:
     path = corpus_path()
     need((path / "manifest.csv").is_file(), f"mail corpus not found at {path} (set MAILTRIAGE_CORPUS)")
     return path
+
+
+
+
+from helpers import Site, make_site  # noqa: E402
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return make_site(tmp_path / "site")

@@ -48,7 +48,7 @@ def _options(case_sensitive: bool) -> re2.Options:
 
 def _compile(pattern: str, case_sensitive: bool = False) -> Any:
     try:
-        return re2.compile(pattern, _options(case_sensitive))
+        return re2.compile(pattern.encode("utf-8"), _options(case_sensitive))
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid"
         if isinstance(reason, bytes):
@@ -61,9 +61,17 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def utf8(text: str) -> bytes:
+    """What the patterns search. Patterns and texts are UTF-8 bytes because the
+    re2 module re-encodes a str text on every search: encoding each text once
+    per message makes classifying about four times faster. surrogatepass: a
+    str decoded with surrogateescape must not crash classification."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 @dataclass(frozen=True)
 class Matcher:
-    """One item of a `when` list, compiled once: finds its text in a string."""
+    """One item of a `when` list, compiled once: finds its text in a UTF-8 text."""
 
     written: str         # the item as written in the rules file
     kind: str            # keyword, regex, address or domain
@@ -71,9 +79,9 @@ class Matcher:
     group: int = 0       # which group is "the text that matched"
     case_sensitive: bool = False
 
-    def find(self, text: str) -> str | None:
+    def find(self, text: bytes) -> str | None:
         match = self.regex.search(text)
-        return None if match is None else match.group(self.group)
+        return None if match is None else match.group(self.group).decode("utf-8", "replace")
 
 
 def keyword(text: str) -> Matcher:
@@ -124,16 +132,26 @@ class MailView:
     """
 
     mail: ParsedMail
-    subject: str
-    body: str
+    subject: bytes
+    body: bytes
     limit: int
 
     @classmethod
     def of(cls, mail: ParsedMail, limit: int) -> "MailView":
-        return cls(mail, normalize(mail.subject[:limit]), normalize(mail.body_text[:limit]), limit)
+        return cls(mail, cls.prepare(mail.subject, limit), cls.prepare(mail.body_text, limit), limit)
 
-    def headers(self, name: str) -> tuple[str, ...]:
-        return tuple(normalize(value[: self.limit]) for value in self.mail.header_all(name))
+    @staticmethod
+    def prepare(text: str, limit: int) -> bytes:
+        return utf8(normalize(text[:limit]))
+
+    def headers(self, name: str) -> tuple[bytes, ...]:
+        return tuple(self.prepare(value, self.limit) for value in self.mail.header_all(name))
+
+    def sender(self) -> tuple[bytes, ...]:
+        return (utf8(self.mail.from_addr),)
+
+    def recipients(self) -> tuple[bytes, ...]:
+        return tuple(utf8(address) for address in self.mail.recipients)
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,7 @@ class Condition:
 Predicate = Callable[[MailView, Condition], tuple[Hit, ...]]
 
 
-def _scan(condition: Condition, texts: Iterable[str]) -> tuple[Hit, ...]:
+def _scan(condition: Condition, texts: Iterable[bytes]) -> tuple[Hit, ...]:
     """One Hit per item found, with the first text it was found in."""
     texts = tuple(texts)
     hits = []
@@ -182,12 +200,12 @@ def subject_or_body(view: MailView, condition: Condition) -> tuple[Hit, ...]:
 
 
 def sender(view: MailView, condition: Condition) -> tuple[Hit, ...]:
-    return _scan(condition, [view.mail.from_addr])
+    return _scan(condition, view.sender())
 
 
 def recipients(view: MailView, condition: Condition) -> tuple[Hit, ...]:
     """`to` means anyone the message was addressed to: To and Cc."""
-    return _scan(condition, view.mail.recipients)
+    return _scan(condition, view.recipients())
 
 
 def header(view: MailView, condition: Condition) -> tuple[Hit, ...]:

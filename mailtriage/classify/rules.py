@@ -189,8 +189,7 @@ class _Reader:
             return None
         if "name" not in rule:
             self.problem(path, f"{label}: name is required")
-        elif not isinstance(name, str) or not name.strip():
-            self.problem(path + ("name",), f"{label}: name must be a non-empty string, not {_kind(name)}")
+        name = self.read_name(rule, "name", path, label)
         conditions = self.read_when(rule.get("when", _ABSENT), path + ("when",), label, str(name))
         actions = self.read_actions(rule.get("set", _ABSENT), path + ("set",), label)
         stop = self.read_flag(rule.get("stop", False), path + ("stop",), f"{label}: stop")
@@ -222,7 +221,8 @@ class _Reader:
 
     def read_header(self, raw: Any, path: KeyPath, label: str, rule: str) -> list[Condition]:
         if not isinstance(raw, dict) or not raw:
-            self.problem(path, f"{label}: header must be a mapping of header names to items, not {_kind(raw)}")
+            got = "is empty" if raw in (None, {}) else f"must map header names to items, not {_kind(raw)}"
+            self.problem(path, f"{label}: header {got}")
             return []
         conditions = []
         for name, value in raw.items():

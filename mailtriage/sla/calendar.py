@@ -12,8 +12,8 @@ that starts that day counts. Windows are turned into instants with zoneinfo
 (fold=0), so on DST days "08:00-20:00" is 11 or 13 real hours, a wall time
 skipped by spring-forward is moved later by the length of the gap (02:30 →
 03:30, as java.time and dateutil do), and an ambiguous autumn wall time means
-its first occurrence. Every result is an
-aware UTC datetime; naive datetimes are refused.
+its first occurrence. Every result is an aware UTC datetime; naive datetimes
+are refused.
 """
 
 from __future__ import annotations
@@ -294,8 +294,8 @@ def _parse_days(key: Any) -> list[int]:
     """`mon`, `mon-fri`, `fri-mon` (wraps round the weekend), `sat,sun`."""
     days: list[int] = []
     for part in str(key).lower().replace(" ", "").split(","):
-        first, _, last = part.partition("-")
-        if first not in DAY_NAMES or (last and last not in DAY_NAMES):
+        first, dash, last = part.partition("-")
+        if first not in DAY_NAMES or (dash and last not in DAY_NAMES):
             raise CalendarError(("hours", key), f"{key!r} is not a day or day range "
                                 "(mon..sun, e.g. mon-fri or sat,sun)")
         start = DAY_NAMES.index(first)
@@ -338,7 +338,7 @@ def _parse_holidays(value: Any) -> tuple[str | None, str | None]:
         return None, None
     if isinstance(value, Mapping) and set(value) <= {"country", "subdiv"} and "country" in value:
         country, subdiv = value["country"], value.get("subdiv")
-    elif isinstance(value, str):
+    elif isinstance(value, str) and not value.strip().endswith("-"):
         country, _, subdiv = value.partition("-")
     else:
         hint = " (Norway is written 'NO', in quotes)" if isinstance(value, bool) else ""

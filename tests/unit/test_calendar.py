@@ -92,6 +92,8 @@ def test_holidays_with_subdivision() -> None:
     ({"timezone": "UTC", "hours": "24x7", "holidays": "US-ZZ"}, "'US-ZZ' is not a country", ("holidays",)),
     ({"timezone": "UTC", "hours": "24x7", "holidays": False}, "Norway is written 'NO'", ("holidays",)),
     ({"timezone": "UTC", "hours": "24x7", "holidays": ["NL", "BE"]}, "is not a country code", ("holidays",)),
+    ({"timezone": "UTC", "hours": {"mon-": "09:00-17:00"}}, "'mon-' is not a day", ("hours", "mon-")),
+    ({"timezone": "UTC", "hours": "24x7", "holidays": "NL-"}, "is not a country code", ("holidays",)),
     ({"timezone": "UTC", "hours": {"mon": "25:00-26:00"}}, "mon: '25:00-26:00' is not a time range", ("hours", "mon")),
     ({"timezone": "UTC", "hours": {"mon": "09:00"}}, "is not a time range", ("hours", "mon")),
     ({"timezone": "UTC", "hours": {"mon": 600}}, "mon: 600 is not a time range", ("hours", "mon")),
@@ -283,8 +285,14 @@ def test_a_calendar_without_working_time_fails_instead_of_looping() -> None:
 
 # -- properties ----------------------------------------------------------------------
 
-instants = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31),
-                        timezones=st.just(UTC))
+# Anywhere in three years, or near a DST change, a holiday or a window edge.
+EDGES = [ams(2026, 3, 29, 2), ams(2026, 10, 25, 2), nyc(2026, 3, 8, 2), nyc(2026, 11, 1, 1),
+         ams(2026, 12, 24, 20), ams(2026, 4, 27), ams(2026, 3, 6, 20), nyc(2026, 3, 7, 22)]
+instants = st.one_of(
+    st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    st.builds(lambda edge, offset: (edge + offset).astimezone(UTC), st.sampled_from(EDGES),
+              st.integers(min_value=-1800, max_value=1800).map(lambda m: timedelta(minutes=m))),
+)
 durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=10))
 examples = settings(max_examples=40, deadline=None)
 

@@ -200,3 +200,9 @@ def test_max_scan_chars_is_a_parameter() -> None:
     short = rules_from_text(text, "r.yaml", max_scan_chars=50)
     assert short.max_scan_chars == 50
     assert classify(mail(body=body), short).matched_rules == ()
+
+
+def test_undecodable_text_does_not_crash() -> None:
+    rules = rules_from_text("rules:\n  - {name: o, when: {body: [outage]}}\n", "r.yaml")
+    verdict = classify(mail("caf\udce9", "caf\udce9 outage"), rules)   # surrogateescape leftovers
+    assert verdict.matched_rules == ("o",)

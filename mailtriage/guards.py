@@ -1,0 +1,228 @@
+"""Guards: is this mail automatic? The step right after parse.
+
+    parse → **guards** → thread → classify → tickets → notify
+
+DESIGN invariant 3, "no loops": we never auto-reply to automatic mail. Like
+Mailman's rules (`rules/*.py`: a name, a description, one check) run from a
+table (`chains/builtin.py`), each guard here is a named `Check` holding a
+small predicate, and one short function runs a table of them in order. The
+order matters only for which name is reported: the most specific comes
+first, so a delivery report says `bounce` (the pipeline sends those to the
+bounce path) rather than `mailer-daemon`.
+
+Everything here works on a `ParsedMail` and is pure, except
+`bounce_recipients(raw)`, which re-parses the raw bytes for flufl.bounce
+(it needs an `email.message.Message`). flufl.bounce is slow (about 15 ms a
+message over the corpus), raises on ordinary mail with an odd From: (its Yale
+detector) and finds "failures" in ordinary replies (talon's comcast.eml), so
+call it only when `is_bounce(mail)` is true.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import compat32
+
+from flufl.bounce import scan_message
+
+from mailtriage.model import ParsedMail
+
+_DSN_REPORT_TYPES = ("delivery-status", "")  # a report without report-type is almost always a DSN
+_COMMENT = re.compile(r"\([^()]*\)")
+_TOKEN = re.compile(r"[a-z0-9_.-]+")
+_REPORT_TYPE = re.compile(r"report-type\s*=\s*\"?([a-z0-9_.-]+)")
+_DAEMON_LOCAL_PART = re.compile(
+    r"(?:mailer[-_.]?daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?)(?:[-+_.=].*)?"
+)
+_OUT_OF_OFFICE_SUBJECT = re.compile(
+    r"(?:(?:re|aw|sv|antw|fwd?|wg)\s*:\s*)*"
+    r"(?:out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autosvar"
+    r"|abwesenheitsnotiz|automatische antwort|afwezig|automatisch antwoord|automatisk svar"
+    r"|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica"
+    r"|resposta autom[áa]tica|odpowied[źz] automatyczna|automatick[áa] odpov[ěe]d"
+    r"|vacation reply)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks know besides the mail: who we are."""
+
+    own_addresses: frozenset[str] = frozenset()
+    loop_id: str | None = None
+
+
+Predicate = Callable[[ParsedMail, Context], bool]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named guard: `name` is what `automatic_reason` returns when it hits."""
+
+    name: str
+    description: str
+    test: Predicate
+
+
+# -- small predicates, built from data ---------------------------------------
+
+def _tokens(value: str) -> list[str]:
+    """Lower-cased words of a header value, comments dropped."""
+    return _TOKEN.findall(_COMMENT.sub(" ", value.lower()))
+
+
+def _first_token(mail: ParsedMail, header: str) -> str | None:
+    """The first word of the first such header; "" if empty; None if absent."""
+    value = mail.header(header)
+    if value is None:
+        return None
+    tokens = _tokens(value)
+    return tokens[0] if tokens else ""
+
+
+def _first_token_in(header: str, values: Iterable[str]) -> Predicate:
+    wanted = frozenset(values)
+    return lambda mail, _: _first_token(mail, header) in wanted
+
+
+def _present_and_not(header: str, values: Iterable[str]) -> Predicate:
+    allowed = frozenset(values)
+    return lambda mail, _: (token := _first_token(mail, header)) is not None and token not in allowed
+
+
+def _any_token_in(header: str, values: Iterable[str]) -> Predicate:
+    wanted = frozenset(values)
+    return lambda mail, _: any(wanted.intersection(_tokens(v)) for v in mail.header_all(header))
+
+
+def _any_header(*names: str) -> Predicate:
+    wanted = frozenset(name.lower() for name in names)
+    return lambda mail, _: any(name.lower() in wanted for name, _ in mail.headers)
+
+
+def _header_prefix(prefix: str) -> Predicate:
+    return lambda mail, _: any(name.lower().startswith(prefix) for name, _ in mail.headers)
+
+
+def _from_local_part(pattern: re.Pattern[str]) -> Predicate:
+    return lambda mail, _: bool(pattern.fullmatch(mail.from_addr.rpartition("@")[0] or mail.from_addr))
+
+
+def _subject_starts(pattern: re.Pattern[str]) -> Predicate:
+    return lambda mail, _: bool(pattern.match(mail.subject))
+
+
+def _report_type(mail: ParsedMail) -> str | None:
+    """report-type of a top-level multipart/report, else None."""
+    content_type = (mail.header("content-type") or "").lower()
+    if content_type.split(";", 1)[0].strip() != "multipart/report":
+        return None
+    found = _REPORT_TYPE.search(content_type)
+    return found.group(1) if found else ""
+
+
+def _from_own_address(mail: ParsedMail, context: Context) -> bool:
+    return mail.from_addr in {address.lower() for address in context.own_addresses}
+
+
+def _x_loop_is_ours(mail: ParsedMail, context: Context) -> bool:
+    if not context.loop_id:
+        return False
+    ours = context.loop_id.strip().lower()
+    return any(value.strip().lower() == ours for value in mail.header_all("x-loop"))
+
+
+def _is_bounce(mail: ParsedMail, _: Context) -> bool:
+    return is_bounce(mail)
+
+
+def _other_report(mail: ParsedMail, _: Context) -> bool:
+    return _report_type(mail) not in (None, *_DSN_REPORT_TYPES)
+
+
+def _null_return_path(mail: ParsedMail, _: Context) -> bool:
+    return any(value.replace(" ", "") == "<>" for value in mail.header_all("return-path"))
+
+
+# -- the tables --------------------------------------------------------------
+
+AUTOMATIC: tuple[Check, ...] = (
+    Check("bounce", "a delivery status notification (multipart/report; report-type="
+          "delivery-status) or a message from MAILER-DAEMON", _is_bounce),
+    Check("report", "another machine report: a read receipt (disposition-notification), "
+          "an abuse feedback report, ...", _other_report),
+    Check("x-loop", "X-Loop carries our own loop id: this is our mail coming back", _x_loop_is_ours),
+    Check("own-address", "From: is one of our own addresses", _from_own_address),
+    Check("auto-submitted", "Auto-Submitted is present and not 'no' (RFC 3834)",
+          _present_and_not("auto-submitted", {"no"})),
+    Check("precedence", "Precedence: bulk, list, junk or auto_reply",
+          _first_token_in("precedence", {"bulk", "list", "junk", "auto_reply"})),
+    Check("list", "a List-* header (RFC 2369, RFC 2919): mailing-list traffic", _header_prefix("list-")),
+    Check("x-auto-response-suppress", "Exchange's X-Auto-Response-Suppress asks for no "
+          "auto-reply (All, AutoReply or OOF)",
+          _any_token_in("x-auto-response-suppress", {"all", "autoreply", "oof"})),
+    Check("mailer-daemon", "From: is a daemon, postmaster, no-reply or bounce address",
+          _from_local_part(_DAEMON_LOCAL_PART)),
+    Check("null-sender", "Return-Path is <>: nobody takes replies (RFC 3834 section 2)",
+          _null_return_path),
+)
+
+OUT_OF_OFFICE: tuple[Check, ...] = (
+    Check("auto-replied", "Auto-Submitted: auto-replied (RFC 3834)",
+          _first_token_in("auto-submitted", {"auto-replied"})),
+    Check("autoreply-header", "an X-Autoreply, X-Autorespond or similar header",
+          _any_header("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-vacation")),
+    Check("subject", "the subject starts like an out-of-office reply in one of several languages",
+          _subject_starts(_OUT_OF_OFFICE_SUBJECT)),
+)
+
+
+def _hits(checks: Iterable[Check], mail: ParsedMail, context: Context) -> Iterator[str]:
+    """The one interpreter: names of the checks that hit, in table order."""
+    return (check.name for check in checks if check.test(mail, context))
+
+
+def automatic_reasons(
+    mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None
+) -> tuple[str, ...]:
+    """Every reason this mail looks automatic (empty for human mail), for logs and events."""
+    return tuple(_hits(AUTOMATIC, mail, Context(own_addresses, loop_id)))
+
+
+def automatic_reason(
+    mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None
+) -> str | None:
+    """The first reason this mail looks automatic, or None for human mail."""
+    return next(_hits(AUTOMATIC, mail, Context(own_addresses, loop_id)), None)
+
+
+def is_out_of_office(mail: ParsedMail) -> bool:
+    """An out-of-office or vacation auto-reply (a bounce is not one, though
+    MTAs mark bounces Auto-Submitted: auto-replied too)."""
+    return not is_bounce(mail) and next(_hits(OUT_OF_OFFICE, mail, Context()), None) is not None
+
+
+def is_bounce(mail: ParsedMail) -> bool:
+    """A delivery failure report: a DSN, or anything from MAILER-DAEMON.
+
+    Cheap (headers only); call `bounce_recipients(raw)` next for the addresses."""
+    local_part = mail.from_addr.rpartition("@")[0] or mail.from_addr
+    return _report_type(mail) in _DSN_REPORT_TYPES or local_part in ("mailer-daemon", "mailer_daemon")
+
+
+def bounce_recipients(raw: bytes) -> set[str]:
+    """The permanently failed recipients flufl.bounce finds, lower-cased.
+
+    flufl.bounce's detectors raise on some odd messages; that is not worth
+    losing the message for, so any failure gives an empty set."""
+    try:
+        msg = BytesParser(policy=compat32).parsebytes(raw)
+        found = scan_message(msg)
+    except Exception:  # third-party heuristics on hostile input
+        return set()
+    addresses = (a.decode("ascii", "replace") if isinstance(a, bytes) else str(a) for a in found)
+    return {address.strip().lower() for address in addresses if address.strip()}

@@ -1,0 +1,136 @@
+"""Test helpers: a throw-away mailtriage site, and messages made to order."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import sys
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from pathlib import Path
+
+
+@dataclass
+class Site:
+    """A mailtriage installation in a temp dir: config, rules, templates, DB, outbox."""
+
+    dir: Path
+    config: Path
+
+    def cli(self, *args: str, now: str | None = None, stdin: bytes | None = None) -> tuple[int, str, str]:
+        """Run `mailtriage ARGS` in-process; returns (exit code, stdout, stderr)."""
+        from mailtriage.cli import main
+
+        argv = ["--config", str(self.config)] + (["--now", now] if now else []) + list(args)
+        out, err = io.StringIO(), io.StringIO()
+        stdin_backup = None
+        if stdin is not None:
+            stdin_backup = sys.stdin
+            sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(argv)
+        finally:
+            if stdin_backup is not None:
+                sys.stdin = stdin_backup
+        return code, out.getvalue(), err.getvalue()
+
+    def ok(self, *args: str, now: str | None = None) -> str:
+        code, out, err = self.cli(*args, now=now)
+        assert code == 0, f"mailtriage {' '.join(args)} exited {code}: {err}"
+        return out
+
+    def ingest(self, *paths: Path, now: str | None = None) -> list[str]:
+        return self.ok("ingest", *map(str, paths), now=now).splitlines()
+
+    def ticket(self, ref: str) -> dict:
+        return json.loads(self.ok("tickets", "show", ref, "--json"))
+
+    def tickets(self) -> list[dict]:
+        return json.loads(self.ok("tickets", "list", "--json"))
+
+    def outbox_files(self) -> list[bytes]:
+        """Flush the outbox to the site's Maildir, then read what is there."""
+        self.ok("outbox", "flush")
+        new = self.dir / "outbox" / "new"
+        return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+
+SITE_CONFIG = """\
+database: {database}
+ticket_prefix: MT
+mailboxes:
+  - name: support
+    address: support@example.test
+    comment_address: support-comment@example.test
+    queue: support
+    from_name: Example Support
+smtp_in: {{host: 127.0.0.1, port: {smtp_in_port}}}
+smtp_out: {smtp_out}
+agents:
+  - {{email: alice@example.test, name: Alice, tier: L1}}
+tiers:
+  L1: {{notify: [l1-team@example.test]}}
+  L2: {{notify: [l2-team@example.test]}}
+  L3: {{notify: [l3-team@example.test]}}
+  L4: {{notify: [vendor@partner.example]}}
+calendars:
+  office: {{timezone: Europe/Amsterdam, hours: {{mon-fri: "08:00-20:00"}}, holidays: NL}}
+  always: {{timezone: UTC, hours: 24x7}}
+sla:
+  warn_at: 80%
+  targets:
+    S1: {{first_response: 15m, resolution: 1h, calendar: always}}
+    S2: {{first_response: 30m, resolution: 2h, calendar: always}}
+    S3: {{first_response: 1h, resolution: 3h, calendar: office}}
+    S4: {{first_response: 4h, resolution: 3d, calendar: office}}
+rules: rules.yaml
+templates: templates/
+"""
+
+
+def make_site(root: Path, *, smtp_out: str = "{maildir: ./outbox}", smtp_in_port: int = 8025,
+              database: str | None = None) -> Site:
+    from mailtriage.settings import DEFAULTS_DIR
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DEFAULTS_DIR / "rules.yaml", root / "rules.yaml")
+    shutil.copytree(DEFAULTS_DIR / "templates", root / "templates", dirs_exist_ok=True)
+    config = root / "mailtriage.yaml"
+    config.write_text(SITE_CONFIG.format(database=database or "sqlite:///mailtriage.db",
+                                         smtp_out=smtp_out, smtp_in_port=smtp_in_port))
+    return Site(root, config)
+
+
+
+
+def eml(subject: str = "Printer on fire", body: str = "It is smoking.", *,
+        sender: str = "Carla Customer <carla@customer.example>", to: str = "support@example.test",
+        cc: str | None = None, message_id: str | None = None, in_reply_to: str | None = None,
+        references: str | None = None, date: datetime | None = None, headers: dict[str, str] | None = None) -> bytes:
+    """A plain RFC 5322 message as a customer's mail client would send it."""
+    lines = [f"From: {sender}", f"To: {to}"]
+    if cc:
+        lines.append(f"Cc: {cc}")
+    lines.append(f"Subject: {subject}")
+    lines.append(f"Date: {format_datetime(date or datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))}")
+    if message_id:
+        lines.append(f"Message-ID: {message_id}")
+    if in_reply_to:
+        lines.append(f"In-Reply-To: {in_reply_to}")
+    if references:
+        lines.append(f"References: {references}")
+    for name, value in (headers or {}).items():
+        lines.append(f"{name}: {value}")
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+              "Content-Transfer-Encoding: 8bit", "", body, ""]
+    return "\r\n".join(lines).encode("utf-8")
