@@ -25,6 +25,7 @@ import binascii
 import codecs
 import email.utils
 import hashlib
+import html as html_entities
 import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -406,12 +407,19 @@ def _part_text(part: Message, defects: list[str]) -> str:
 
 
 def _html_to_text(html: str, defects: list[str]) -> str:
+    """inscriptis keeps layout (tables, lists); when lxml gives up (errors, or
+    silently on huge or very deep documents), crude tag stripping instead."""
     cleaned = _HTML_UNSAFE.sub("", html)
     try:
-        return inscriptis.get_text(cleaned)
+        text = inscriptis.get_text(cleaned)
     except Exception:  # lxml's errors are many; a crude text is better than none
+        text = ""
+    if text.strip():
+        return text
+    crude = " ".join(html_entities.unescape(_TAG.sub(" ", cleaned)).split())
+    if crude:
         defects.append("html-conversion-failed")
-        return _single_line(_TAG.sub(" ", cleaned))
+    return crude
 
 
 def _collect_stdlib_defects(msg: Message, defects: list[str]) -> None:

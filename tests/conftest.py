@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from helpers import ROOT, Site, make_site, need  # noqa: F401  (need: for tests that import it from here)
 
-
-def need(condition: bool, why: str) -> None:
-    """Skip (laptop) or fail (CI) when something the test needs is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {why}")
-    pytest.skip(why)
+pytest_plugins = ["servers"]
 
 
 def corpus_path() -> Path:
@@ -36,9 +28,6 @@ def corpus_dir() -> Path:
     return path
 
 
-
-
-from helpers import Site, make_site  # noqa: E402
 
 
 @pytest.fixture

@@ -200,6 +200,27 @@ def test_plain_alternative_is_preferred_and_attachments_stay_out() -> None:
     assert "root:x" not in mail.body_text
 
 
+def test_html_too_deep_for_lxml_still_gives_text() -> None:
+    raw = b"Content-Type: text/html\n\n" + b"<div>" * 300 + b"Tom &amp; Jerry" + b"</div>" * 300
+    mail = parse(raw)
+    assert mail.body_text == "Tom & Jerry"
+    assert "html-conversion-failed" in mail.defects
+
+
+def test_forwarded_message_is_an_attachment_not_the_body() -> None:
+    raw = message(
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/mixed; boundary="b"',
+        body="--b\nContent-Type: text/plain\n\nSee below.\n--b\nContent-Type: message/rfc822\n\n"
+        "From: x@y.example\nSubject: original\n\noriginal text\n--b--\n",
+    )
+    mail = parse(raw)
+    assert mail.body_text == "See below."
+    (attachment,) = mail.attachments
+    assert (attachment.filename, attachment.content_type) == ("message.eml", "message/rfc822")
+    assert attachment.size > 0
+
+
 def test_lying_charset_falls_back() -> None:
     raw = b"Content-Type: text/plain; charset=us-ascii\n\nGr\xc3\xbc\xc3\x9fe\n"
     mail = parse(raw)

@@ -1,0 +1,235 @@
+"""Real servers and clients for integration tests (a pytest plugin).
+
+* ``dovecot``   – a private Dovecot IMAP server on 127.0.0.1 (session scope)
+* ``smtp_sink`` – an aiosmtpd server that records every message (cleared per test);
+  ``smtp_sink_control.fail_next(n, code)`` makes it refuse the next n messages
+* ``mutt``      – the mutt mail client, to send and *reply* like a person would
+
+Adapted from ../shared/recipes (real-mail-servers.md). Without the software a
+test skips on a laptop and fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import grp
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from helpers import need
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+IMAP_PORT = int(os.environ.get("TEST_IMAP_PORT", "10143"))
+SMTP_PORT = int(os.environ.get("TEST_SMTP_PORT", "10025"))
+USERS = {"support@example.test": "support-secret", "agent@example.test": "agent-secret"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy (for servers and daemons, never for SLA time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")
+
+
+# ----------------------------------------------------------------- Dovecot
+@dataclass
+class Dovecot:
+    host: str
+    port: int
+    base: Path
+    conf: Path
+    proc: subprocess.Popen
+    users: dict = field(default_factory=lambda: dict(USERS))
+
+    def doveadm(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["doveadm", "-c", str(self.conf), *args], input=input,
+                              capture_output=True, check=True)
+
+    def deliver(self, user: str, raw: bytes, mailbox: str = "INBOX") -> None:
+        """Put a message into a mailbox as if it had just arrived (IDLE wakes up)."""
+        self.doveadm("save", "-u", user, "-m", mailbox, input=raw)
+
+    def reset(self, user: str) -> None:
+        subprocess.run(["doveadm", "-c", str(self.conf), "kick", user], capture_output=True)
+        shutil.rmtree(self.base / "home" / user, ignore_errors=True)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(self.conf)])
+        wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    need(Path("/usr/sbin/dovecot").exists() and shutil.which("doveadm") is not None,
+         "Dovecot is not installed (apt-get install dovecot-imapd)")
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", IMAP_PORT)) == 0:
+            raise RuntimeError(f"127.0.0.1:{IMAP_PORT} already in use (stale dovecot?)")
+    user = "dovecot" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    base = Path(tempfile.mkdtemp(prefix="dovecot-test."))   # not tmp_path: its parents are 0700
+    base.chmod(0o755)
+    (base / "home").mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base / "home", user, group)
+    text = (FIXTURES / "dovecot.conf.in").read_text()
+    for key, value in {"@BASE@": str(base), "@PORT@": str(IMAP_PORT), "@USER@": user, "@GROUP@": group}.items():
+        text = text.replace(key, value)
+    conf = base / "dovecot.conf"
+    conf.write_text(text)
+    shutil.copy(FIXTURES / "dovecot-users", base / "users")
+    server = Dovecot("127.0.0.1", IMAP_PORT, base, conf, None)  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# -------------------------------------------------------------- SMTP sink
+@dataclass
+class Captured:
+    mail_from: str
+    rcpt_tos: list
+    raw: bytes                                # exactly as sent (CRLF line ends)
+
+    @property
+    def msg(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+
+class SinkHandler:
+    def __init__(self) -> None:
+        self.messages: list[Captured] = []
+        self.lock = threading.Lock()
+        self.refuse = 0
+        self.refuse_code = "451 4.3.0 try again later"
+
+    def fail_next(self, count: int, reply: str = "451 4.3.0 try again later") -> None:
+        with self.lock:
+            self.refuse, self.refuse_code = count, reply
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        with self.lock:
+            if self.refuse > 0:
+                self.refuse -= 1
+                return self.refuse_code
+            self.messages.append(Captured(envelope.mail_from, list(envelope.rcpt_tos),
+                                          envelope.original_content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture(scope="session")
+def smtp_sink_control():
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
+    controller.start()
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_sink_control):
+    smtp_sink_control.messages.clear()
+    smtp_sink_control.refuse = 0
+    return smtp_sink_control.messages          # list[Captured], filled as mail arrives
+
+
+# -------------------------------------------------------------------- mutt
+class Mutt:
+    """Drive mutt non-interactively. Sending works in batch mode; replying needs
+    mutt's curses UI, so it runs under a pseudo-terminal from script(1)."""
+
+    def __init__(self, home: Path, smtp_port: int = SMTP_PORT):
+        self.home = home
+        self.smtp_port = smtp_port
+        shutil.copy(FIXTURES / "muttrc", home / "muttrc")
+        shutil.copy(FIXTURES / "reply-editor.sh", home / "reply-editor.sh")
+        (home / "reply-editor.sh").chmod(0o755)
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+                    "TERM": "xterm", "LANG": "C.UTF-8"}
+
+    def _base(self, from_: str | None, extra: tuple[str, ...]) -> list[str]:
+        cmd = ["mutt", "-n", "-F", str(self.home / "muttrc"), "-e", f"set smtp_url=smtp://127.0.0.1:{self.smtp_port}"]
+        if from_:
+            cmd += ["-e", f"set from='{from_}'"]
+        for line in extra:
+            cmd += ["-e", line]
+        return cmd
+
+    def send(self, to, subject: str, body: str, from_: str | None = None, attachments=(), extra=()):  # type: ignore[no-untyped-def]
+        cmd = self._base(from_, tuple(extra)) + ["-s", subject]
+        if attachments:
+            cmd += ["-a", *map(str, attachments)]
+        cmd += ["--", *([to] if isinstance(to, str) else to)]
+        subprocess.run(cmd, input=body.encode(), env=self.env, check=True, timeout=30, capture_output=True)
+
+    def reply(self, mailbox, text: str, from_: str | None = None, search: str | None = None,  # type: ignore[no-untyped-def]
+              group: bool = False, extra=()):
+        """Reply to the first message of `mailbox` (an mbox path or imap:// URL), or
+        to the first one matching the mutt pattern `search` (e.g. "~i <msg-id>")."""
+        keys = (f"<search>{search}<enter>" if search else "") + \
+               ("<group-reply>" if group else "<reply>") + "<send-message><quit>"
+        (self.home / "actions.rc").write_text(f'push "{keys}"\n')
+        cmd = self._base(from_, tuple(extra)) + ["-R", "-f", str(mailbox),
+                                                 "-e", f"source {self.home / 'actions.rc'}"]
+        env = dict(self.env, REPLY_TEXT=text)
+        out = subprocess.run(["script", "-qec", " ".join(shlex.quote(c) for c in cmd), "/dev/null"], env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        if out.returncode != 0:
+            raise RuntimeError(f"mutt reply failed ({out.returncode}): {out.stdout[-2000:]!r}")
+
+
+@pytest.fixture
+def mutt(tmp_path):
+    need(shutil.which("mutt") is not None and shutil.which("script") is not None,
+         "mutt is not installed (apt-get install mutt)")
+    home = tmp_path / "mutt-home"
+    home.mkdir()
+    return Mutt(home)
