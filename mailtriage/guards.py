@@ -52,8 +52,12 @@ _OUT_OF_OFFICE_SUBJECT = re.compile(
 class Context:
     """What the checks know besides the mail: who we are."""
 
-    own_addresses: frozenset[str] = frozenset()
+    own_addresses: frozenset[str] = frozenset()   # lower-cased, as ParsedMail's
     loop_id: str | None = None
+
+    @classmethod
+    def of(cls, own_addresses: Iterable[str], loop_id: str | None) -> Context:
+        return cls(frozenset(address.strip().lower() for address in own_addresses), loop_id)
 
 
 Predicate = Callable[[ParsedMail, Context], bool]
@@ -126,7 +130,7 @@ def _report_type(mail: ParsedMail) -> str | None:
 
 
 def _from_own_address(mail: ParsedMail, context: Context) -> bool:
-    return mail.from_addr in {address.lower() for address in context.own_addresses}
+    return mail.from_addr in context.own_addresses
 
 
 def _x_loop_is_ours(mail: ParsedMail, context: Context) -> bool:
@@ -190,14 +194,14 @@ def automatic_reasons(
     mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None
 ) -> tuple[str, ...]:
     """Every reason this mail looks automatic (empty for human mail), for logs and events."""
-    return tuple(_hits(AUTOMATIC, mail, Context(own_addresses, loop_id)))
+    return tuple(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id)))
 
 
 def automatic_reason(
     mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None
 ) -> str | None:
     """The first reason this mail looks automatic, or None for human mail."""
-    return next(_hits(AUTOMATIC, mail, Context(own_addresses, loop_id)), None)
+    return next(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id)), None)
 
 
 def is_out_of_office(mail: ParsedMail) -> bool:

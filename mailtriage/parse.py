@@ -61,9 +61,10 @@ _UNNAMED = "unnamed"
 _ENCLOSED_MESSAGE = ("message/rfc822", "message/global")
 _ADDRESS_HEADERS = ("from", "to", "cc", "reply-to")
 # Names mailers use that Python does not know, or knows as a too-strict subset.
+# (Latin-1 is read as its superset cp1252 below, as browsers do: Windows mailers
+# label cp1252 text, curly quotes and all, as iso-8859-1.)
 _CHARSET_ALIASES = {
     "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
-    "iso-8859-1": "cp1252", "latin1": "cp1252", "iso8859-1": "cp1252",
     "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6",
     "ks_c_5601-1987": "cp949", "x-mac-roman": "mac_roman", "macintosh": "mac_roman",
 }
@@ -221,10 +222,10 @@ def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
 def _codec_name(charset: str | None) -> str:
     name = (charset or "us-ascii").strip().strip("\"'").lower()
     name = name.removeprefix("charset=").strip("\"'")
-    name = _CHARSET_ALIASES.get(name, name)
-    if codecs.lookup(name).name in _REFUSED_CODECS:
+    codec = codecs.lookup(_CHARSET_ALIASES.get(name, name)).name
+    if codec in _REFUSED_CODECS:
         raise LookupError(name)
-    return name
+    return "cp1252" if codec == "iso8859-1" else codec
 
 
 def _detect(data: bytes) -> str:

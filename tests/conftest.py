@@ -14,7 +14,7 @@ import pytest
 
 from helpers import ROOT, Site, make_site, need  # noqa: F401  (need: for tests that import it from here)
 
-pytest_plugins = ["servers"]
+pytest_plugins = ["servers", "pg"]
 
 
 def corpus_path() -> Path:
@@ -29,7 +29,14 @@ def corpus_dir() -> Path:
 
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Tests that store tickets run on both databases (None: the site's SQLite file)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")
+
 
 @pytest.fixture
-def site(tmp_path: Path) -> Site:
-    return make_site(tmp_path / "site")
+def site(tmp_path: Path, database_url: str | None) -> Site:
+    return make_site(tmp_path / "site", database=database_url)

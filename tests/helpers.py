@@ -74,6 +74,11 @@ class Site:
         new = self.dir / "outbox" / "new"
         return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
 
+    def database_url(self) -> str:
+        from mailtriage.settings import load_settings
+
+        return load_settings(self.config).database
+
     def write(self, name: str, text: str) -> Path:
         path = self.dir / name
         path.write_text(textwrap.dedent(text))
@@ -149,3 +154,21 @@ def eml(subject: str = "Printer on fire", body: str = "It is smoking.", *,
     lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
               "Content-Transfer-Encoding: 8bit", "", body, ""]
     return "\r\n".join(lines).encode("utf-8")
+
+
+def break_raw_inserts(database_url: str) -> None:
+    """Make every insert into raw_messages fail, as a full disk or a dead
+    database would, with a trigger on the real database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text("CREATE TRIGGER broken BEFORE INSERT ON raw_messages "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            conn.execute(text("CREATE FUNCTION mt_broken() RETURNS trigger AS $$ BEGIN "
+                              "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER broken BEFORE INSERT ON raw_messages "
+                              "FOR EACH ROW EXECUTE FUNCTION mt_broken()"))
+    engine.dispose()

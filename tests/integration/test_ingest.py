@@ -5,9 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import sqlite3
 
-from helpers import eml
+from helpers import break_raw_inserts, eml
 
 NOW = "2026-03-02T09:00:00+00:00"
 
@@ -140,17 +139,14 @@ def test_a_failing_step_quarantines_and_retry_recovers(site):
 
     template.write_text(good)
     out = site.ok("quarantine", "retry", "--all", now=NOW)
-    assert "MT-1 new" in out
+    assert out.split()[-1] == "new"            # numbers may have gaps (PostgreSQL sequences)
     assert json.loads(site.ok("quarantine", "list", "--json")) == []
     assert len(site.outbox_files()) == 1
 
 
 def test_store_failure_is_a_temporary_failure_for_the_mta(site):
     site.ok("tickets", "list")                        # creates the database
-    db = sqlite3.connect(site.dir / "mailtriage.db")
-    db.execute("CREATE TRIGGER broken BEFORE INSERT ON raw_messages BEGIN SELECT RAISE(ABORT, 'disk full'); END")
-    db.commit()
-    db.close()
+    break_raw_inserts(site.database_url())
     code, out, err = site.cli("ingest", now=NOW, stdin=eml("Printer on fire"))
     assert code == 75, (out, err)
     assert "tempfail" in err

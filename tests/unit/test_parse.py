@@ -228,6 +228,11 @@ def test_lying_charset_falls_back() -> None:
     assert "charset-fallback:us-ascii" in mail.defects
 
 
+def test_windows_text_labelled_latin1_keeps_its_curly_quotes() -> None:
+    mail = parse(b"Content-Type: text/plain; charset=ISO-8859-1\n\n\x93quoted\x94 caf\xe9\n")
+    assert mail.body_text == "\u201cquoted\u201d caf\u00e9\n"
+
+
 def test_escape_codecs_are_refused_as_charsets() -> None:
     raw = b"Content-Type: text/plain; charset=raw_unicode_escape\n\n\\ud800 hi\n"
     mail = parse(raw)

@@ -1,0 +1,98 @@
+"""A real PostgreSQL for the tests (a pytest plugin).
+
+`postgres_server` (session) starts a private cluster in a temp dir with
+Debian's initdb/pg_ctl (as the `postgres` user when run as root), unless
+MAILTRIAGE_TEST_PG_URL names one already running. `new_pg_database()`
+creates an empty database per test. Without PostgreSQL the tests that need
+it skip on a laptop and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from helpers import need
+from servers import free_port, wait_port
+
+
+@dataclass
+class PgServer:
+    admin_url: str            # postgresql+psycopg://…/postgres
+    proc_dir: Path | None = None
+    pg_ctl: str | None = None
+    run_as: list[str] | None = None
+
+    def url(self, database: str) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + "/" + database
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        dsn = self.admin_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+def _binaries() -> tuple[str, str] | None:
+    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(f"{folder}/initdb") and os.path.exists(f"{folder}/pg_ctl"):
+            return f"{folder}/initdb", f"{folder}/pg_ctl"
+    return None
+
+
+def _start_private() -> PgServer:
+    found = _binaries()
+    need(found is not None, "PostgreSQL is not installed (apt-get install postgresql)")
+    initdb, pg_ctl = found  # type: ignore[misc]
+    base = Path(tempfile.mkdtemp(prefix="mt-pg."))
+    base.chmod(0o755)
+    run_as: list[str] = []
+    if os.geteuid() == 0:                     # initdb refuses to run as root
+        user = pwd.getpwnam("postgres")
+        shutil.chown(base, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    data = base / "data"
+    subprocess.run(run_as + [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync",
+                             "-E", "UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run(run_as + [pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
+                   check=True, capture_output=True)
+    wait_port(port)
+    return PgServer(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", base, pg_ctl, run_as)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        need(False, "psycopg is not installed (pip install -e '.[postgres]')")
+    url = os.environ.get("MAILTRIAGE_TEST_PG_URL")
+    server = PgServer(url) if url else _start_private()
+    yield server
+    if server.proc_dir is not None:
+        subprocess.run((server.run_as or []) + [server.pg_ctl, "-D", str(server.proc_dir / "data"),  # type: ignore[list-item]
+                                                "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(server.proc_dir, ignore_errors=True)
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def pg_url(postgres_server) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return postgres_server.create_database(f"mt_test_{os.getpid()}_{next(_counter)}")
