@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -79,15 +81,74 @@ def process_stored(app: App, raw_id: int, now: datetime, *, envelope_rcpts: tupl
             raw = session.get(RawMessage, raw_id)
             assert raw is not None, f"raw message {raw_id} vanished"
             outcome = _run(app, session, raw, now, envelope_rcpts, acknowledge)
-            raw.state = _state(outcome.action)
-            raw.outcome, raw.attempts = outcome.action, raw.attempts + 1
-            raw.reason = outcome.action.partition(":")[2] or None
+            _record(raw, outcome)
             return outcome
     except SQLAlchemyError as exc:
         log.error("raw message %s: database failure: %s", raw_id, exc)
         raise TemporaryFailure(f"database failure: {exc.__class__.__name__}") from exc
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the line
         return quarantine(app, raw_id, _reason(exc), exc)
+
+
+def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[], datetime], *,
+                 acknowledge: bool = False, batch: int = 200) -> Iterator[Outcome]:
+    """Bulk import: many messages per transaction, each in its own savepoint,
+    so a bad message is quarantined without undoing its neighbours. The
+    source stays on disk, so a crash mid-batch loses nothing: re-running
+    the import skips what was committed."""
+    for chunk in _chunks(items, batch):
+        try:
+            with app.store.session() as session, session.begin():
+                digests = [queries.sha256(raw) for _, raw in chunk]
+                known = {row.sha256: row for row in session.scalars(
+                    select(RawMessage).where(RawMessage.sha256.in_(set(digests))))}
+                outcomes = [_import_one(app, session, source, raw, digest, known, clock(), acknowledge)
+                            for (source, raw), digest in zip(chunk, digests)]
+        except SQLAlchemyError as exc:
+            log.error("import batch of %d could not be stored: %s", len(chunk), exc)
+            raise TemporaryFailure(f"could not store messages: {exc.__class__.__name__}") from exc
+        yield from outcomes
+
+
+def _import_one(app: App, session: Session, source: str, raw_bytes: bytes, digest: str,
+                known: dict[str, RawMessage], now: datetime, acknowledge: bool) -> Outcome:
+    raw = known.get(digest)
+    if raw is not None and raw.state != "pending":
+        return Outcome("duplicate", _ref(app, raw.ticket_id), raw.id)
+    if raw is None:
+        raw = RawMessage(sha256=digest, size=len(raw_bytes), data=raw_bytes, source=source[:200],
+                         received_at=now, state="pending", attempts=0)
+        session.add(raw)
+        known[digest] = raw
+    savepoint = session.begin_nested()
+    try:
+        outcome = _run(app, session, raw, now, (), acknowledge)
+        savepoint.commit()
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the import
+        savepoint.rollback()
+        outcome = Outcome(f"quarantined:{_reason(exc)}", None, raw.id)
+        raw.error = "".join(traceback.format_exception(exc))
+    _record(raw, outcome)
+    return outcome
+
+
+def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    chunk: list[tuple[str, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _record(raw: RawMessage, outcome: Outcome) -> None:
+    raw.state = _state(outcome.action)
+    raw.outcome, raw.attempts = outcome.action, (raw.attempts or 0) + 1
+    raw.reason = outcome.action.partition(":")[2] or None
 
 
 def _run(app: App, session: Session, raw: RawMessage, now: datetime,

@@ -19,7 +19,7 @@ from mailtriage.classify import classify
 from mailtriage.model import ParsedMail, Severity, Status, Verdict
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
-from mailtriage.sla import deadlines
+from mailtriage.sla import lifecycle
 from mailtriage.store import queries
 from mailtriage.store.schema import RawMessage, Ticket
 
@@ -70,7 +70,7 @@ def open_ticket(ctx: Context, decision: thread.ThreadDecision, follows: int | No
         tags=list(verdict.tags), assignee=verdict.assignee, mailbox=mailbox.name if mailbox else None,
         created_at=now, updated_at=now, sla_state="ok", sla_data={},
     )
-    _set_deadlines(ctx, ticket, verdict.severity)
+    lifecycle.start(ticket, ctx.now, ctx.app.config)
     ctx.session.add(ticket)
     ctx.session.flush()
     prefix = settings.ticket_prefix
@@ -106,13 +106,6 @@ def reply_to_ticket(ctx: Context, ticket: Ticket, decision: thread.ThreadDecisio
         queries.add_event(ctx.session, ticket.id, now, "auto-reply-received",
                           f"automatic mail ({ctx.automatic}) attached, not answered")
     ticket.updated_at = now
-
-
-def _set_deadlines(ctx: Context, ticket: Ticket, severity: Severity) -> None:
-    config = ctx.app.config
-    due = deadlines.compute(ctx.now, severity, config.settings.sla, config.calendars)
-    ticket.first_response_due, ticket.resolution_due = due.first_response_due, due.resolution_due
-    ticket.next_deadline = due.next_after(responded=False, resolved=False)
 
 
 def _classified_detail(verdict: Verdict) -> str:

@@ -73,12 +73,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     total = mailbox.count(path)
     counts: dict[str, int] = {}
     bar = tqdm(total=total, unit="msg", disable=args.no_progress or None, file=sys.stderr)
-    for source, raw in mailbox.messages(path):
-        outcome = pipeline.process(app, raw, app.clock.now(), source=source, acknowledge=args.acknowledge)
-        kind = outcome.action.partition(":")[0]
-        counts[kind] = counts.get(kind, 0) + 1
-        bar.update(1)
-    bar.close()
+    try:
+        for outcome in pipeline.process_many(app, mailbox.messages(path), app.clock.now,
+                                             acknowledge=args.acknowledge):
+            kind = outcome.action.partition(":")[0]
+            counts[kind] = counts.get(kind, 0) + 1
+            bar.update(1)
+    finally:
+        bar.close()
     summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("new", "reply", "duplicate", "ignored", "quarantined"))
     print(f"{path}: {sum(counts.values())} messages: {summary}")
     return 0
