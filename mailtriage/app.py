@@ -10,7 +10,7 @@ from mailtriage.classify import RuleSet, load_rules
 from mailtriage.clock import Clock
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.notify.render import Templates, load_templates
-from mailtriage.settings import DEFAULTS_DIR, Settings, load_settings
+from mailtriage.settings import DEFAULTS_DIR, Settings, load_settings, raw_paths
 from mailtriage.sla.calendar import Calendar, calendar_from_config
 from mailtriage.store import Store, open_store
 
@@ -40,20 +40,26 @@ class App:
 
 def load_config(path: Path | None) -> Config:
     """Load and validate everything; all problems of rules and templates together."""
-    settings = load_settings(path)
     problems: list[Problem] = []
+    settings = None
+    try:
+        settings = load_settings(path)
+        rules_path, templates_path = settings.path(settings.rules), settings.path(settings.templates)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        rules_path, templates_path = raw_paths(path)
     rules = None
     try:
-        rules = load_rules(settings.path(settings.rules))
+        rules = load_rules(rules_path)
     except ConfigError as exc:
         problems.extend(exc.problems)
     templates = None
     try:
-        templates = load_templates(settings.path(settings.templates), DEFAULTS_DIR / "templates")
+        templates = load_templates(templates_path, DEFAULTS_DIR / "templates")
         problems.extend(templates.check())
     except ConfigError as exc:
         problems.extend(exc.problems)
-    if problems or rules is None or templates is None:
+    if problems or settings is None or rules is None or templates is None:
         raise ConfigError(problems)
     calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
     return Config(settings, rules, calendars, templates, path)

@@ -54,3 +54,9 @@ class SchemaOutdated(MailtriageError):
 
 class NotFound(MailtriageError):
     exit_code = 2
+
+
+class AlreadyRunning(MailtriageError):
+    """Another daemon already runs on this SQLite database."""
+
+    exit_code = 2

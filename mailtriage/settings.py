@@ -114,6 +114,9 @@ class SmtpOut(_Frozen):
     password_env: str | None = None
     maildir: str | None = None
     timeout: Duration = timedelta(seconds=30)
+    retry_first: Duration = timedelta(minutes=1)    # after a 4xx or a connection error; doubles …
+    retry_max: Duration = timedelta(hours=1)        # … up to this
+    max_attempts: int = Field(default=12, ge=1)     # then the mail is given up with an event on the ticket
 
 
 class Agent(_Frozen):
@@ -132,6 +135,7 @@ class Agent(_Frozen):
 
 class TierSettings(_Frozen):
     notify: list[Address] = Field(default_factory=list)
+    calendar: str | None = None      # hold SLA notices (except S1) until this calendar's working hours
 
 
 class Target(_Frozen):
@@ -243,7 +247,8 @@ def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_problem(error, locator) for error in exc.errors()]) from exc
+        problems = [_problem(error, locator) for error in exc.errors()]
+        raise ConfigError(problems + _raw_calendar_references(data, locator)) from exc
     problems = check_references(settings, locator)
     if problems:
         raise ConfigError(problems)
@@ -263,6 +268,34 @@ def _problem(error: Any, locator: yamlsrc.Locator) -> Problem:
     return locator.problem(loc, f"{where}: {message}")
 
 
+def _raw_calendar_references(data: dict[str, Any], locator: yamlsrc.Locator) -> list[Problem]:
+    """The calendar names SLA targets use, checked even when other keys are invalid."""
+    calendars = data.get("calendars") if isinstance(data.get("calendars"), dict) else {}
+    targets = (data.get("sla") or {}).get("targets") if isinstance(data.get("sla"), dict) else None
+    problems = []
+    for severity, target in (targets or {}).items() if isinstance(targets, dict) else ():
+        name = target.get("calendar", "always") if isinstance(target, dict) else None
+        if isinstance(name, str) and name not in calendars:
+            problems.append(locator.problem(("sla", "targets", severity, "calendar"),
+                                            f"sla.targets.{severity}: no calendar named {name!r}"))
+    return problems
+
+
+def raw_paths(path: Path | None) -> tuple[Path, Path]:
+    """Where the rules and templates are, read without validating the rest
+    (so `config check` can report their problems next to the config's)."""
+    if path is None:
+        return DEFAULTS_DIR / "rules.yaml", DEFAULTS_DIR / "templates"
+    try:
+        data, _ = yamlsrc.load(path)
+    except ConfigError:
+        data = None
+    data = data if isinstance(data, dict) else {}
+    base = path.resolve().parent
+    rules, templates = data.get("rules", "rules.yaml"), data.get("templates", "templates/")
+    return base / str(rules), base / str(templates)
+
+
 def check_references(settings: Settings, locator: yamlsrc.Locator) -> list[Problem]:
     """Cross-key checks pydantic cannot do alone: calendars named by SLA targets."""
     from mailtriage.sla.calendar import calendar_from_config
@@ -279,6 +312,11 @@ def check_references(settings: Settings, locator: yamlsrc.Locator) -> list[Probl
             problems.append(locator.problem(
                 ("sla", "targets", severity.value, "calendar"),
                 f"sla.targets.{severity.value}: no calendar named {target.calendar!r}"))
+    for tier, tier_settings in settings.tiers.items():
+        if tier_settings.calendar is not None and tier_settings.calendar not in settings.calendars:
+            problems.append(locator.problem(
+                ("tiers", tier.value, "calendar"),
+                f"tiers.{tier.value}: no calendar named {tier_settings.calendar!r}"))
     missing = [s.value for s in Severity if s not in settings.sla.targets]
     if missing:
         problems.append(locator.problem(("sla", "targets"), f"sla.targets: missing {', '.join(missing)}"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -185,6 +186,22 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class ImapState(Base):
+    """How far the daemon has read each IMAP folder: the folder's UIDVALIDITY
+    and the highest UID whose raw bytes were committed. A new UIDVALIDITY
+    means a re-scan (duplicate detection keeps it harmless)."""
+
+    __tablename__ = "imap_state"
+    __table_args__ = (Index("ix_imap_state_mailbox_folder", "mailbox", "folder", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(100))       # the mailbox's name in the config
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)    # 32-bit unsigned: too big for INTEGER on PostgreSQL
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
 
 
 class AutoReplyLog(Base):

@@ -24,6 +24,18 @@ def upgrade() -> None:
     with op.batch_alter_table('auto_reply_log', schema=None) as batch_op:
         batch_op.create_index('ix_auto_reply_sender_at', ['sender', 'at'], unique=False)
 
+    op.create_table('imap_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('mailbox', sa.String(length=100), nullable=False),
+    sa.Column('folder', sa.String(length=200), nullable=False),
+    sa.Column('uidvalidity', sa.BigInteger(), nullable=False),
+    sa.Column('last_uid', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('imap_state', schema=None) as batch_op:
+        batch_op.create_index('ix_imap_state_mailbox_folder', ['mailbox', 'folder'], unique=True)
+
     op.create_table('tickets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('subject', sa.Text(), nullable=False),
@@ -192,3 +204,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_auto_reply_sender_at')
 
     op.drop_table('auto_reply_log')
+    with op.batch_alter_table('imap_state', schema=None) as batch_op:
+        batch_op.drop_index('ix_imap_state_mailbox_folder')
+
+    op.drop_table('imap_state')

@@ -1,0 +1,108 @@
+"""SLA commands: sla tick, sla explain, report sla."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, time, timezone
+
+from sqlalchemy import select
+
+from mailtriage.app import App
+from mailtriage.cli import common
+from mailtriage.clock import parse_instant
+from mailtriage.errors import NotFound, UsageError
+from mailtriage.sla import lifecycle, sweep
+from mailtriage.sla.explain import explain, explain_text
+from mailtriage.sla.report import Facts, build, render_html, render_table
+from mailtriage.store.schema import Ticket
+from mailtriage.tickets import parse_ref, ticket_ref
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sla = sub.add_parser("sla", help="SLA clocks: sweep, explain").add_subparsers(dest="sub", required=True)
+    tick = sla.add_parser("tick", help="one SLA sweep: send due warnings and escalations, then exit")
+    _now_option(tick)
+    tick.set_defaults(handler=cmd_tick)
+    why = sla.add_parser("explain", help="how each deadline of a ticket was computed")
+    why.add_argument("ref")
+    why.add_argument("--json", action="store_true")
+    _now_option(why)
+    why.set_defaults(handler=cmd_explain)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", required=True)
+    compliance = report.add_parser("sla", help="SLA compliance per severity, tier and queue")
+    compliance.add_argument("--since", help="tickets created on or after this date (YYYY-MM-DD) or instant")
+    compliance.add_argument("--format", choices=("table", "json", "html"), default="table")
+    _now_option(compliance)
+    compliance.set_defaults(handler=cmd_report)
+
+
+def _now_option(parser: argparse.ArgumentParser) -> None:
+    # Its own dest: a subcommand's default must not hide the global `--now`.
+    parser.add_argument("--now", dest="command_now", metavar="ISO-8601",
+                        help="pretend the time is this instant (as the global --now)")
+
+
+def _app(args: argparse.Namespace) -> App:
+    if getattr(args, "command_now", None):
+        args.now = args.command_now
+    return common.app(args)
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    app = _app(args)
+    result = sweep.run_once(app, app.clock.now())
+    print(result.line())
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    app = _app(args)
+    now = app.clock.now()
+    prefix = app.settings.ticket_prefix
+    number = parse_ref(args.ref, prefix)
+    with app.store.session() as session:
+        ticket = session.get(Ticket, number) if number is not None else None
+        if ticket is None:
+            raise NotFound(f"no ticket {args.ref}")
+        head = {"ref": ticket_ref(prefix, ticket.id), "subject": ticket.subject, "status": ticket.status,
+                "tier": ticket.tier, "sla_state": ticket.sla_state}
+        clocks = lifecycle.load(ticket, app.config)
+    data = explain(head, clocks, app.config.calendars, app.settings.sla.warn_at, now)
+    if args.json:
+        common.print_json(data)
+    else:
+        print(explain_text(data))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    app = _app(args)
+    since = _since(args.since)
+    query = select(Ticket.severity, Ticket.tier, Ticket.queue, Ticket.first_responded_at, Ticket.resolved_at,
+                   Ticket.sla_data)
+    if since is not None:
+        query = query.where(Ticket.created_at >= since)
+    with app.store.session() as session:
+        rows = (Facts(severity, tier, queue, responded is not None, resolved is not None, data or {})
+                for severity, tier, queue, responded, resolved, data
+                in session.execute(query.execution_options(yield_per=1000)))
+        report = build(rows, app.config.calendars, app.clock.now(), since)
+    if args.format == "json":
+        common.print_json(report)
+    elif args.format == "html":
+        print(render_html(report))
+    else:
+        print(render_table(report))
+    return 0
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        if len(text.strip()) == 10:
+            return datetime.combine(datetime.fromisoformat(text.strip()).date(), time(0), tzinfo=timezone.utc)
+        return parse_instant(text)
+    except ValueError as exc:
+        raise UsageError(f"--since {text!r}: not a date (YYYY-MM-DD) or ISO-8601 instant") from exc

@@ -1,0 +1,176 @@
+"""SLA notices: warning and escalation mail, composed and put in the outbox.
+
+Called by the sweep inside its transaction, so the notice, the ticket's new
+tier and the record that the notice went out commit together (exactly once).
+Notices thread with the ticket (In-Reply-To/References of its conversation,
+`[MT-n]` in the subject), carry `Auto-Submitted: auto-generated`, and a
+notice to a tier that has a `calendar:` waits in the outbox until that
+calendar's next working minute — except for S1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailtriage.app import Config
+from mailtriage.model import Severity, Tier
+from mailtriage.notify import outbox
+from mailtriage.notify.compose import Outgoing
+from mailtriage.sla.calendar import Calendar
+from mailtriage.sla.clocks import LABELS, RUNNING, Clock, Clocks
+from mailtriage.sla.deadlines import Milestone
+from mailtriage.sla.durations import format_duration
+from mailtriage.store import queries
+from mailtriage.store.schema import Event, Message, Ticket
+from mailtriage.tickets import TicketView, agent_for, ticket_ref
+
+HISTORY_LINES = 25
+EXCERPT_LINES = 15
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one notice: to whom, and until when it is held."""
+
+    to: tuple[str, ...]
+    held_until: datetime | None = None
+    message_id: str | None = None
+
+    def describe(self) -> str:
+        if not self.to:
+            return "nobody to notify"
+        text = f"to {', '.join(self.to)}"
+        if self.held_until is not None:
+            text += f", held until {self.held_until.isoformat()}"
+        return text
+
+
+def warning(session: Session, config: Config, ticket: Ticket, clocks: Clocks, milestone: Milestone,
+            now: datetime) -> Sent:
+    """A warning at `warn_at`: to the assignee when that is an agent, else the tier's list."""
+    settings = config.settings
+    assignee = ticket.assignee
+    personal = bool(assignee and "@" in assignee and not assignee.startswith("@")
+                    and agent_for(assignee, settings.agents) is not None)
+    clock = clocks.clocks[milestone.clock]
+    context = _context(session, config, ticket, clocks, now)
+    context["clock"] = _clock_line(clock, config, now)
+    if personal:
+        assert assignee is not None
+        return _send(session, config, ticket, "warning", context, (assignee,), None, now)
+    return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now))
+
+
+def escalation(session: Session, config: Config, ticket: Ticket, clocks: Clocks, reason: str,
+               from_tier: str, now: datetime) -> Sent:
+    """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
+    context = _context(session, config, ticket, clocks, now)
+    context.update(reason=reason, from_tier=from_tier, to_tier=ticket.tier,
+                   history=_history(session, ticket), excerpt=_excerpt(session, ticket))
+    return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now))
+
+
+def describe_clock(clock: Clock, config: Config, now: datetime) -> str:
+    """`first response: 48m of 1h used, due Mon 2026-03-02 10:00 CET` (for events)."""
+    line = _clock_line(clock, config, now)
+    return f"{line['label']}: {line['used']} of {line['target']} used, due {line['due']}"
+
+
+def local_time(at: datetime | None, calendar: Calendar) -> str:
+    if at is None:
+        return "-"
+    return at.astimezone(calendar.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+# -- pieces ---------------------------------------------------------------------
+
+def _tier_recipients(config: Config, ticket: Ticket, now: datetime) -> tuple[tuple[str, ...], datetime | None]:
+    tier = config.settings.tiers.get(Tier(ticket.tier))
+    if tier is None:
+        return (), None
+    held = None
+    if tier.calendar is not None and ticket.severity != Severity.S1.value:
+        calendar = config.calendars[tier.calendar]
+        if not calendar.is_working(now):
+            held = calendar.next_opening(now)
+    return tuple(tier.notify), held
+
+
+def _clock_line(clock: Clock, config: Config, now: datetime) -> dict[str, Any]:
+    calendar = config.calendars[clock.calendar]
+    used = clock.used(now, config.calendars)
+    due = clock.when(1.0, config.calendars)
+    return {"name": clock.name, "label": LABELS[clock.name], "state": _clock_state(clock, due, now),
+            "target": format_duration(clock.target), "used": format_duration(used),
+            "remaining": format_duration(max(clock.target - used, timedelta(0))),
+            "due": local_time(due, calendar) if due else "", "calendar": clock.calendar}
+
+
+def _clock_state(clock: Clock, due: datetime | None, now: datetime) -> str:
+    if clock.state == RUNNING:
+        return "overdue" if due is not None and due <= now else "running"
+    if clock.state == "stopped":
+        return clock.outcome or "stopped"
+    return clock.state
+
+
+def _context(session: Session, config: Config, ticket: Ticket, clocks: Clocks, now: datetime) -> dict[str, Any]:
+    settings = config.settings
+    ref = ticket_ref(settings.ticket_prefix, ticket.id)
+    view = TicketView(ref=ref, subject=ticket.subject, requester=ticket.requester, status=ticket.status,
+                      severity=ticket.severity, tier=ticket.tier, queue=ticket.queue, tags=tuple(ticket.tags or ()),
+                      first_response_due=_iso(ticket.first_response_due), resolution_due=_iso(ticket.resolution_due))
+    lines = [_clock_line(clock, config, now) for clock in clocks.clocks.values()]
+    return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
+            "assignee": ticket.assignee, "created_at": _iso(ticket.created_at),
+            "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",
+            "from_name": _sender(settings, ticket)[1]}
+
+
+def _history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
+    events = list(session.scalars(select(Event).where(Event.ticket_id == ticket.id)
+                                  .order_by(Event.id.desc()).limit(HISTORY_LINES)))
+    return [{"at": e.at.isoformat(timespec="minutes"), "type": e.type, "detail": e.detail}
+            for e in reversed(events)]
+
+
+def _excerpt(session: Session, ticket: Ticket) -> list[str]:
+    first = session.scalar(select(Message.body_text).where(Message.ticket_id == ticket.id)
+                           .order_by(Message.id).limit(1))
+    lines = (first or "").strip().splitlines()
+    return lines[:EXCERPT_LINES] + (["…"] if len(lines) > EXCERPT_LINES else [])
+
+
+def _sender(settings: Any, ticket: Ticket) -> tuple[str, str]:
+    for mailbox in settings.mailboxes:
+        if mailbox.name == ticket.mailbox:
+            return mailbox.address, mailbox.from_name
+    if settings.mailboxes:
+        return settings.mailboxes[0].address, settings.mailboxes[0].from_name
+    return "mailtriage@localhost", "Support"
+
+
+def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: dict[str, Any],
+          to: tuple[str, ...], held_until: datetime | None, now: datetime) -> Sent:
+    if not to:
+        return Sent(())
+    settings = config.settings
+    rendered = config.templates.render(kind, context)
+    from_addr, from_name = _sender(settings, ticket)
+    thread = queries.conversation_ids(session, ticket.id)
+    mail = Outgoing(from_addr=from_addr, from_name=from_name, to=to, subject=rendered.subject,
+                    body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),
+                    auto_submitted="auto-generated", loop_id=settings.loop_id)
+    row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id)
+    if held_until is not None:
+        row.due_at = held_until
+    return Sent(to, held_until, row.message_id)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat(timespec="minutes") if at else None

@@ -1,0 +1,124 @@
+"""init, config check, rules test, db upgrade — what an admin does first."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import ROOT, eml
+from mailtriage.cli import main
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mailtriage", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=60)
+
+
+def test_init_writes_a_config_that_checks_and_never_overwrites(tmp_path):
+    target = tmp_path / "site"
+    first = run("init", str(target))
+    assert first.returncode == 0, first.stderr
+    for name in ("mailtriage.yaml", "rules.yaml", "templates/acknowledgement.txt"):
+        assert (target / name).is_file(), name
+    assert "#" in (target / "mailtriage.yaml").read_text()          # commented example
+
+    (target / "rules.yaml").write_text("rules: []\n")
+    second = run("init", str(target))
+    assert "kept" in second.stdout
+    assert (target / "rules.yaml").read_text() == "rules: []\n"
+
+    check = run("--config", str(target / "mailtriage.yaml"), "config", "check")
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith("ok:")
+
+
+def test_config_check_reports_every_problem_at_its_line(tmp_path):
+    run("init", str(tmp_path))
+    config = tmp_path / "mailtriage.yaml"
+    text = config.read_text()
+    text = text.replace("ticket_prefix: MT", "ticket_prefix: MT\nsmtp_inn: {port: 1}")
+    text = text.replace("S2: {first_response: 30m", "S2: {first_response: 30 minutes")
+    text = text.replace("calendar: office}    # one person", "calendar: offce}    # one person")
+    config.write_text(text)
+    (tmp_path / "rules.yaml").write_text("rules:\n  - name: x\n    when: {subject: [a]}\n    set: {severity: S9}\n")
+    lines = text.splitlines()
+
+    result = run("--config", str(config), "config", "check")
+    assert result.returncode == 2
+    problems = result.stderr.strip().splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, line in enumerate(lines, 1) if fragment in line)
+
+    assert any(p.startswith(f"{config}:{line_of('smtp_inn')}: ") and "unknown key" in p for p in problems)
+    assert any(p.startswith(f"{config}:{line_of('30 minutes')}: ") and "duration" in p for p in problems)
+    assert any(p.startswith(f"{config}:{line_of('offce')}: ") and "offce" in p for p in problems), problems
+    assert any(p.startswith(f"{tmp_path / 'rules.yaml'}:4: ") for p in problems), problems
+
+
+def test_rules_errors_are_reported_with_the_rules_file_line(tmp_path):
+    run("init", str(tmp_path))
+    (tmp_path / "rules.yaml").write_text("rules:\n  - name: x\n    when: {subject: [a]}\n    set: {severity: S9}\n")
+    result = run("--config", str(tmp_path / "mailtriage.yaml"), "config", "check")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'rules.yaml'}:4: " in result.stderr
+
+
+def test_template_syntax_error_is_reported_with_its_line(tmp_path):
+    run("init", str(tmp_path))
+    template = tmp_path / "templates" / "acknowledgement.txt"
+    template.write_text("Subject: hi\n\nline two\n{% if %}\n")
+    result = run("--config", str(tmp_path / "mailtriage.yaml"), "config", "check")
+    assert result.returncode == 2
+    assert f"{template}:4: template:" in result.stderr
+
+
+def test_bad_yaml_is_reported_at_its_line(tmp_path):
+    config = tmp_path / "mailtriage.yaml"
+    config.write_text("database: sqlite:///x.db\nmailboxes:\n  - name: [unclosed\n")
+    result = run("--config", str(config), "config", "check")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{config}:")
+
+
+def test_rules_test_explains_the_verdict_without_storing(site, capsys):
+    path = site.dir / "m.eml"
+    path.write_bytes(eml("Сервер не работает", "Весь отдел не может работать."))
+    data = json.loads(site.ok("rules", "test", str(path), "--json"))
+    assert data["severity"] == "S1"
+    assert data["matched_rules"][0] == "outage"
+    assert any(h["matched"].lower() == "не работает" for h in data["hits"])
+    assert site.tickets() == []
+
+
+def test_db_upgrade_creates_and_is_idempotent(tmp_path):
+    run("init", str(tmp_path))
+    config = str(tmp_path / "mailtriage.yaml")
+    first = run("--config", config, "db", "upgrade")
+    assert first.returncode == 0 and "upgraded" in first.stdout, first.stderr
+    second = run("--config", config, "db", "upgrade")
+    assert "already" in second.stdout
+
+
+def test_embedded_defaults_work_with_no_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILTRIAGE_CONFIG", raising=False)
+    (tmp_path / "a.eml").write_bytes(eml("VPN is down", to="support@localhost"))
+    assert main(["--now", "2026-03-02T09:00:00+00:00", "ingest", "a.eml"]) == 0
+    assert main(["outbox", "flush"]) == 0
+    assert (tmp_path / "mailtriage.db").exists()
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
+
+
+def test_bad_now_is_a_usage_error(site):
+    code, _, err = site.cli("tickets", "list", now="yesterday")
+    assert code == 2 and "--now" in err
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```")[1]
+    assert "scripts/setup" in block and "mailtriage run" in block
+    assert "scripts/test" in block
+    assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()

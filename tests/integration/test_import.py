@@ -1,0 +1,113 @@
+"""`mailtriage import`: Maildir, mbox and .eml folders; idempotent; order-independent threading."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from helpers import eml, make_site
+
+NOW = "2026-03-02T12:00:00+00:00"
+
+
+def conversation(threads: int = 8) -> list[tuple[str, bytes]]:
+    """(message-id, raw) for several threads; replies carry In-Reply-To and References,
+    one reply quotes only its parent (no full References chain), as some clients do."""
+    messages = []
+    for t in range(threads):
+        chain: list[str] = []
+        for position in range(1 + t % 4):
+            mid = f"<t{t}.m{position}@customer{t}.example>"
+            references = " ".join(chain[-1:] if position == 2 else chain) or None
+            messages.append((mid, eml(("Re: " if position else "") + f"Problem {t}", f"Message {position}",
+                                      sender=f"user{t}@customer{t}.example", message_id=mid,
+                                      in_reply_to=chain[-1] if chain else None, references=references)))
+            chain.append(mid)
+    return messages
+
+
+def write_maildir(root: Path, messages: list[tuple[str, bytes]], order: list[int]) -> Path:
+    for sub in ("tmp", "new", "cur"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for rank, index in enumerate(order):
+        (root / "cur" / f"{rank:05d}.x:2,S").write_bytes(messages[index][1])
+    return root
+
+
+def groups(site) -> set[frozenset[str]]:
+    """The tickets as sets of Message-IDs: what must not depend on file order."""
+    found = set()
+    for ticket in site.tickets():
+        data = site.ticket(ticket["ref"])
+        ids = frozenset(m["message_id"] for m in data["messages"])
+        if ids:
+            found.add(ids)
+    return found
+
+
+def test_any_file_order_gives_the_same_tickets(tmp_path):
+    messages = conversation()
+    expected = None
+    for attempt, seed in enumerate((None, 1, 2)):
+        order = list(range(len(messages)))
+        if seed is None:
+            order.reverse()                       # every reply before its original
+        else:
+            random.Random(seed).shuffle(order)
+        site = make_site(tmp_path / f"site{attempt}")
+        maildir = write_maildir(tmp_path / f"Maildir{attempt}", messages, order)
+        out = site.ok("import", str(maildir), "--no-progress", now=NOW)
+        assert f"{len(messages)} messages" in out
+        found = groups(site)
+        assert len(found) == 8                    # one ticket per thread
+        expected = expected or found
+        assert found == expected
+
+
+def test_import_is_idempotent_and_sends_no_mail_by_default(site, tmp_path):
+    maildir = write_maildir(tmp_path / "Maildir", conversation(3), list(range(6)))
+    first = site.ok("import", str(maildir), "--no-progress", now=NOW)
+    assert "6 messages: 3 new, 3 reply" in first
+    again = site.ok("import", str(maildir), "--no-progress", now=NOW)
+    assert "6 messages: 0 new, 0 reply, 6 duplicate" in again
+    assert len(site.tickets()) == 3
+    assert site.outbox_files() == []
+
+
+def test_import_acknowledge_flag_sends_acknowledgements(site, tmp_path):
+    maildir = write_maildir(tmp_path / "Maildir", conversation(3), list(range(6)))
+    site.ok("import", str(maildir), "--no-progress", "--acknowledge", now=NOW)
+    assert len(site.outbox_files()) == 3
+
+
+def test_mbox_and_eml_folder(site, tmp_path):
+    messages = conversation(2)
+    mbox = tmp_path / "archive.mbox"
+    with open(mbox, "wb") as handle:
+        for _, raw in messages:
+            body = raw.replace(b"\r\n", b"\n").replace(b"\nFrom ", b"\n>From ")
+            handle.write(b"From someone@example.test Mon Mar  2 09:00:00 2026\n" + body + b"\n")
+    assert "3 messages: 2 new, 1 reply" in site.ok("import", str(mbox), "--no-progress", now=NOW)
+
+    folder = tmp_path / "emls"
+    folder.mkdir()
+    (folder / "one.eml").write_bytes(eml("Another problem", message_id="<solo@x.example>"))
+    (folder / "ignored.pdf").write_bytes(b"%PDF-1.4")
+    assert "1 messages: 1 new" in site.ok("import", str(folder), "--no-progress", now=NOW)
+
+
+def test_a_broken_message_in_a_batch_is_quarantined_alone(site, tmp_path):
+    template = site.dir / "templates" / "acknowledgement.txt"
+    template.write_text(template.read_text().replace("{{ ticket.ref }}", "{{ ticket.missing }}"))
+    maildir = write_maildir(tmp_path / "Maildir", conversation(3), list(range(6)))
+    out = site.ok("import", str(maildir), "--no-progress", "--acknowledge", now=NOW)
+    # New tickets fail at the acknowledgement and are quarantined; replies to
+    # them then have nothing to thread into and fail the same way — none is lost.
+    assert "6 messages" in out and "quarantined" in out
+    quarantined = json.loads(site.ok("quarantine", "list", "--json"))
+    assert quarantined and all(q["reason"] for q in quarantined)
+    template.write_text(template.read_text().replace("{{ ticket.missing }}", "{{ ticket.ref }}"))
+    site.ok("quarantine", "retry", "--all", now=NOW)
+    assert json.loads(site.ok("quarantine", "list", "--json")) == []
+    assert len(site.tickets()) == 3
