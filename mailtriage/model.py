@@ -40,9 +40,11 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Attachment:
-    filename: str
+    filename: str                 # safe to show and store: no path, no control characters
     content_type: str
-    size: int
+    size: int                     # decoded bytes
+    sha256: str = ""              # of the decoded bytes: the content-addressed store's key
+    payload: bytes = field(default=b"", repr=False, compare=False)   # the decoded bytes
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,19 @@ about 0.8 ms a message, `policy.default` about 3 ms (4.5 ms once headers are
 read, and its header objects raise on a real message with CR/LF inside an
 encoded address), mail-parser about 2 ms (it runs the stdlib parser and then
 more). compat32 leaves header decoding to us, which is what we want: every
-value goes through one small decoder that tolerates unknown charsets and
-strips CR/LF/NUL. So mail-parser is not used. The whole `parse()` of a small
-plain message takes about 0.3 ms; the stdlib parse is a third of that, and
-`email.utils.getaddresses` is avoided for the common one-address header.
+value goes through one small decoder (`mimetext.py`) that tolerates
+unknown charsets and strips CR/LF/NUL. So mail-parser is not used. The
+whole `parse()` of a small plain message takes about 0.3 ms; the stdlib
+parse is a third of that, and `email.utils.getaddresses` is avoided for the
+common one-address header.
+
+Size and structure limits are checked before this step (`limits.py`); an
+attachment comes back with its decoded bytes and their sha256, so the
+pipeline can store it content-addressed.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import email.utils
 import hashlib
 import html as html_entities
@@ -33,14 +35,12 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
-import charset_normalizer
 import inscriptis
 
+from mailtriage.mimetext import decode_bytes, decode_words, single_line, unsurrogate
 from mailtriage.model import Attachment, ParsedMail
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
-_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _HTML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _BODY_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n; drops ESC, NUL
 _TAG = re.compile(r"<[^>]*>")
@@ -60,17 +60,6 @@ _MAX_FILENAME = 200
 _UNNAMED = "unnamed"
 _ENCLOSED_MESSAGE = ("message/rfc822", "message/global")
 _ADDRESS_HEADERS = ("from", "to", "cc", "reply-to")
-# Names mailers use that Python does not know, or knows as a too-strict subset.
-# (Latin-1 is read as its superset cp1252 below, as browsers do: Windows mailers
-# label cp1252 text, curly quotes and all, as iso-8859-1.)
-_CHARSET_ALIASES = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
-    "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6",
-    "ks_c_5601-1987": "cp949", "x-mac-roman": "mac_roman", "macintosh": "mac_roman",
-}
-# Codecs Python accepts that no mail charset means: they turn text into code
-# points of the sender's choosing (lone surrogates, escapes).
-_REFUSED_CODECS = frozenset({"unicode-escape", "raw-unicode-escape"})
 
 
 def parse(raw: bytes) -> ParsedMail:
@@ -92,7 +81,7 @@ def _parse(raw: bytes) -> ParsedMail:
     for name, value in raw_headers:
         by_name.setdefault(name.lower(), []).append(value)
     first = {name: values[0] for name, values in by_name.items()}
-    headers = tuple((name, _single_line(_decode_words(value, defects))) for name, value in raw_headers)
+    headers = tuple((name, single_line(decode_words(value, defects))) for name, value in raw_headers)
     subject = next((value for name, value in headers if name.lower() == "subject"), "")
     addresses = {name: _addresses(by_name.get(name, []), defects) for name in _ADDRESS_HEADERS}
     from_name, from_addr = addresses["from"][0] if addresses["from"] else ("", "")
@@ -143,117 +132,20 @@ def _raw_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
         if "\n" in value:
             value = _FOLD.sub("", value)
         if not value.isascii():
-            value = _unsurrogate(value, defects)
-        result.append((_single_line(name), value))
+            value = unsurrogate(value, defects)
+        result.append((single_line(name), value))
     return result
-
-
-def _unsurrogate(value: str, defects: list[str]) -> str:
-    """Raw 8-bit header bytes (kept by the parser as surrogates) → text."""
-    try:
-        data = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
-        defects.append("bad-surrogate")
-        return value.encode("utf-8", "replace").decode("utf-8")
-    return _decode_bytes(data, "utf-8", defects)
-
-
-def _single_line(value: str) -> str:
-    """No CR, LF, NUL or other control survives; runs of whitespace become one space."""
-    if value.isprintable() and "  " not in value and value == value.strip():
-        return value  # the common case; isprintable() is False for every control
-    return " ".join(_CONTROL.sub(" ", value).split())
-
-
-def _decode_words(value: str, defects: list[str]) -> str:
-    """RFC 2047: decode encoded words; adjacent words of one charset are joined
-    as bytes first (senders split multi-byte characters across words)."""
-    if "=?" not in value:
-        return value
-    tokens: list[tuple[str, bytes | str]] = []  # ("", text) or (charset, bytes)
-    pos = 0
-    for match in _ENCODED_WORD.finditer(value):
-        data = _word_bytes(match.group(2), match.group(3))
-        if data is None:
-            defects.append("bad-encoded-word")
-            continue  # stays in the surrounding plain text
-        tokens += [("", value[pos:match.start()]), (match.group(1).lower(), data)]
-        pos = match.end()
-    tokens.append(("", value[pos:]))
-    out: list[str] = []
-    run_charset, run = "", bytearray()  # bytearray: += must not copy (quadratic)
-    for index, (charset, item) in enumerate(tokens):
-        if isinstance(item, bytes) and charset == run_charset:
-            run += item
-            continue
-        if run_charset and isinstance(item, str) and not item.strip() and index + 1 < len(tokens):
-            continue  # whitespace between two encoded words is not text
-        if run_charset:
-            out.append(_decode_bytes(bytes(run), run_charset, defects))
-        run_charset, run = ("", bytearray()) if isinstance(item, str) else (charset, bytearray(item))
-        if isinstance(item, str):
-            out.append(item)
-    return "".join(out)
-
-
-def _word_bytes(encoding: str, text: str) -> bytes | None:
-    if encoding in "qQ":
-        return binascii.a2b_qp(text.encode("utf-8", "replace"), header=True)
-    for candidate in (text, re.sub(r"[^A-Za-z0-9+/]", "", text)):
-        try:
-            return base64.b64decode(candidate + "=" * (-len(candidate) % 4))
-        except (binascii.Error, ValueError):
-            continue
-    return None
-
-
-def _decode_bytes(data: bytes, charset: str | None, defects: list[str]) -> str:
-    """Decode by the declared charset; unknown or lying charsets fall back."""
-    try:
-        text = data.decode(_codec_name(charset))
-        text.encode("utf-8")  # no lone surrogates may leave this module
-        return text
-    except (LookupError, UnicodeError, ValueError, TypeError):
-        label = re.sub(r"[^a-z0-9._-]", "", (charset or "none").lower())[:40]
-        defects.append(f"charset-fallback:{label}")
-        return _detect(data)
-
-
-def _codec_name(charset: str | None) -> str:
-    name = (charset or "us-ascii").strip().strip("\"'").lower()
-    name = name.removeprefix("charset=").strip("\"'")
-    codec = codecs.lookup(_CHARSET_ALIASES.get(name, name)).name
-    if codec in _REFUSED_CODECS:
-        raise LookupError(name)
-    return "cp1252" if codec == "iso8859-1" else codec
-
-
-def _detect(data: bytes) -> str:
-    """utf-8, then charset-normalizer's best guess, then utf-8 with U+FFFD."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        best = charset_normalizer.from_bytes(data).best()
-        if best is not None:
-            text = str(best)
-            text.encode("utf-8")
-            return text
-    except (LookupError, UnicodeError, ValueError, TypeError):
-        pass
-    return data.decode("utf-8", "replace")
 
 
 def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
     """(decoded display name, lower-cased bare address) pairs; garbage is skipped."""
-    field = ", ".join(_single_line(value) for value in values)
+    field = ", ".join(single_line(value) for value in values)
     if not field:
         return []
     simple = _SIMPLE_ADDRESS.fullmatch(field) if len(field) < 1000 else None
     if simple:  # the common case, without the stdlib's slow general parser
-        name = _decode_words(simple.group(1) or simple.group(2) or "", defects)
-        return [(_single_line(name), (simple.group(3) or simple.group(4)).lower())]
+        name = decode_words(simple.group(1) or simple.group(2) or "", defects)
+        return [(single_line(name), (simple.group(3) or simple.group(4)).lower())]
     pairs: list[tuple[str, str]] = []
     if len(field) <= _MAX_ADDRESS_FIELD:
         try:
@@ -268,12 +160,12 @@ def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
     for name, addr in pairs:
         addr = addr.strip().strip("<>").lower()
         if addr and not any(ch.isspace() for ch in addr):
-            result.append((_single_line(_decode_words(name, defects)), addr))
+            result.append((single_line(decode_words(name, defects)), addr))
     return result
 
 
 def _message_id(value: str, raw: bytes, defects: list[str]) -> tuple[str, bool]:
-    compact = "".join(_single_line(value).split())
+    compact = "".join(single_line(value).split())
     found = re.search(r"<[^<>]+>", compact)
     if found and len(found.group()) <= _MAX_ID:
         return found.group(), False
@@ -289,7 +181,7 @@ def _synthetic_id(raw: bytes) -> str:
 
 
 def _ids(values: list[str]) -> tuple[str, ...]:
-    found = _MSG_ID.findall(_single_line(" ".join(values)))
+    found = _MSG_ID.findall(single_line(" ".join(values)))
     return tuple(dict.fromkeys(mid for mid in found if len(mid) <= _MAX_ID))
 
 
@@ -297,7 +189,7 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
     if not value or not value.strip():
         return None
     try:
-        when = email.utils.parsedate_to_datetime(_single_line(value))
+        when = email.utils.parsedate_to_datetime(single_line(value))
     except (TypeError, ValueError, OverflowError, IndexError):
         defects.append("bad-date")
         return None
@@ -363,7 +255,9 @@ def _attachment(part: Message, defects: list[str]) -> Attachment:
     filename = _filename(part, defects)
     if filename == _UNNAMED and content_type in _ENCLOSED_MESSAGE:
         filename = "message.eml"
-    return Attachment(filename=filename, content_type=content_type, size=_payload_size(part))
+    data = _payload_bytes(part)
+    return Attachment(filename=filename, content_type=content_type, size=len(data),
+                      sha256=hashlib.sha256(data).hexdigest(), payload=data)
 
 
 def _mime_type(part: Message) -> str:
@@ -371,22 +265,27 @@ def _mime_type(part: Message) -> str:
     return found.group() if found else "application/octet-stream"
 
 
-def _payload_size(part: Message) -> int:
+def _payload_bytes(part: Message) -> bytes:
+    """The decoded content (base64 and quoted-printable undone)."""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
-        return len(payload)
+        return payload
     try:  # message/rfc822: the attached message, generated again as bytes
-        return sum(len(inner.as_bytes()) for inner in part.get_payload())
-    except Exception:  # best effort: a size is not worth losing the message for
-        return 0
+        return b"".join(inner.as_bytes() for inner in part.get_payload())
+    except Exception:  # best effort: the content is not worth losing the message for
+        return b""
 
 
 def _filename(part: Message, defects: list[str]) -> str:
     """RFC 2231 (stdlib) then RFC 2047 decoded; the last path component only."""
-    name = part.get_filename() or ""
+    try:
+        name = part.get_filename() or ""
+    except (ValueError, LookupError, UnicodeError):  # RFC 2231 charset "\x00" and the like
+        defects.append("bad-filename")
+        name = ""
     if not name.isascii():
-        name = _unsurrogate(name, defects)
-    name = _decode_words(name, defects)
+        name = unsurrogate(name, defects)
+    name = decode_words(name, defects)
     return _safe_filename(name)
 
 
@@ -403,8 +302,13 @@ def _part_text(part: Message, defects: list[str]) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    has_charset = "charset" in str(part.get("content-type", "")).lower()
-    return _decode_bytes(payload, part.get_content_charset() if has_charset else None, defects)
+    charset = None
+    if "charset" in str(part.get("content-type", "")).lower():
+        try:
+            charset = part.get_content_charset()
+        except (ValueError, LookupError, UnicodeError):  # a hostile RFC 2231 charset
+            charset = "invalid"
+    return decode_bytes(payload, charset, defects)
 
 
 def _html_to_text(html: str, defects: list[str]) -> str:

@@ -163,6 +163,17 @@ class AutoReply(_Frozen):
     per_sender_window: Duration = timedelta(hours=1)   # … to one sender in this window
 
 
+class Limits(_Frozen):
+    """What one message may be; a message over a limit is stored raw and
+    quarantined (`quarantined:limit:size`, …), never half-processed."""
+
+    max_message_size: Size = 25 * 1024**2
+    max_headers: int = Field(default=1000, gt=0)       # header fields at the top level
+    max_parts: int = Field(default=1000, gt=0)         # MIME parts, enclosed messages included
+    max_depth: int = Field(default=50, gt=0)           # nesting of multiparts and enclosed messages
+    max_attachment_size: Size = 20 * 1024**2           # one attachment, decoded
+
+
 class Settings(_Frozen):
     database: str = "sqlite:///mailtriage.db"
     ticket_prefix: str = "MT"
@@ -177,6 +188,7 @@ class Settings(_Frozen):
     templates: str = "templates/"
     agent_auth: AgentAuth = AgentAuth()
     auto_reply: AutoReply = AutoReply()
+    limits: Limits = Limits()
     loop_id: str = "mailtriage"
     base_dir: str = "."              # set by the loader: where relative paths start
 

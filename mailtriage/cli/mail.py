@@ -14,7 +14,6 @@ from mailtriage.cli import common
 from mailtriage.errors import NotFound, TemporaryFailure, UsageError
 from mailtriage.ingest import mailbox
 from mailtriage.notify import outbox
-from mailtriage.notify.send import make_sender
 from mailtriage.store.schema import OutboxRow, RawMessage
 from mailtriage.views import iso
 
@@ -124,7 +123,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     with app.store.session() as session:
         query = select(OutboxRow).order_by(OutboxRow.id)
         if not args.all:
-            query = query.where(OutboxRow.status == "pending")
+            query = query.where(OutboxRow.status.in_(("pending", "sending")))
         data = [{"id": r.id, "ticket": f"{app.settings.ticket_prefix}-{r.ticket_id}" if r.ticket_id else None,
                  "kind": r.kind, "message_id": r.message_id, "to": list(r.recipients), "status": r.status,
                  "due_at": iso(r.due_at), "attempts": r.attempts, "last_error": r.last_error}
@@ -140,7 +139,6 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
 
 def cmd_outbox_flush(args: argparse.Namespace) -> int:
     app = common.app(args)
-    sender = make_sender(app.settings.smtp_out, app.settings.path("."))
-    result = outbox.flush(app.store.sessions, sender, app.clock.now(), limit=10_000)
+    result = outbox.run_once(app, app.clock.now(), limit=10_000)
     print(f"sent {result.sent}, deferred {result.deferred}, failed {result.failed}")
     return 0

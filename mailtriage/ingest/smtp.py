@@ -1,53 +1,82 @@
-"""The SMTP/LMTP listener (aiosmtpd).
+"""The SMTP/LMTP listener (aiosmtpd): what an MTA or a test client talks to.
 
-550 for recipients we do not serve; 250 only after the raw message is
-committed (pipeline.accept); 451 when the store fails. Processing runs in a
-worker thread so the event loop keeps serving other clients.
+    RCPT ─► 550 unless we serve the address
+    DATA ─► pipeline.accept (commit) ─► 250 │ 451 when the store fails
+             └─► pipeline.process_stored (a failure here is quarantine, not a bounce)
+
+The size limit is announced in EHLO (SIZE) and enforced by aiosmtpd (552).
+The store work runs in a worker thread, so the event loop keeps serving
+other clients. Like Mailman's runners/lmtp.py, the reply is given only
+after the bytes are durable. LMTP answers once per recipient (RFC 2033).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any, Callable
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP
 
 from mailtriage import pipeline
 from mailtriage.app import App
-from mailtriage.errors import TemporaryFailure
+from mailtriage.errors import MailtriageError, TemporaryFailure
+from mailtriage.ingest import message_id_of
+from mailtriage.settings import SmtpIn
 
 log = logging.getLogger(__name__)
 
 
 class Handler:
-    def __init__(self, app_ref: Callable[[], App]):
-        self.app_ref = app_ref           # a callable, so SIGHUP can swap the App's config
+    """aiosmtpd hooks. `app_ref` is a callable, so SIGHUP can swap the config
+    under a running listener; `after` hears about every message taken in."""
+
+    def __init__(self, app_ref: Callable[[], App], after: Callable[[pipeline.Outcome], None] | None = None):
+        self.app_ref = app_ref
+        self.after = after
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
         served = self.app_ref().settings.own_addresses
         if served and address.lower() not in served:
+            log.info("smtp %s: refused RCPT <%s>: not an address we serve", _peer(session), address)
             return f"550 5.1.1 <{address}>: no such mailbox here"
         envelope.rcpt_tos.append(address)
-        return "250 OK"
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         rcpts = tuple(a.lower() for a in envelope.rcpt_tos)
-        peer = session.peer[0] if session.peer else "?"
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(None, self._process, raw, rcpts, peer)
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                None, self.take, raw, rcpts, _peer(session))
+            reply = f"250 2.0.0 accepted {outcome.ref or ''}".rstrip()
         except TemporaryFailure as exc:
-            return f"451 4.3.0 could not store the message, try again later ({exc})"
-        log.info("smtp from %s: %s", peer, outcome.line())
-        return f"250 2.0.0 accepted {outcome.ref or ''}".rstrip()
+            reply = f"451 4.3.0 could not store the message, try again later ({exc})"
+        if isinstance(server, LMTP):
+            return "\r\n".join(reply for _ in rcpts)      # LMTP: one reply per recipient
+        return reply
 
-    def _process(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> pipeline.Outcome:
+    def take(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> pipeline.Outcome:
+        """Commit, then process. Raises TemporaryFailure only when nothing was stored."""
         app = self.app_ref()
-        return pipeline.process(app, raw, app.clock.now(), source=f"smtp:{peer}", envelope_rcpts=rcpts)
+        now = app.clock.now()
+        message_id = message_id_of(raw)
+        raw_id, seen = pipeline.accept(app, raw, now, source=f"smtp:{peer}")
+        outcome = seen
+        if outcome is None:
+            try:
+                outcome = pipeline.process_stored(app, raw_id, now, envelope_rcpts=rcpts)
+            except TemporaryFailure as exc:        # stored: the 250 stands, housekeeping retries it
+                log.error("smtp %s %s: stored as raw %s, processing failed (retried later): %s",
+                          peer, message_id, raw_id, exc)
+                return pipeline.Outcome("pending", None, raw_id)
+        log.info("smtp %s %s → %s: %s", peer, message_id, ",".join(rcpts), outcome.line())
+        if self.after is not None:
+            self.after(outcome)
+        return outcome
 
 
 class _LmtpController(Controller):
@@ -55,8 +84,34 @@ class _LmtpController(Controller):
         return LMTP(self.handler, **self.SMTP_kwargs)
 
 
-def make_listener(app_ref: Callable[[], App]) -> Controller:
+class Listener:
+    """The listener's life cycle: start (a clear error when the port is taken), stop."""
+
+    def __init__(self, app_ref: Callable[[], App], after: Callable[[pipeline.Outcome], None] | None = None):
+        self.settings: SmtpIn = app_ref().settings.smtp_in
+        self.controller = make_listener(app_ref, after)
+
+    def start(self) -> None:
+        cfg = self.settings
+        try:
+            self.controller.start()
+        except (OSError, RuntimeError) as exc:
+            raise MailtriageError(f"cannot listen on {cfg.host}:{cfg.port}: {exc}") from exc
+        log.warning("listening for %s on %s:%s (messages up to %d bytes)",
+                    "LMTP" if cfg.lmtp else "SMTP", cfg.host, cfg.port, cfg.max_size)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def make_listener(app_ref: Callable[[], App],
+                  after: Callable[[pipeline.Outcome], None] | None = None) -> Controller:
     settings = app_ref().settings.smtp_in
-    kwargs = {"data_size_limit": settings.max_size, "enable_SMTPUTF8": True}
+    kwargs = {"data_size_limit": settings.max_size, "enable_SMTPUTF8": True, "ident": "mailtriage"}
     cls = _LmtpController if settings.lmtp else Controller
-    return cls(Handler(app_ref), hostname=settings.host, port=settings.port, server_kwargs=kwargs)
+    return cls(Handler(app_ref, after), hostname=settings.host, port=settings.port, server_kwargs=kwargs,
+               server_hostname=socket.gethostname(), ready_timeout=5.0)
+
+
+def _peer(session: Any) -> str:
+    return str(session.peer[0]) if session.peer else "?"

@@ -1,9 +1,21 @@
 """The outbox: outgoing mail as rows, written in the ticket's transaction,
-sent later by `flush()` — the one `run_once(now)` of the sender loop.
+sent later by `flush()`; `run_once(app, now)` is the sender job of the
+daemon and of `mailtriage outbox flush`.
 
-Exactly once: a row is marked sent only after the relay (or the Maildir)
-has taken it; the Maildir sink is idempotent by row, so a crash between
-delivery and commit does not give two copies there.
+    pending ─claim─► sending ─relay says 250─► sent
+                        │    └─4xx / no connection─► pending (due later, backoff)
+                        └─5xx, or too many attempts─► failed (+ an event on the ticket)
+
+Exactly once: claiming a row commits `sending` (with its Message-ID, fixed
+at enqueue) before a byte goes out, and `sent` is committed as soon as the
+relay has answered, before QUIT. A daemon that dies in between leaves the
+row in `sending`; after a restart it is sent again — once, and with the
+same Message-ID. The one window left is the relay's 250 arriving and the
+daemon dying before its commit (RFC 1047); the re-send then carries the
+same Message-ID, which receiving systems treat as the same message. The
+Maildir sink is idempotent per row, so it never holds two copies. A claim
+is a conditional UPDATE, so two senders (the daemon and a manual `outbox
+flush`, or several daemons on PostgreSQL) never take the same row.
 """
 
 from __future__ import annotations
@@ -11,13 +23,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
-from mailtriage.notify.send import PermanentFailure, Sender, TemporaryFailure
+from mailtriage.notify.send import PermanentFailure, Sender, TemporaryFailure, make_sender
+from mailtriage.settings import SmtpOut
 from mailtriage.store.schema import Event, OutboxRow
+
+if TYPE_CHECKING:
+    from mailtriage.app import App
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +56,9 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
 
 
 def pending(session: Session, now: datetime | None = None, limit: int = 100) -> list[OutboxRow]:
-    query = select(OutboxRow).where(OutboxRow.status == "pending")
+    """Rows to send: pending and due, or left in `sending` by a daemon that
+    died mid-send (for those, `due_at` is the end of the sender's lease)."""
+    query = select(OutboxRow).where(OutboxRow.status.in_(("pending", "sending")))
     if now is not None:
         query = query.where(OutboxRow.due_at <= now)
     query = query.order_by(OutboxRow.due_at, OutboxRow.id).limit(limit)
@@ -48,9 +67,28 @@ def pending(session: Session, now: datetime | None = None, limit: int = 100) -> 
     return list(session.scalars(query))
 
 
+@dataclass(frozen=True)
+class Retry:
+    """When to try again after a 4xx or a lost connection, and when to stop."""
+
+    first: timedelta = timedelta(minutes=1)
+    cap: timedelta = timedelta(hours=1)
+    max_attempts: int = MAX_ATTEMPTS
+    lease: timedelta = timedelta(minutes=5)     # a `sending` row older than this is taken back
+
+    @classmethod
+    def from_settings(cls, smtp_out: SmtpOut) -> "Retry":
+        return cls(smtp_out.retry_first, smtp_out.retry_max, smtp_out.max_attempts,
+                   max(4 * smtp_out.timeout, timedelta(minutes=2)))
+
+    def after(self, attempts: int) -> timedelta:
+        """first, 2×first, 4×first … capped."""
+        return min(self.first * 2 ** max(attempts - 1, 0), self.cap)
+
+
 def backoff(attempts: int) -> timedelta:
-    """1 min, 2, 4 … capped at 1 hour."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+    """The default delay after `attempts` failed tries: 1 min, 2, 4 … capped at 1 hour."""
+    return Retry().after(attempts)
 
 
 @dataclass
@@ -59,40 +97,115 @@ class FlushResult:
     deferred: int = 0
     failed: int = 0
 
+    @property
+    def total(self) -> int:
+        return self.sent + self.deferred + self.failed
 
-def flush(sessions, sender: Sender, now: datetime, limit: int = 100) -> FlushResult:  # type: ignore[no-untyped-def]
-    """Send every due row once; one transaction per row so progress is kept."""
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row taken for sending, detached from any session (no transaction is
+    open while the relay is talked to)."""
+
+    id: int
+    ticket_id: int | None
+    kind: str
+    message_id: str
+    mail_from: str
+    recipients: list[str]
+    data: bytes
+    attempts: int
+    resumed: bool                     # it was left in `sending` by a daemon that died
+
+
+def run_once(app: "App", now: datetime, *, limit: int = 100,
+             stop: Callable[[], bool] | None = None) -> FlushResult:
+    """The sender job: send what is due through the configured relay or Maildir."""
+    settings = app.settings
+    sender = make_sender(settings.smtp_out, settings.path("."))
+    return flush(app.store.sessions, sender, now, limit, retry=Retry.from_settings(settings.smtp_out),
+                 stop=stop, prefix=settings.ticket_prefix)
+
+
+def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit: int = 100, *,
+          retry: Retry = Retry(), stop: Callable[[], bool] | None = None, prefix: str = "MT") -> FlushResult:
+    """Send due rows, one at a time, until none is due, `limit` were tried or `stop()`."""
     result = FlushResult()
-    while True:
-        with sessions() as session, session.begin():
-            rows = pending(session, now, limit=1)
-            if not rows:
-                return result
-            _send_one(session, rows[0], sender, now, result)
-        if result.sent + result.deferred + result.failed >= limit:
-            return result
-
-
-def _send_one(session: Session, row: OutboxRow, sender: Sender, now: datetime, result: FlushResult) -> None:
-    row.attempts += 1
     try:
-        sender.send(row.id, row.mail_from, list(row.recipients), row.data)
-    except TemporaryFailure as exc:
-        if row.attempts >= MAX_ATTEMPTS:
-            _give_up(session, row, f"gave up after {row.attempts} attempts: {exc}", now)
-            result.failed += 1
+        while result.total < limit and not (stop is not None and stop()):
+            claimed = claim(sessions, now, retry)
+            if claimed is None:
+                break
+            _record(sessions, claimed, _deliver(sender, claimed, prefix), now, retry, result, prefix)
+    finally:
+        sender.close()
+    return result
+
+
+def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()) -> Claimed | None:
+    """Commit `sending` on the next due row and return it (None: nothing is due)."""
+    with sessions() as session, session.begin():
+        for row in pending(session, now, limit=8):
+            taken = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
+                       OutboxRow.attempts == row.attempts)
+                .values(status="sending", attempts=row.attempts + 1, due_at=now + retry.lease)
+                .execution_options(synchronize_session=False)).rowcount
+            if taken == 1:
+                return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
+                               list(row.recipients), row.data, row.attempts + 1, row.status == "sending")
+    return None
+
+
+def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Make every `sending` row due now: for a daemon starting on SQLite, where
+    the database lock proves that no other daemon is sending. (PostgreSQL
+    daemons wait for the lease instead: another daemon may be mid-send.)"""
+    with sessions() as session, session.begin():
+        return session.execute(
+            update(OutboxRow).where(OutboxRow.status == "sending").values(due_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+
+
+def _deliver(sender: Sender, row: Claimed, prefix: str) -> Exception | None:
+    if row.resumed:
+        log.warning("%s: was being sent when the daemon stopped; sending it again, with the same "
+                    "Message-ID", _about(row, prefix))
+    try:
+        sender.send(row.id, row.mail_from, row.recipients, row.data)
+    except (TemporaryFailure, PermanentFailure) as exc:
+        return exc
+    return None
+
+
+def _record(sessions: sessionmaker[Session], claimed: Claimed, error: Exception | None, now: datetime,
+            retry: Retry, result: FlushResult, prefix: str) -> None:
+    about = _about(claimed, prefix)
+    with sessions() as session, session.begin():
+        row = session.get(OutboxRow, claimed.id)
+        if row is None:
             return
-        row.last_error = str(exc)
-        row.due_at = now + backoff(row.attempts)
-        result.deferred += 1
-        log.warning("outbox %s (%s): deferred: %s", row.id, row.message_id, exc)
-        return
-    except PermanentFailure as exc:
-        _give_up(session, row, str(exc), now)
-        result.failed += 1
-        return
-    row.status, row.sent_at, row.last_error = "sent", now, None
-    result.sent += 1
+        if error is None:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            result.sent += 1
+            log.info("%s: sent to %s", about, ", ".join(claimed.recipients))
+        elif isinstance(error, TemporaryFailure) and claimed.attempts < retry.max_attempts:
+            row.status, row.last_error = "pending", str(error)
+            row.due_at = now + retry.after(claimed.attempts)
+            result.deferred += 1
+            log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
+                        row.due_at.isoformat(timespec="seconds"), error)
+        else:
+            why = str(error) if isinstance(error, PermanentFailure) else \
+                f"gave up after {claimed.attempts} attempts: {error}"
+            _give_up(session, row, why, now)
+            result.failed += 1
+
+
+def _about(row: Claimed, prefix: str) -> str:
+    ticket = f"{prefix}-{row.ticket_id}" if row.ticket_id is not None else "no ticket"
+    return f"outbox {row.id} ({ticket}, {row.kind} {row.message_id})"
 
 
 def _give_up(session: Session, row: OutboxRow, why: str, now: datetime) -> None:

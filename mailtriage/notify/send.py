@@ -2,6 +2,8 @@
 
 A sender raises TemporaryFailure (4xx, connection trouble: try again later)
 or PermanentFailure (5xx: give up); anything it returns from is delivered.
+The SMTP sender keeps its connection for a whole flush (one TCP and TLS
+handshake for many messages) and the caller closes it at the end.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import smtplib
-import socket
 import ssl
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +28,8 @@ class PermanentFailure(Exception):
 
 class Sender(Protocol):
     def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class MaildirSender:
@@ -52,33 +55,70 @@ class MaildirSender:
         except OSError as exc:
             raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
 
+    def close(self) -> None:
+        pass
+
 
 class SmtpSender:
     def __init__(self, settings: SmtpOut, password: str | None = None):
         self.settings = settings
         self.password = password
+        self._smtp: smtplib.SMTP | None = None
 
     def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> None:
         cfg = self.settings
-        timeout = cfg.timeout.total_seconds()
         try:
-            smtp_class = smtplib.SMTP_SSL if cfg.ssl else smtplib.SMTP
-            with smtp_class(cfg.host, cfg.port, timeout=timeout) as smtp:
-                if cfg.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if cfg.username and self.password is not None:
-                    smtp.login(cfg.username, self.password)
-                refused = smtp.sendmail(mail_from, recipients, data)
+            try:
+                reused = self._smtp is not None
+                refused = self._connection().sendmail(mail_from, recipients, data)
+            except smtplib.SMTPServerDisconnected:
+                if not reused:
+                    raise
+                self._drop()            # the relay closed a connection we kept: once more, afresh
+                refused = self._connection().sendmail(mail_from, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
+            self._drop()
             raise _classify(exc.recipients and min(code for code, _ in exc.recipients.values()),
                             f"all recipients refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:
+            self._drop()
             raise _classify(exc.smtp_code, f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
             raise TemporaryFailure(f"{cfg.host}:{cfg.port}: {exc}") from exc
         if refused:
             # Some recipients were refused: report, but the accepted ones have it.
             raise PermanentFailure(f"refused for some recipients: {refused}")
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            return self._smtp
+        cfg = self.settings
+        smtp_class = smtplib.SMTP_SSL if cfg.ssl else smtplib.SMTP
+        smtp = smtp_class(cfg.host, cfg.port, timeout=cfg.timeout.total_seconds())
+        try:
+            if cfg.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.username and self.password is not None:
+                smtp.login(cfg.username, self.password)
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        return smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
 
 
 def _classify(code: int | None, text: str) -> Exception:

@@ -163,7 +163,9 @@ def explain_text(data: Mapping[str, Any]) -> str:
         lines.append(f"{clock['label']}{cycle}: target {clock['target']} of working time in calendar "
                      f"{clock['calendar']} ({clock['calendar_hours']})")
         state = clock["state"] + (f" ({clock['outcome']})" if clock["outcome"] else "")
-        lines.append(f"  {state}: {clock['used']} used, {clock['remaining']} left")
+        left = clock["remaining"]
+        left = f"overdue by {left[1:]}" if left.startswith("-") else f"{left} left"
+        lines.append(f"  {state}: {clock['used']} used, {left}")
         if clock["state"] == RUNNING:
             if clock["warn_at"]:
                 lines.append(f"  warning at {clock['warn_at']}")
@@ -171,10 +173,12 @@ def explain_text(data: Mapping[str, Any]) -> str:
             if clock["twice_target_at"]:
                 lines.append(f"  escalates again at {clock['twice_target_at']} (twice the target)")
         for segment in clock["segments"]:
-            to = segment["to"] or "…"
-            tail = ", running (until due)" if segment["running"] else ""
-            lines.append(f"  ran {segment['from']} → {to} in {segment['calendar']}: "
-                         f"{segment['worked']} counted{tail}")
+            if segment["running"]:
+                lines.append(f"  running since {segment['from']} in {segment['calendar']}: {segment['worked']} "
+                             f"so far; the target is used up after these windows:")
+            else:
+                lines.append(f"  ran {segment['from']} → {segment['to']} in {segment['calendar']}: "
+                             f"{segment['worked']} counted")
             for window in segment["windows"]:
                 lines.append(f"    counted  {window['from']} - {window['to']}  {window['counted']}")
             for day in segment["skipped"]:

@@ -63,7 +63,7 @@ def warning(session: Session, config: Config, ticket: Ticket, clocks: Clocks, mi
     if personal:
         assert assignee is not None
         return _send(session, config, ticket, "warning", context, (assignee,), None, now)
-    return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now))
+    return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now)
 
 
 def escalation(session: Session, config: Config, ticket: Ticket, clocks: Clocks, reason: str,
@@ -72,7 +72,7 @@ def escalation(session: Session, config: Config, ticket: Ticket, clocks: Clocks,
     context = _context(session, config, ticket, clocks, now)
     context.update(reason=reason, from_tier=from_tier, to_tier=ticket.tier,
                    history=_history(session, ticket), excerpt=_excerpt(session, ticket))
-    return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now))
+    return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now)
 
 
 def describe_clock(clock: Clock, config: Config, now: datetime) -> str:

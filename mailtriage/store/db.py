@@ -5,16 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.errors import SchemaOutdated
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest migration. Kept here so that opening the store needs no Alembic
+# (which costs half a second to import); a test checks it against Alembic's head.
+SCHEMA_HEAD = "0001"
 
 
 @dataclass
@@ -51,7 +55,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def alembic_config(url: str) -> AlembicConfig:
+def alembic_config(url: str) -> "AlembicConfig":
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -59,16 +65,22 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def head_revision(url: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    if "alembic_version" not in inspect(engine).get_table_names():
+        return None
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(store: Store) -> tuple[str | None, str | None]:
     """Bring the schema to the newest version; returns (before, after)."""
+    from alembic import command
+
     before = current_revision(store.engine)
     config = alembic_config(store.url)
     with store.engine.begin() as connection:
@@ -89,7 +101,7 @@ def open_store(url: str, *, auto_create: bool = True) -> Store:
     store = connect(url)
     engine = store.engine
     current = current_revision(engine)
-    head = head_revision(url)
+    head = SCHEMA_HEAD
     if current == head:
         return store
     fresh = current is None and not inspect(engine).get_table_names()

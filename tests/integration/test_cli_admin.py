@@ -122,3 +122,9 @@ def test_readme_opens_with_the_two_commands():
     assert "scripts/setup" in block and "mailtriage run" in block
     assert "scripts/test" in block
     assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_schema_head_constant_matches_the_migrations():
+    from mailtriage.store.db import SCHEMA_HEAD, head_revision
+
+    assert head_revision("sqlite://") == SCHEMA_HEAD
