@@ -99,13 +99,13 @@ def _parse(value: str) -> authres.AuthenticationResultsHeader | None:
         return None
 
 
-def _aligned(result: object, method: str, domain: str) -> bool:
+def _aligned(result: authres.core.AuthenticationResult, method: str, domain: str) -> bool:
+    # From the properties, not authres' per-method attributes: those exist only
+    # when the method name was written in lower case.
+    props = {(str(p.type).lower(), str(p.name).lower()): str(p.value or "").lower() for p in result.properties}
     if method == "dkim":
-        header_d = (getattr(result, "header_d", None) or "").lower()
-        header_i = (getattr(result, "header_i", None) or "").lower().rpartition("@")[2]
-        return domain in (header_d, header_i)
-    mailfrom = (getattr(result, "smtp_mailfrom", None) or "").lower()
-    return mailfrom.rpartition("@")[2] == domain
+        return domain in (props.get(("header", "d"), ""), props.get(("header", "i"), "").rpartition("@")[2])
+    return props.get(("smtp", "mailfrom"), "").rpartition("@")[2] == domain
 
 
 def _why_not(policy: AgentAuth, domain: str, seen: list[str]) -> str:

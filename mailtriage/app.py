@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailtriage.agents import warn_about_policy
 from mailtriage.classify import RuleSet, load_rules
 from mailtriage.clock import Clock
 from mailtriage.errors import ConfigError, Problem
@@ -62,6 +63,7 @@ def load_config(path: Path | None) -> Config:
     if problems or settings is None or rules is None or templates is None:
         raise ConfigError(problems)
     calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
+    warn_about_policy(settings)           # agent_auth.require: none says so loudly, at every start
     return Config(settings, rules, calendars, templates, path)
 
 

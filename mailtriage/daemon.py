@@ -1,81 +1,276 @@
-"""The daemon: wires the listener and the periodic jobs together.
+"""The daemon (`mailtriage run`): one process that takes mail in, sends the
+outbox and runs the periodic jobs.
 
-Every job is a `run_once(now)` that tests and the CLI call directly; the
-daemon only decides when. SIGTERM stops, SIGHUP reloads a config that
-validates.
+    main thread   the scheduler: outbox · housekeeping · SLA sweep · IMAP poll ticks
+    threads       one IMAP watcher per mailbox with `imap:` (IDLE, or a poll tick)
+                  the SMTP/LMTP listener (aiosmtpd's own event loop)
+
+Every job is a `run_once(now)` that the CLI and the tests call directly; the
+daemon only decides when. New mail triggers the outbox at once, so an
+acknowledgement does not wait for the next tick. SIGTERM/SIGINT stop within
+a few seconds, SIGHUP swaps in a config that validates, a crashed job or
+watcher is restarted with backoff a bounded number of times, and on SQLite a
+lock file keeps a second daemon off the database.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+import os
 import signal
 import threading
-from typing import Callable
+import time
+from datetime import datetime, timedelta
+from types import ModuleType
 
+from sqlalchemy import delete, select
+
+from mailtriage import pipeline
 from mailtriage.app import App, Config, build_app, load_config
 from mailtriage.clock import Clock
-from mailtriage.errors import ConfigError
-from mailtriage.ingest.smtp import make_listener
+from mailtriage.errors import ConfigError, TemporaryFailure
+from mailtriage.ingest.imap import ImapWatcher
+from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
-from mailtriage.notify.send import make_sender
+from mailtriage.scheduler import Scheduler, supervise
+from mailtriage.settings import Mailbox
+from mailtriage.store.lock import DaemonLock, lock_for
+from mailtriage.store.schema import AutoReplyLog, RawMessage
 
 log = logging.getLogger(__name__)
+
+OUTBOX_EVERY = 5.0              # seconds; new mail also triggers the outbox at once
+OUTBOX_BATCH = 50               # rows per run, so a long queue does not hold up the other jobs
+RETRY_GRANULARITY = 0.5         # seconds; the soonest a deferred row is looked at again
+HOUSEKEEPING_EVERY = 600.0
+SLA_EVERY = 30.0
+SLA_MODULE = "mailtriage.sla.sweep"
+STALE_PENDING = timedelta(minutes=5)    # a raw message pending this long had its processing fail
+STOP_WITHIN = 5.0               # seconds given to watcher threads to finish at SIGTERM
+TICK = 0.5                      # the main loop's longest sleep: how soon a signal is acted on
 
 
 class Daemon:
     def __init__(self, config: Config, clock: Clock):
-        self.app = build_app(config, clock)
-        self.stop_event = threading.Event()
-        self.reload_event = threading.Event()
+        self.lock: DaemonLock | None = lock_for(config.settings.database)
+        if self.lock is not None:
+            self.lock.acquire()           # raises AlreadyRunning for a second daemon
+        try:
+            self.app = build_app(config, clock)
+        except BaseException:
+            self.release()
+            raise
+        self.scheduler = Scheduler(clock)
+        # Set by signal handlers, which must not take locks (an Event would): the
+        # main loop looks at them at least every TICK seconds.
+        self.stop_requested = False
+        self.reload_requested = False
+        self.listener: Listener | None = None
+        self.watchers: dict[str, tuple[Mailbox, ImapWatcher, threading.Thread]] = {}
 
     def current(self) -> App:
         return self.app
 
-    def flush_outbox(self) -> None:
-        settings = self.app.settings
-        sender = make_sender(settings.smtp_out, settings.path("."))
-        outbox.flush(self.app.store.sessions, sender, self.app.clock.now())
-
-    def reload(self) -> None:
-        try:
-            config = load_config(self.app.config.path)
-        except ConfigError as exc:
-            log.error("SIGHUP: the new config does not validate, keeping the old one:\n%s", exc)
+    # ------------------------------------------------------------ jobs
+    def flush_outbox(self, now: datetime) -> None:
+        result = outbox.run_once(self.app, now, limit=OUTBOX_BATCH, stop=lambda: self.stop_requested)
+        if result.total >= OUTBOX_BATCH:
+            self.scheduler.trigger("outbox")       # more may be due: go on after the other jobs
             return
-        self.app.config = config
-        log.warning("SIGHUP: configuration reloaded")
+        with self.app.store.session() as session:
+            due = outbox.next_due(session)
+        if due is not None:                        # a deferred row: retry on time, not at the next tick
+            self.scheduler.run_in("outbox", max(RETRY_GRANULARITY, (due - now).total_seconds()))
 
+    def housekeeping(self, now: datetime) -> None:
+        recover_pending(self.app, now, older_than=STALE_PENDING)
+        window = max(self.app.settings.auto_reply.per_sender_window * 2, timedelta(days=1))
+        with self.app.store.session() as session, session.begin():
+            session.execute(delete(AutoReplyLog).where(AutoReplyLog.at < now - window))
+
+    def sla_sweep(self, now: datetime) -> None:
+        module = sla_module()
+        if module is not None:
+            module.run_once(self.app, now)
+            self.scheduler.trigger("outbox")
+
+    def _taken(self, _what: object) -> None:
+        """A source took a message in: its acknowledgement goes out now."""
+        self.scheduler.trigger("outbox")
+
+    # ------------------------------------------------------------ life cycle
     def run(self) -> int:
-        listener = make_listener(self.current)
-        listener.start()
-        settings = self.app.settings
-        log.warning("mailtriage listening on %s:%s (%s)", settings.smtp_in.host, settings.smtp_in.port,
-                    "LMTP" if settings.smtp_in.lmtp else "SMTP")
-        jobs: list[tuple[Callable[[], None], float]] = [(self.flush_outbox, 5.0)]
         try:
-            while not self.stop_event.is_set():
-                if self.reload_event.is_set():
-                    self.reload_event.clear()
+            self.start()
+            while not self.stop_requested:
+                if self.reload_requested:
+                    self.reload_requested = False
                     self.reload()
-                for job, _interval in jobs:
-                    _run_job(job)
-                self.stop_event.wait(5.0)
+                delay = self.scheduler.run_pending()
+                if not self.stop_requested:
+                    self.scheduler.wait(min(delay, TICK))
         finally:
-            listener.stop()
-            self.app.store.close()
+            self.shutdown()
         return 0
 
+    def start(self) -> None:
+        settings = self.app.settings
+        self.recover(self.app.clock.now())
+        self.listener = Listener(self.current, after=self._taken)
+        self.listener.start()
+        self._sync_watchers()
+        self._schedule()
+        log.warning("mailtriage daemon running: pid %d, database %s, %d IMAP mailbox(es), config %s",
+                    os.getpid(), _safe_url(settings.database), len(self.watchers),
+                    self.app.config.path or "embedded defaults")
 
-def _run_job(job: Callable[[], None]) -> None:
-    try:
-        job()
-    except Exception:  # noqa: BLE001 - a failing job must not stop the daemon
-        log.exception("job %s failed", getattr(job, "__name__", job))
+    def recover(self, now: datetime) -> None:
+        """Finish what a stopped or killed daemon left half-way, before any source
+        starts: raw messages stored but not processed, outbox rows mid-send."""
+        if self.lock is not None:          # SQLite, and we hold the lock: nobody else is working
+            recover_pending(self.app, now, older_than=None)
+            reclaimed = outbox.reclaim(self.app.store.sessions, now)
+            if reclaimed:
+                log.warning("outbox: %d message(s) were being sent when the last daemon stopped; "
+                            "sending them again", reclaimed)
+        else:                               # PostgreSQL: other daemons may be mid-way right now
+            recover_pending(self.app, now, older_than=STALE_PENDING)
+
+    def _schedule(self) -> None:
+        """(Re)build the job table; a SIGHUP also brings back a job given up after crashes."""
+        wanted = {"outbox", "housekeeping"} | {f"imap-poll:{name}" for name in self.watchers}
+        self.scheduler.add("outbox", OUTBOX_EVERY, self.flush_outbox)
+        self.scheduler.add("housekeeping", HOUSEKEEPING_EVERY, self.housekeeping, delay=HOUSEKEEPING_EVERY)
+        for name, (mailbox, watcher, _thread) in self.watchers.items():
+            assert mailbox.imap is not None
+            interval = mailbox.imap.poll_interval.total_seconds()
+            self.scheduler.add(f"imap-poll:{name}", interval, _waker(watcher), delay=interval)
+        if sla_module() is not None:
+            wanted.add("sla")
+            self.scheduler.add("sla", SLA_EVERY, self.sla_sweep)
+        else:
+            log.info("SLA sweep: %s is not installed; not scheduled", SLA_MODULE)
+        for name in self.scheduler.names():
+            if name not in wanted:
+                self.scheduler.remove(name)
+
+    def _sync_watchers(self) -> None:
+        """One watcher thread per mailbox with `imap:`; restart those whose settings
+        changed, and those given up after crashing."""
+        wanted = {m.name: m for m in self.app.settings.mailboxes if m.imap is not None}
+        for name, (mailbox, watcher, thread) in list(self.watchers.items()):
+            if wanted.get(name) != mailbox or not thread.is_alive():
+                watcher.stop()
+                thread.join(STOP_WITHIN)
+                del self.watchers[name]
+                log.info("imap %s: watcher stopped (mailbox changed or removed, or given up)", name)
+        for name, mailbox in wanted.items():
+            if name not in self.watchers:
+                watcher = ImapWatcher(mailbox, self.current, after=self._taken)
+                thread = threading.Thread(target=supervise, name=f"imap-{name}", daemon=True,
+                                          args=(f"imap watcher {name}", watcher.serve, watcher.stop_event))
+                thread.start()
+                self.watchers[name] = (mailbox, watcher, thread)
+
+    def reload(self) -> None:
+        """SIGHUP: swap in the new config only when all of it validates."""
+        path = self.app.config.path
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            log.error("SIGHUP: %s does not validate; keeping the running configuration:\n%s",
+                      path or "embedded defaults", exc)
+            return
+        except OSError as exc:
+            log.error("SIGHUP: cannot read %s (%s); keeping the running configuration", path, exc)
+            return
+        old = self.app.settings
+        if config.settings.database != old.database:
+            log.error("SIGHUP: the database changed; that needs a restart. Keeping the running configuration")
+            return
+        self.app.config = config
+        if config.settings.smtp_in != old.smtp_in:
+            self._restart_listener()
+        self._sync_watchers()
+        self._schedule()
+        log.warning("SIGHUP: configuration reloaded from %s", path or "embedded defaults")
+
+    def _restart_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+        self.listener = Listener(self.current, after=self._taken)
+        try:
+            self.listener.start()
+        except Exception:  # noqa: BLE001 - the new address may be taken; the daemon goes on
+            log.critical("SIGHUP: the SMTP listener could not start with the new settings", exc_info=True)
+            self.listener = None
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def request_reload(self) -> None:
+        self.reload_requested = True
+
+    def shutdown(self) -> None:
+        started = time.monotonic()
+        for _mailbox, watcher, _thread in self.watchers.values():
+            watcher.stop()
+        if self.listener is not None:
+            self.listener.stop()
+        for _mailbox, _watcher, thread in self.watchers.values():
+            thread.join(max(0.1, STOP_WITHIN - (time.monotonic() - started)))
+        self.app.store.close()
+        self.release()
+        log.warning("mailtriage daemon stopped (%.1f s)", time.monotonic() - started)
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+def recover_pending(app: App, now: datetime, *, older_than: timedelta | None) -> int:
+    """Process raw messages that were stored but never processed (the daemon
+    died in between, or the store failed after the commit)."""
+    query = select(RawMessage.id).where(RawMessage.state == "pending")
+    if older_than is not None:
+        query = query.where(RawMessage.received_at <= now - older_than)
+    with app.store.session() as session:
+        ids = list(session.scalars(query.order_by(RawMessage.id)))
+    for raw_id in ids:
+        try:
+            outcome = pipeline.process_stored(app, raw_id, now)
+        except TemporaryFailure as exc:
+            log.error("raw message %s: still cannot be processed: %s", raw_id, exc)
+            break
+        log.warning("raw message %s (stored earlier, not yet processed): %s", raw_id, outcome.line())
+    return len(ids)
+
+
+def sla_module() -> ModuleType | None:
+    """The SLA sweep, when that module exists (it is optional for the daemon)."""
+    if importlib.util.find_spec(SLA_MODULE) is None:
+        return None
+    return importlib.import_module(SLA_MODULE)
+
+
+def _waker(watcher: ImapWatcher):  # type: ignore[no-untyped-def]
+    def poll_tick(_now: datetime) -> None:
+        watcher.wake()
+    return poll_tick
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def run_daemon(config: Config, clock: Clock) -> int:
     daemon = Daemon(config, clock)
-    signal.signal(signal.SIGTERM, lambda *_: daemon.stop_event.set())
-    signal.signal(signal.SIGINT, lambda *_: daemon.stop_event.set())
-    signal.signal(signal.SIGHUP, lambda *_: daemon.reload_event.set())
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: daemon.request_reload())
     return daemon.run()
+

@@ -8,11 +8,12 @@ table (`chains/builtin.py`), each guard here is a named `Check` holding a
 small predicate, and one short function runs a table of them in order. The
 order matters only for which name is reported: the most specific comes
 first, so a delivery report says `bounce` (the pipeline sends those to the
-bounce path) rather than `mailer-daemon`.
+bounce path, `bounces.read()`) rather than `mailer-daemon`. Our own mail
+coming back by its Message-ID needs the outbox, so the pipeline checks that.
 
 Everything here works on a `ParsedMail` and is pure, except
 `bounce_recipients(raw)`, which re-parses the raw bytes for flufl.bounce
-(it needs an `email.message.Message`). flufl.bounce is slow (about 15 ms a
+(it needs an `email.message.Message`; bounces.py holds the flufl.bounce calls). flufl.bounce is slow (about 15 ms a
 message over the corpus), raises on ordinary mail with an odd From: (its Yale
 detector) and finds "failures" in ordinary replies (talon's comcast.eml), so
 call it only when `is_bounce(mail)` is true.
@@ -26,8 +27,7 @@ from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import compat32
 
-from flufl.bounce import scan_message
-
+from mailtriage import bounces
 from mailtriage.model import ParsedMail
 
 _DSN_REPORT_TYPES = ("delivery-status", "")  # a report without report-type is almost always a DSN
@@ -44,6 +44,17 @@ _OUT_OF_OFFICE_SUBJECT = re.compile(
     r"|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica"
     r"|resposta autom[áa]tica|odpowied[źz] automatyczna|automatick[áa] odpov[ěe]d"
     r"|vacation reply)",
+    re.IGNORECASE,
+)
+
+
+# Subjects of vendor bounces that are not RFC 3464 DSNs (Exchange, qmail,
+# Exim, Lotus, Novell, old sendmail …); only believed from a daemon-like sender.
+_BOUNCE_SUBJECT = re.compile(
+    r"(?:(?:fw|fwd)\s*:\s*)?(?:undeliverable|undelivered mail|undeliverable mail|returned mail"
+    r"|mail delivery (?:failed|failure)|delivery (?:status notification|failure|has failed|notification)"
+    r"|failure notice|non[- ]?delivery|nondeliverable|delivery report|mail system error"
+    r"|unzustellbar|onbestelbaar|non remis|no se puede entregar)",
     re.IGNORECASE,
 )
 
@@ -211,22 +222,28 @@ def is_out_of_office(mail: ParsedMail) -> bool:
 
 
 def is_bounce(mail: ParsedMail) -> bool:
-    """A delivery failure report: a DSN, or anything from MAILER-DAEMON.
+    """A delivery failure report: a DSN, anything from MAILER-DAEMON, or a
+    vendor's non-standard report (a failure subject from postmaster, from
+    nobody, or with a null Return-Path).
 
-    Cheap (headers only); call `bounce_recipients(raw)` next for the addresses."""
+    Cheap (headers only); call `bounce_recipients(raw)` or `bounces.read()` next."""
     local_part = mail.from_addr.rpartition("@")[0] or mail.from_addr
-    return _report_type(mail) in _DSN_REPORT_TYPES or local_part in ("mailer-daemon", "mailer_daemon")
+    if _report_type(mail) in _DSN_REPORT_TYPES or local_part in ("mailer-daemon", "mailer_daemon"):
+        return True
+    daemonish = local_part in ("postmaster", "") or _null_return_path(mail, Context()) \
+        or mail.from_addr.startswith("microsoftexchange")
+    return daemonish and bool(_BOUNCE_SUBJECT.match(mail.subject))
 
 
 def bounce_recipients(raw: bytes) -> set[str]:
-    """The permanently failed recipients flufl.bounce finds, lower-cased.
+    """The permanently failed recipients flufl.bounce finds, lower-cased
+    (`bounces.read()` gives these, the temporary ones and the original's
+    Message-IDs in one go).
 
     flufl.bounce's detectors raise on some odd messages; that is not worth
     losing the message for, so any failure gives an empty set."""
     try:
         msg = BytesParser(policy=compat32).parsebytes(raw)
-        found = scan_message(msg)
-    except Exception:  # third-party heuristics on hostile input
+    except Exception:  # the stdlib parser on hostile input (deep recursion)
         return set()
-    addresses = (a.decode("ascii", "replace") if isinstance(a, bytes) else str(a) for a in found)
-    return {address.strip().lower() for address in addresses if address.strip()}
+    return set(bounces.failures(msg)[1])

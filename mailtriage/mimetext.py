@@ -19,7 +19,7 @@ import re
 
 import charset_normalizer
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
+ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
 # Names mailers use that Python does not know, or knows as a too-strict subset.
 # (Latin-1 is read as its superset cp1252 below, as browsers do: Windows mailers
@@ -58,7 +58,7 @@ def decode_words(value: str, defects: list[str]) -> str:
         return value
     tokens: list[tuple[str, bytes | str]] = []  # ("", text) or (charset, bytes)
     pos = 0
-    for match in _ENCODED_WORD.finditer(value):
+    for match in ENCODED_WORD.finditer(value):
         data = _word_bytes(match.group(2), match.group(3))
         if data is None:
             defects.append("bad-encoded-word")

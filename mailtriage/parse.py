@@ -37,7 +37,7 @@ from email.policy import compat32
 
 import inscriptis
 
-from mailtriage.mimetext import decode_bytes, decode_words, single_line, unsurrogate
+from mailtriage.mimetext import ENCODED_WORD, decode_bytes, decode_words, single_line, unsurrogate
 from mailtriage.model import Attachment, ParsedMail
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -60,6 +60,8 @@ _MAX_FILENAME = 200
 _UNNAMED = "unnamed"
 _ENCLOSED_MESSAGE = ("message/rfc822", "message/global")
 _ADDRESS_HEADERS = ("from", "to", "cc", "reply-to")
+_MASK = "mtencodedword"
+_MASKED = re.compile(_MASK + r"(\d+)x")
 
 
 def parse(raw: bytes) -> ParsedMail:
@@ -139,13 +141,13 @@ def _raw_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
 
 def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
     """(decoded display name, lower-cased bare address) pairs; garbage is skipped."""
-    field = ", ".join(single_line(value) for value in values)
+    field, words = _mask_encoded_words(", ".join(single_line(value) for value in values))
     if not field:
         return []
     simple = _SIMPLE_ADDRESS.fullmatch(field) if len(field) < 1000 else None
     if simple:  # the common case, without the stdlib's slow general parser
-        name = decode_words(simple.group(1) or simple.group(2) or "", defects)
-        return [(single_line(name), (simple.group(3) or simple.group(4)).lower())]
+        name = decode_words(_unmask(simple.group(1) or simple.group(2) or "", words), defects)
+        return [(single_line(name), _unmask(simple.group(3) or simple.group(4), words).lower())]
     pairs: list[tuple[str, str]] = []
     if len(field) <= _MAX_ADDRESS_FIELD:
         try:
@@ -154,14 +156,37 @@ def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
             defects.append("bad-address-header")
     else:
         defects.append("long-address-header")
-    if not any(addr for _, addr in pairs):
+    if not any(_ADDR_SPEC.fullmatch(addr.strip().strip("<>")) for _, addr in pairs):
+        # `a@x.example b@x.example` (no commas) gives "@x.example": take what looks like addresses
         pairs = [("", found) for found in _ADDR_SPEC.findall(field)]
     result = []
     for name, addr in pairs:
-        addr = addr.strip().strip("<>").lower()
-        if addr and not any(ch.isspace() for ch in addr):
-            result.append((single_line(decode_words(name, defects)), addr))
+        addr = _unmask(addr, words).strip().strip("<>").lower()
+        # A local part and a domain, no space, no quote, no encoded word (RFC 2047 section 5).
+        if _ADDR_SPEC.fullmatch(addr) and "=?" not in addr:
+            result.append((single_line(decode_words(_unmask(name, words), defects)), addr))
     return result
+
+
+def _mask_encoded_words(field: str) -> tuple[str, list[str]]:
+    """Encoded words are display-name text only (RFC 2047 section 5): hidden
+    behind plain atoms while the address parser runs, a `:` or `@` inside one
+    (`=?utf-8?q?Anna=0D=0ABcc:_x@evil?= <anna@…>`) cannot become syntax."""
+    if "=?" not in field:
+        return field, []
+    words: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        words.append(match.group())
+        return f"{_MASK}{len(words) - 1}x"
+
+    return ENCODED_WORD.sub(hide, field), words
+
+
+def _unmask(text: str, words: list[str]) -> str:
+    if not words or _MASK not in text:
+        return text
+    return _MASKED.sub(lambda m: words[int(m.group(1))] if int(m.group(1)) < len(words) else m.group(), text)
 
 
 def _message_id(value: str, raw: bytes, defects: list[str]) -> tuple[str, bool]:

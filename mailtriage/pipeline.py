@@ -1,11 +1,16 @@
 """The spine: raw bytes in, an Outcome out.
 
-    store raw ─► parse ─► dedupe ─► guards ─► thread ─► classify ─► apply ─► outbox
+    store raw ─► limits ─► parse ─► dedupe ─► guards ─┬─► thread ─► classify ─► apply ─► outbox
+                                                      ├─► our own mail back: ignored:loop
+                                                      └─► bounce: an event on its ticket, hard bounces suppressed
 
 `accept()` commits the raw bytes before anything else happens (the caller
 may then answer 250 or flag the IMAP message); `process_stored()` runs the
-rest in one transaction, and a message that breaks a step is quarantined
-with the reason, never lost and never blocking the next one.
+rest in one transaction, and a message that breaks a step, or is over a
+limit, is quarantined with the reason, never lost and never blocking the
+next one. `retry_quarantined()` is the housekeeping job's `run_once`: it
+takes quarantined messages (and ones a crash or a database outage left
+pending) through again, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -14,23 +19,28 @@ import logging
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailtriage import guards
+from mailtriage import bounces, guards, limits
 from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
+from mailtriage.model import ParsedMail
 from mailtriage.parse import parse
+from mailtriage.settings import Settings
 from mailtriage.store import queries
 from mailtriage.store.schema import RawMessage
 from mailtriage.workflow import Context, apply
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5                          # automatic tries of one message; `quarantine retry` has no limit
+STALE_AFTER = timedelta(minutes=5)        # a message pending this long was interrupted
+_LOOP_REASONS = ("own-address", "x-loop")
+_BULK_SOURCES = ("maildir:", "mbox:")     # history imports: no acknowledgement on a retry either
 
 
 @dataclass(frozen=True)
@@ -74,20 +84,27 @@ def accept(app: App, raw: bytes, now: datetime, source: str) -> tuple[int, Outco
 
 
 def process_stored(app: App, raw_id: int, now: datetime, *, envelope_rcpts: tuple[str, ...] = (),
-                   acknowledge: bool = True) -> Outcome:
-    """Run a stored raw message through the flow; quarantine it if a step fails."""
+                   acknowledge: bool = True, counted: bool = False) -> Outcome:
+    """Run a stored raw message through the flow; quarantine it if a step fails.
+
+    `counted`: the caller has already counted this attempt (the retry job
+    does, before it starts, so that a message that kills the process is
+    still tried only a bounded number of times)."""
     try:
         with app.store.session() as session, session.begin():
-            raw = session.get(RawMessage, raw_id)
+            # FOR UPDATE: two daemons retrying the same message take turns (a no-op on SQLite).
+            raw = session.get(RawMessage, raw_id, with_for_update=True)
             assert raw is not None, f"raw message {raw_id} vanished"
+            if raw.state not in ("pending", "quarantined"):      # processed meanwhile, elsewhere
+                return Outcome(raw.outcome or raw.state, _ref(app, raw.ticket_id), raw.id)
             outcome = _run(app, session, raw, now, envelope_rcpts, acknowledge)
-            _record(raw, outcome)
+            _record(raw, outcome, count=not counted)
             return outcome
     except SQLAlchemyError as exc:
         log.error("raw message %s: database failure: %s", raw_id, exc)
         raise TemporaryFailure(f"database failure: {exc.__class__.__name__}") from exc
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the line
-        return quarantine(app, raw_id, _reason(exc), exc)
+        return quarantine(app, raw_id, _reason(exc), exc, count=not counted)
 
 
 def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[], datetime], *,
@@ -145,42 +162,158 @@ def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tupl
         yield chunk
 
 
-def _record(raw: RawMessage, outcome: Outcome) -> None:
+def _record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
     raw.state = _state(outcome.action)
-    raw.outcome, raw.attempts = outcome.action, (raw.attempts or 0) + 1
+    raw.outcome = outcome.action
+    raw.attempts = (raw.attempts or 0) + (1 if count else 0)
     raw.reason = outcome.action.partition(":")[2] or None
+    if raw.state != "quarantined":
+        raw.error = None                 # a retry that worked leaves no stale error behind
 
 
 def _run(app: App, session: Session, raw: RawMessage, now: datetime,
          envelope_rcpts: tuple[str, ...], acknowledge: bool) -> Outcome:
+    settings = app.settings
+    breach = limits.check_raw(raw.data, settings.limits)       # before the full parse: cheap
+    if breach is not None:
+        return _over_limit(raw, breach)
     mail = parse(raw.data)
+    breach = limits.check_parsed(mail, settings.limits)
+    if breach is not None:
+        return _over_limit(raw, breach)
     key = queries.content_key(mail)
     duplicate = queries.find_duplicate(session, mail, key)
     if duplicate is not None:
         raw.ticket_id = duplicate.ticket_id
         return Outcome("duplicate", _ref(app, duplicate.ticket_id), raw.id)
-    settings = app.settings
     automatic = guards.automatic_reason(mail, settings.own_addresses, settings.loop_id)
-    if automatic in ("own-address", "x-loop"):
+    if automatic in _LOOP_REASONS or _is_our_message(session, mail):
         return Outcome("ignored:loop", None, raw.id)
     if automatic == "bounce":
-        return Outcome("ignored:bounce", None, raw.id)
+        return _bounce(app, session, raw, mail, now)
+    if automatic is None and mail.from_addr and queries.lift_suppression(session, mail.from_addr):
+        log.info("%s wrote to us, so the address works again: no longer suppressed", mail.from_addr)
     context = Context(app=app, session=session, raw=raw, mail=mail, content_key=key, now=now,
                       automatic=automatic, envelope_rcpts=envelope_rcpts, acknowledge=acknowledge)
     action, ticket_id = apply(context)
     raw.ticket_id = ticket_id
+    if ticket_id is not None:
+        queries.store_attachments(session, mail, now)
     return Outcome(action, _ref(app, ticket_id), raw.id)
 
 
-def quarantine(app: App, raw_id: int, reason: str, exc: BaseException | None = None) -> Outcome:
+def _over_limit(raw: RawMessage, breach: limits.Breach) -> Outcome:
+    """Kept raw, not parsed further: the reason and the figures for `quarantine list`."""
+    log.warning("raw message %s is over a limit: %s", raw.id, breach.detail)
+    raw.error = breach.detail
+    return Outcome(f"quarantined:{breach.reason}", None, raw.id)
+
+
+def _is_our_message(session: Session, mail: ParsedMail) -> bool:
+    """Mail with the Message-ID of one of our outgoing mails is that mail
+    coming back (a forward to us, a list, a misconfigured alias), even when
+    X-Loop was stripped on the way."""
+    return not mail.message_id_synthesized and queries.outbox_row(session, (mail.message_id,)) is not None
+
+
+def _bounce(app: App, session: Session, raw: RawMessage, mail: ParsedMail, now: datetime) -> Outcome:
+    """A delivery failure: never a ticket, never a reply. If it is about our
+    mail, a `bounce` event on that ticket, and its hard-bounced recipients
+    get no more mail; a bounce about mail we never sent (backscatter) changes nothing."""
+    report = bounces.read(raw.data, mail)
+    row = queries.outbox_row(session, report.original_ids)
+    if row is None or row.ticket_id is None:
+        return Outcome("ignored:bounce", None, raw.id)
+    recipients = {address.lower() for address in row.recipients}
+    configured = _configured_addresses(app.settings)
+    hard = sorted(report.permanent & recipients)
+    for address in hard:
+        if address in configured:         # an agent or team address: the config needs fixing, not silence
+            log.error("hard bounce for %s, a configured address: not suppressed", address)
+            continue
+        queries.suppress(session, address, f"hard bounce of {row.message_id} ({row.kind}, "
+                         f"{_ref(app, row.ticket_id)})", now, raw.id)
+    detail = _bounce_detail(row.kind, row.message_id, hard, sorted(report.temporary & recipients),
+                            sorted((report.permanent | report.temporary) - recipients))
+    queries.add_event(session, row.ticket_id, now, "bounce", detail,
+                      {"message_id": row.message_id, "hard": hard, "bounce_raw_id": raw.id})
+    raw.ticket_id = row.ticket_id
+    return Outcome("ignored:bounce", _ref(app, row.ticket_id), raw.id)
+
+
+def _bounce_detail(kind: str, message_id: str, hard: list[str], soft: list[str], other: list[str]) -> str:
+    parts = [f"{kind} {message_id} bounced"]
+    if hard:
+        parts.append(f"permanent failure for {', '.join(hard)} (no more mail to them)")
+    if soft:
+        parts.append(f"delayed for {', '.join(soft)}")
+    if other:
+        parts.append(f"the report also names {', '.join(other)}")
+    if not (hard or soft or other):
+        parts.append("the report names no address")
+    return "; ".join(parts)
+
+
+def _configured_addresses(settings: Settings) -> frozenset[str]:
+    tiers = {address for tier in settings.tiers.values() for address in tier.notify}
+    return settings.own_addresses | {agent.email for agent in settings.agents} | tiers
+
+
+def quarantine(app: App, raw_id: int, reason: str, exc: BaseException | None = None, *,
+               count: bool = True) -> Outcome:
     detail = "".join(traceback.format_exception(exc)) if exc is not None else None
     log.warning("raw message %s quarantined: %s", raw_id, reason)
     with app.store.session() as session, session.begin():
         raw = session.get(RawMessage, raw_id)
         if raw is not None:
             raw.state, raw.reason, raw.error = "quarantined", reason, detail
-            raw.outcome, raw.attempts = f"quarantined:{reason}", raw.attempts + 1
+            raw.outcome = f"quarantined:{reason}"
+            raw.attempts = (raw.attempts or 0) + (1 if count else 0)
     return Outcome(f"quarantined:{reason}", None, raw_id)
+
+
+def retry_quarantined(app: App, now: datetime, max_attempts: int = MAX_ATTEMPTS, *,
+                      limit: int = 100, stale_after: timedelta = STALE_AFTER) -> list[Outcome]:
+    """The housekeeping job (`run_once`): process again each quarantined
+    message, and each one left pending for `stale_after` (a crash, or a
+    database outage after the raw bytes were committed), that has had fewer
+    than `max_attempts` tries. Each attempt is counted before it starts, so
+    a message that kills the process is bounded too; one message at a time,
+    so a poison message never holds up the others. Stops early (and returns
+    what it did) when the database is unavailable."""
+    with app.store.session() as session:
+        rows = session.execute(
+            select(RawMessage.id, RawMessage.source).where(
+                RawMessage.attempts < max_attempts,
+                or_(RawMessage.state == "quarantined",
+                    (RawMessage.state == "pending") & (RawMessage.received_at <= now - stale_after)))
+            .order_by(RawMessage.id).limit(limit)).all()
+    outcomes: list[Outcome] = []
+    for raw_id, source in rows:
+        try:
+            if not _claim(app, raw_id, max_attempts):
+                continue
+            outcome = process_stored(app, raw_id, now, counted=True,
+                                     acknowledge=not source.startswith(_BULK_SOURCES))
+        except TemporaryFailure as exc:
+            log.error("quarantine retry stopped at raw message %s: %s", raw_id, exc)
+            break
+        log.info("raw message %s retried: %s", raw_id, outcome.line())
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _claim(app: App, raw_id: int, max_attempts: int) -> bool:
+    """Count the attempt, committed, before it is made."""
+    try:
+        with app.store.session() as session, session.begin():
+            raw = session.get(RawMessage, raw_id, with_for_update=True)
+            if raw is None or raw.state not in ("pending", "quarantined") or raw.attempts >= max_attempts:
+                return False
+            raw.attempts += 1
+            return True
+    except SQLAlchemyError as exc:
+        raise TemporaryFailure(f"database failure: {exc.__class__.__name__}") from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -68,8 +68,12 @@ def split_reply(body: str, languages: tuple[str, ...] = LANGUAGES) -> Reply:
     text, signature = own[:sig_at], own[sig_at:]
     kept = _trim_trailing(text)
     signed = own if signature else kept
-    trimmed = start > 0 or end < len(lines) or len(kept) < len(own)
+    trimmed = _words(lines) != _words(kept)
     return Reply(_join(kept), _join(signature), _join(signed), trimmed)
+
+
+def _words(lines: list[str]) -> int:
+    return sum(1 for line in lines if line.strip())
 
 
 def _join(lines: list[str]) -> str:

@@ -41,7 +41,6 @@ class Job:
     next_at: float
     failures: int = 0                  # consecutive crashes
     dead: bool = False
-    triggered: bool = False            # asked to run again while running
 
 
 class Scheduler:
@@ -74,12 +73,15 @@ class Scheduler:
 
     def trigger(self, name: str) -> None:
         """Run the job as soon as possible (thread-safe; a job may trigger itself)."""
+        self.run_in(name, 0.0)
+
+    def run_in(self, name: str, seconds: float) -> None:
+        """Run the job within `seconds` (earlier than its interval would)."""
         with self._lock:
             job = self._jobs.get(name)
             if job is None or job.dead:
                 return
-            job.triggered = True
-            job.next_at = min(job.next_at, self.monotonic())
+            job.next_at = min(job.next_at, self.monotonic() + max(seconds, 0.0))
         self._wake.set()
 
     def wake(self) -> None:
@@ -92,7 +94,7 @@ class Scheduler:
             due = sorted((j for j in self._jobs.values() if not j.dead and j.next_at <= now),
                          key=lambda j: j.next_at)
             for job in due:
-                job.triggered = False
+                job.next_at = now + job.interval    # a trigger during the run moves it earlier
         for job in due:
             self._run(job)
         with self._lock:
@@ -123,7 +125,6 @@ class Scheduler:
             return
         with self._lock:
             job.failures = 0
-            job.next_at = self.monotonic() if job.triggered else self.monotonic() + job.interval
 
 
 def supervise(name: str, target: Callable[[], None], stop: threading.Event, *,

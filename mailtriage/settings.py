@@ -155,6 +155,12 @@ class AgentAuth(_Frozen):
     require: Literal["dkim", "spf", "dkim_or_spf", "none"] = "dkim_or_spf"
 
 
+# What mails the assignee (or else the ticket's tier's notify list): a new ticket,
+# a customer's reply, an internal note, an assignment, a move to another tier.
+NoticeReason = Literal["new", "reply", "note", "assigned", "tier"]
+NOTICE_REASONS: tuple[NoticeReason, ...] = ("new", "reply", "note", "assigned", "tier")
+
+
 class AutoReply(_Frozen):
     """Acknowledgements and other automatic replies to customers."""
 
@@ -187,6 +193,7 @@ class Settings(_Frozen):
     rules: str = "rules.yaml"
     templates: str = "templates/"
     agent_auth: AgentAuth = AgentAuth()
+    agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
     loop_id: str = "mailtriage"

@@ -1,13 +1,15 @@
 """Ticket facts and transitions (pure): who takes part, what a customer's
-reply does to the status, which mailbox a message came to, and the values a
-template may see. The store applies what these functions decide."""
+reply and an agent's command do to a ticket, which mailbox a message came
+to, and the values a template may see. The store applies what these
+functions decide."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mailtriage.model import ParsedMail, Status
+from mailtriage.classify import commands as c
+from mailtriage.model import ParsedMail, Severity, Status, Tier
 from mailtriage.settings import Agent, Mailbox, Settings
 
 
@@ -33,6 +35,21 @@ def agent_for(address: str, agents: list[Agent]) -> Agent | None:
     for agent in agents:
         if agent.email == domain:
             return agent
+    return None
+
+
+def find_agent(who: str, agents: list[Agent]) -> str | None:
+    """The address `#assign WHO` means: an agent's address (or one in an agent
+    domain), or an agent's name (case-insensitive); None when nobody matches."""
+    who = who.strip().lower()
+    if "@" in who and not who.startswith("@"):
+        return who if agent_for(who, agents) is not None else None
+    for agent in agents:
+        if agent.name.lower() == who and not agent.email.startswith("@"):
+            return agent.email
+    for agent in agents:
+        if not agent.email.startswith("@") and agent.email.partition("@")[0] == who:
+            return agent.email
     return None
 
 
@@ -70,6 +87,73 @@ def status_after_customer_reply(status: Status) -> Status | None:
     if status in (Status.PENDING, Status.RESOLVED):
         return Status.OPEN
     return status
+
+
+@dataclass(frozen=True)
+class TicketState:
+    """The fields of a ticket that agents' commands change."""
+
+    status: Status
+    severity: Severity
+    tier: Tier
+    assignee: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One command's effect: the new state and the event that records it."""
+
+    state: TicketState
+    event: str                # status, severity, tier, assigned, tagged
+    detail: str
+
+    def differs_from(self, before: TicketState) -> bool:
+        return self.state != before
+
+
+def apply_command(state: TicketState, command: c.Command, actor: str, agents: list[Agent]) -> Change | str:
+    """What one command does to a ticket, or why it cannot (a string).
+
+    `actor` is the address of the agent who sent it (for `#assign me`, `#take`)."""
+    if isinstance(command, c.SetStatus):
+        return _status_change(state, command.status, actor)
+    if isinstance(command, c.SetSeverity):
+        return _field_change(state, "severity", command.severity, actor)
+    if isinstance(command, c.SetTier):
+        return _field_change(state, "tier", command.tier, actor)
+    if isinstance(command, c.Assign):
+        address = actor if command.who == c.ME else find_agent(command.who, agents)
+        if address is None:
+            names = ", ".join(a.name or a.email for a in agents) or "none configured"
+            return f"no agent is called {command.who!r} (agents: {names})"
+        detail = f"{address} (by {actor})" if address != state.assignee else f"{address} (unchanged, by {actor})"
+        return Change(replace(state, assignee=address), "assigned", detail)
+    if isinstance(command, c.AddTag):
+        if command.tag in state.tags:
+            return Change(state, "tagged", f"{command.tag} (already there, by {actor})")
+        return Change(replace(state, tags=state.tags + (command.tag,)), "tagged", f"{command.tag} (by {actor})")
+    raise TypeError(f"not a command: {command!r}")
+
+
+def _status_change(state: TicketState, status: Status, actor: str) -> Change:
+    """Agents may move a ticket to any of open, pending, resolved and closed,
+    from any status (reopening a closed ticket included)."""
+    if status is state.status:
+        return Change(state, "status", f"{status.value} (unchanged, by {actor})")
+    return Change(replace(state, status=status), "status", f"{state.status.value} → {status.value} (by {actor})")
+
+
+def _field_change(state: TicketState, name: str, value: Severity | Tier, actor: str) -> Change:
+    old = getattr(state, name)
+    if value is old:
+        return Change(state, name, f"{value.value} (unchanged, by {actor})")
+    return Change(replace(state, **{name: value}), name, f"{old.value} → {value.value} (by {actor})")
+
+
+def status_after_agent_reply(status: Status) -> Status:
+    """An agent's public answer opens a new ticket; other statuses stay."""
+    return Status.OPEN if status is Status.NEW else status
 
 
 def reply_address(mail: ParsedMail) -> str | None:

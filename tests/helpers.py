@@ -115,11 +115,13 @@ sla:
     S4: {{first_response: 4h, resolution: 3d, calendar: office}}
 rules: rules.yaml
 templates: templates/
+agent_auth: {{authserv_ids: [mx.example.test], require: dkim_or_spf}}
+agent_notices: {agent_notices}     # [] keeps agents' notices out of tests about other mail
 """
 
 
 def make_site(root: Path, *, smtp_out: str = "{maildir: ./outbox}", smtp_in_port: int = 8025,
-              database: str | None = None) -> Site:
+              database: str | None = None, agent_notices: str = "[]") -> Site:
     from mailtriage.settings import DEFAULTS_DIR
 
     root.mkdir(parents=True, exist_ok=True)
@@ -127,7 +129,8 @@ def make_site(root: Path, *, smtp_out: str = "{maildir: ./outbox}", smtp_in_port
     shutil.copytree(DEFAULTS_DIR / "templates", root / "templates", dirs_exist_ok=True)
     config = root / "mailtriage.yaml"
     config.write_text(SITE_CONFIG.format(database=database or "sqlite:///mailtriage.db",
-                                         smtp_out=smtp_out, smtp_in_port=smtp_in_port))
+                                         smtp_out=smtp_out, smtp_in_port=smtp_in_port,
+                                         agent_notices=agent_notices))
     return Site(root, config)
 
 
@@ -172,3 +175,108 @@ def break_raw_inserts(database_url: str) -> None:
             conn.execute(text("CREATE TRIGGER broken BEFORE INSERT ON raw_messages "
                               "FOR EACH ROW EXECUTE FUNCTION mt_broken()"))
     engine.dispose()
+
+
+def site_app(site: Site, now: datetime):  # type: ignore[no-untyped-def]
+    """The site's App in-process, on a clock the test moves (`app.clock.advance`)."""
+    from mailtriage.app import build_app, load_config
+    from mailtriage.clock import ManualClock
+
+    return build_app(load_config(site.config), ManualClock(now))
+
+
+def dsn(original_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",
+        mta: str = "mx.customer.example", message_id: str = "<dsn-1@mx.customer.example>") -> bytes:
+    """An RFC 3464 delivery status notification, as Postfix writes one, about
+    our message `original_id` to `recipient`."""
+    text = f"""\
+Return-Path: <>
+From: MAILER-DAEMON@{mta} (Mail Delivery System)
+To: support@example.test
+Subject: Undelivered Mail Returned to Sender
+Date: Mon, 02 Mar 2026 09:05:00 +0000
+Message-ID: {message_id}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain; charset=us-ascii
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+<{recipient}>: host {mta} said: 550 {status} User unknown
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; {mta}
+
+Final-Recipient: rfc822; {recipient}
+Action: {action}
+Status: {status}
+
+--B
+Content-Type: text/rfc822-headers
+
+From: Example Support <support@example.test>
+To: {recipient}
+Subject: [MT-1] Printer on fire
+Message-ID: {original_id}
+
+--B--
+"""
+    return text.replace("\n", "\r\n").encode()
+
+
+def qmail_bounce(original_id: str, recipient: str) -> bytes:
+    """qmail's plain-text failure notice: no DSN, the original quoted inline."""
+    text = f"""\
+Return-Path: <>
+From: MAILER-DAEMON@mail.customer.example
+To: support@example.test
+Subject: failure notice
+Date: Mon, 02 Mar 2026 09:05:00 +0000
+Message-ID: <qmail-1@mail.customer.example>
+
+Hi. This is the qmail-send program at mail.customer.example.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<{recipient}>:
+Sorry, no mailbox here by that name. (#5.1.1)
+
+--- Below this line is a copy of the message.
+
+Return-Path: <support@example.test>
+From: Example Support <support@example.test>
+To: {recipient}
+Subject: [MT-1] Printer on fire
+Message-ID: {original_id}
+
+thank you for writing to us.
+"""
+    return text.encode()
+
+
+@contextlib.contextmanager
+def bounded(seconds: float, megabytes: float | None):  # type: ignore[no-untyped-def]
+    """Assert that the block finishes within `seconds` and that Python's
+    allocations inside it peak below `megabytes` (tracemalloc; None: time
+    only, where tracemalloc's own cost, ten times the parse of a big MIME
+    tree, would dominate). Generous bounds that catch a runaway, not a benchmark."""
+    import time
+    import tracemalloc
+
+    if megabytes is not None:
+        tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        yield
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] / 2**20 if megabytes is not None else 0.0
+    finally:
+        if megabytes is not None:
+            tracemalloc.stop()
+    assert elapsed < seconds, f"took {elapsed:.1f} s, bound {seconds} s"
+    assert megabytes is None or peak < megabytes, f"peaked at {peak:.0f} MB, bound {megabytes} MB"

@@ -103,13 +103,11 @@ class Dovecot:
             self.proc.wait()
 
 
-@pytest.fixture(scope="session")
-def dovecot():
-    need(Path("/usr/sbin/dovecot").exists() and shutil.which("doveadm") is not None,
-         "Dovecot is not installed (apt-get install dovecot-imapd)")
+def start_dovecot(port: int) -> Dovecot:
+    """A private Dovecot on 127.0.0.1:port in a fresh temp dir (also used by bench/)."""
     with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", IMAP_PORT)) == 0:
-            raise RuntimeError(f"127.0.0.1:{IMAP_PORT} already in use (stale dovecot?)")
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"127.0.0.1:{port} already in use (stale dovecot?)")
     user = "dovecot" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
     group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
     base = Path(tempfile.mkdtemp(prefix="dovecot-test."))   # not tmp_path: its parents are 0700
@@ -118,18 +116,26 @@ def dovecot():
     if os.geteuid() == 0:
         shutil.chown(base / "home", user, group)
     text = (FIXTURES / "dovecot.conf.in").read_text()
-    for key, value in {"@BASE@": str(base), "@PORT@": str(IMAP_PORT), "@USER@": user, "@GROUP@": group}.items():
+    for key, value in {"@BASE@": str(base), "@PORT@": str(port), "@USER@": user, "@GROUP@": group}.items():
         text = text.replace(key, value)
     conf = base / "dovecot.conf"
     conf.write_text(text)
     shutil.copy(FIXTURES / "dovecot-users", base / "users")
-    server = Dovecot("127.0.0.1", IMAP_PORT, base, conf, None)  # type: ignore[arg-type]
+    server = Dovecot("127.0.0.1", port, base, conf, None)  # type: ignore[arg-type]
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    need(Path("/usr/sbin/dovecot").exists() and shutil.which("doveadm") is not None,
+         "Dovecot is not installed (apt-get install dovecot-imapd)")
+    server = start_dovecot(IMAP_PORT)
     try:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(server.base, ignore_errors=True)
 
 
 # -------------------------------------------------------------- SMTP sink

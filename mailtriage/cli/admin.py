@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -100,4 +101,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from mailtriage.daemon import run_daemon
 
+    # The daemon logs one line per message at INFO; -v adds the IMAP/SMTP chatter of the libraries.
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose >= 2 else logging.INFO)
+    for noisy in ("imapclient", "mail.log", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose >= 1 else logging.WARNING)
     return run_daemon(common.config(args), common.clock(args))

@@ -107,10 +107,10 @@ class Listener:
 def make_listener(app_ref: Callable[[], App],
                   after: Callable[[pipeline.Outcome], None] | None = None) -> Controller:
     settings = app_ref().settings.smtp_in
-    kwargs = {"data_size_limit": settings.max_size, "enable_SMTPUTF8": True, "ident": "mailtriage"}
+    kwargs: dict[str, Any] = {"data_size_limit": settings.max_size, "enable_SMTPUTF8": True, "ident": "mailtriage"}
     cls = _LmtpController if settings.lmtp else Controller
-    return cls(Handler(app_ref, after), hostname=settings.host, port=settings.port, server_kwargs=kwargs,
-               server_hostname=socket.gethostname(), ready_timeout=5.0)
+    return cls(Handler(app_ref, after), hostname=settings.host, port=settings.port,
+               server_hostname=socket.gethostname(), ready_timeout=5.0, **kwargs)
 
 
 def _peer(session: Any) -> str:

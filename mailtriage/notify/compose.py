@@ -3,6 +3,14 @@
 One function sets Message-ID, In-Reply-To/References, the `[MT-n]` tag,
 Auto-Submitted and X-Loop, and refuses CR/LF (and every other control
 character) in header values, so customer text can never add a header.
+
+The email package's header registry decodes RFC 2047 encoded words in the
+values it is given, and Pythons before 3.11.10 write a CR/LF decoded that
+way as a line break (CVE-2024-6923): a subject whose text is the literal
+`=?utf-8?b?DQpCY2M6IHhAZXZpbC5leGFtcGxl?=` became a `Bcc:` header. So text
+values have their `=?` defused, addresses and Message-IDs with `=?` are
+refused, and the composed header block is checked to hold exactly the
+headers set here, once each.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")     # str.splitlines() breaks on all of them
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+$")
 
 
@@ -42,12 +50,14 @@ class Outgoing:
 
 
 def one_line(value: str) -> str:
-    """Collapse any control character (CR, LF, NUL, TAB …) to one space."""
-    return _CONTROL.sub(" ", value).strip()
+    """Collapse any control character (CR, LF, NUL, TAB …) to one space, and
+    defuse encoded-word syntax (a zero-width space after `=`), which the
+    header registry would otherwise decode."""
+    return _CONTROL.sub(" ", value).replace("=?", "=\u200b?").strip()
 
 
 def checked_address(value: str) -> str:
-    if not _ADDRESS.match(value or ""):
+    if not _ADDRESS.match(value or "") or "=?" in value:
         raise HeaderInjection(f"not a plain address: {value!r}")
     return value
 
@@ -68,9 +78,10 @@ def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     msg["Subject"] = one_line(mail.subject)
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = _msgid(message_id)
-    if mail.in_reply_to:
-        msg["In-Reply-To"] = _msgid(mail.in_reply_to)
-    refs = [_msgid(r) for r in mail.references]
+    # The customer's ids only thread the conversation: an unusable one is left out.
+    if mail.in_reply_to and _usable_msgid(mail.in_reply_to):
+        msg["In-Reply-To"] = mail.in_reply_to
+    refs = [r for r in mail.references if _usable_msgid(r)]
     if refs:
         msg["References"] = " ".join(refs[-20:])     # keep the header a sane size
     if mail.auto_submitted:
@@ -79,10 +90,25 @@ def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     if mail.loop_id:
         msg["X-Loop"] = one_line(mail.loop_id)
     msg.set_content(mail.body, charset="utf-8")
-    return msg.as_bytes()
+    data = msg.as_bytes()
+    _check_header_block(data, msg.keys())
+    return data
+
+
+def _usable_msgid(value: str) -> bool:
+    return bool(re.fullmatch(r"<[^<>\s]+>", value)) and "=?" not in value
 
 
 def _msgid(value: str) -> str:
-    if not re.fullmatch(r"<[^<>\s]+>", value):
+    if not _usable_msgid(value):
         raise HeaderInjection(f"not a Message-ID: {value!r}")
     return value
+
+
+def _check_header_block(data: bytes, names: list[str]) -> None:
+    """The headers written are exactly the ones set: a value that turned into
+    a line of its own is refused, whatever let it through."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    written = sorted(line.split(b":", 1)[0].strip().lower() for line in head if line[:1] not in (b" ", b"\t"))
+    if written != sorted(name.lower().encode("ascii") for name in names):
+        raise HeaderInjection(f"the composed headers are not the ones set: {written!r}")

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
 from mailtriage.notify.send import PermanentFailure, Sender, TemporaryFailure, make_sender
 from mailtriage.settings import SmtpOut
+from mailtriage.store import queries
 from mailtriage.store.schema import Event, OutboxRow
 
 if TYPE_CHECKING:
@@ -43,13 +44,20 @@ MAX_ATTEMPTS = 12
 
 def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
             ticket_id: int | None, message_id: str | None = None) -> OutboxRow:
-    """Compose `mail` and add it to the outbox in the caller's transaction."""
+    """Compose `mail` and add it to the outbox in the caller's transaction.
+
+    Addresses that hard-bounced (the `suppressions` table) are left out of
+    the envelope; a mail left with nobody to go to is kept as `suppressed`."""
     domain = mail.from_addr.partition("@")[2]
     message_id = message_id or new_message_id(domain)
+    wanted = list(dict.fromkeys(mail.to + mail.cc))
+    blocked = queries.suppressed(session, wanted)
+    recipients = [address for address in wanted if address.lower() not in blocked]
     row = OutboxRow(
         ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail.from_addr,
-        recipients=list(mail.to + mail.cc), data=compose(mail, now, message_id),
-        created_at=now, due_at=now, status="pending", attempts=0,
+        recipients=recipients or wanted, data=compose(mail, now, message_id),
+        created_at=now, due_at=now, status="pending" if recipients else "suppressed", attempts=0,
+        last_error=f"not sent to {', '.join(sorted(blocked))}: hard-bounced before" if blocked else None,
     )
     session.add(row)
     return row
@@ -65,6 +73,11 @@ def pending(session: Session, now: datetime | None = None, limit: int = 100) -> 
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)   # several daemons, one database
     return list(session.scalars(query))
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the next row falls due (the daemon sleeps until then, not a whole tick)."""
+    return session.scalar(select(func.min(OutboxRow.due_at)).where(OutboxRow.status.in_(("pending", "sending"))))
 
 
 @dataclass(frozen=True)

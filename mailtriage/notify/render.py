@@ -18,7 +18,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from mailtriage.errors import ConfigError, Problem
 
 # Templates mailtriage needs; `config check` reports a missing one.
-REQUIRED = ("acknowledgement", "warning", "escalation")
+REQUIRED = ("acknowledgement", "warning", "escalation", "agent_notice", "agent_reply", "command_error")
 SUFFIX = ".txt"
 
 

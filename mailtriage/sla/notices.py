@@ -21,6 +21,7 @@ from mailtriage.app import Config
 from mailtriage.model import Severity, Tier
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
+from mailtriage.settings import Settings
 from mailtriage.sla.calendar import Calendar
 from mailtriage.sla.clocks import LABELS, RUNNING, Clock, Clocks
 from mailtriage.sla.deadlines import Milestone
@@ -146,7 +147,7 @@ def _excerpt(session: Session, ticket: Ticket) -> list[str]:
     return lines[:EXCERPT_LINES] + (["…"] if len(lines) > EXCERPT_LINES else [])
 
 
-def _sender(settings: Any, ticket: Ticket) -> tuple[str, str]:
+def _sender(settings: Settings, ticket: Ticket) -> tuple[str, str]:
     for mailbox in settings.mailboxes:
         if mailbox.name == ticket.mailbox:
             return mailbox.address, mailbox.from_name

@@ -182,7 +182,7 @@ def render_html(report: dict[str, Any]) -> str:
 def chart_svg(rows: list[dict[str, Any]]) -> str:
     """Grouped bars: share of first-response and resolution targets met, per group."""
     bar, gap, height, left, top = 28, 24, 200, 40, 10
-    width = left + max(len(rows), 1) * (2 * bar + gap) + gap
+    width = max(left + max(len(rows), 1) * (2 * bar + gap) + gap, 320)   # room for the legend
     series = (("first_response", "#4e79a7", "first response"), ("resolution", "#f28e2b", "resolution"))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}" '
            f'role="img" aria-label="SLA targets met per severity">']

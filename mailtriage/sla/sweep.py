@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.app import App
@@ -32,7 +32,7 @@ __all__ = ["SweepResult", "run_once"]
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 50              # tickets per transaction: short write locks on SQLite
 RETRY_AFTER = timedelta(minutes=5)      # a ticket whose notice failed (bad template …) is tried again
 
 
@@ -62,7 +62,7 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
             return result
 
 
-def due_query(now: datetime, limit: int):  # type: ignore[no-untyped-def]
+def due_query(now: datetime, limit: int) -> Select[tuple[int]]:
     """The one query that finds work: an index range scan on next_deadline."""
     return select(Ticket.id).where(Ticket.next_deadline <= now).order_by(Ticket.next_deadline).limit(limit)
 

@@ -1,19 +1,27 @@
-"""One daemon per SQLite database.
+"""Who may do what when several processes share a database.
 
-SQLite has no row locks to share work between daemons, so a second daemon
-on the same file is refused: the first holds an exclusive flock(2) on
-`<database>.lock` for its whole life. The kernel drops the lock when the
-process dies, even by SIGKILL, so a crash never leaves a stale lock behind.
-PostgreSQL needs no such lock (daemons share work through row locks).
+SQLite: one daemon per database. SQLite has no row locks to share work
+between daemons, so a second daemon on the same file is refused: the first
+holds an exclusive flock(2) on `<database>.lock` for its whole life. The
+kernel drops the lock when the process dies, even by SIGKILL, so a crash
+never leaves a stale lock behind.
+
+PostgreSQL: many daemons; the outbox is shared through row locks, and each
+IMAP folder is watched by one daemon at a time, which holds a session
+advisory lock on it (`AdvisoryLock`); the others stand by and take over
+when that daemon's connection goes away.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailtriage.errors import AlreadyRunning
 
@@ -62,3 +70,55 @@ def lock_for(url: str) -> DaemonLock | None:
     """The lock a daemon on this database must hold, or None (not SQLite)."""
     path = sqlite_file(url)
     return DaemonLock(path) if path is not None else None
+
+
+class AdvisoryLock:
+    """A PostgreSQL session advisory lock, held on a connection of its own."""
+
+    def __init__(self, engine: Engine, name: str):
+        self.engine, self.name = engine, name
+        self.key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+        self._connection: Connection | None = None
+
+    def hold(self) -> bool:
+        """True while we hold the lock (taking it when it is free). Raises when
+        the database is unreachable; the lock is then lost with the connection."""
+        if self._connection is not None:
+            try:
+                self._connection.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                self._forget()
+                raise
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
+        except BaseException:
+            connection.close()
+            raise
+        if not taken:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            except SQLAlchemyError:
+                pass
+            self._forget()
+
+    def _forget(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except SQLAlchemyError:
+                pass
+
+
+def advisory_lock(engine: Engine, name: str) -> AdvisoryLock | None:
+    """The lock for `name` on PostgreSQL; None elsewhere (SQLite has one daemon)."""
+    return AdvisoryLock(engine, name) if engine.dialect.name == "postgresql" else None

@@ -213,3 +213,28 @@ class AutoReplyLog(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sender: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime]
+
+
+class Suppression(Base):
+    """An address that hard-bounced: the outbox sends it nothing more."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)   # lower-cased
+    reason: Mapped[str] = mapped_column(Text)                         # which bounce, for operators
+    created_at: Mapped[datetime]
+    raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))   # the bounce
+
+
+class AttachmentBlob(Base):
+    """Attachment content, stored once per content (content-addressed by
+    sha256). messages.attachments holds the metadata and the sha256; no
+    name from the mail is ever used as a path."""
+
+    __tablename__ = "attachment_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]

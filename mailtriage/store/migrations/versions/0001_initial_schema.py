@@ -165,9 +165,30 @@ def upgrade() -> None:
     with op.batch_alter_table('message_refs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_refs_ref'), ['ref'], unique=False)
 
+    op.create_table('suppressions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('address', sa.String(length=320), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('raw_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['raw_id'], ['raw_messages.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('address')
+    )
+
+    op.create_table('attachment_blobs',
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('sha256')
+    )
+
 
 
 def downgrade() -> None:
+    op.drop_table('attachment_blobs')
+    op.drop_table('suppressions')
     with op.batch_alter_table('message_refs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_message_refs_ref'))
 

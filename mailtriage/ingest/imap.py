@@ -1,0 +1,338 @@
+"""IMAP source (IMAPClient): one watcher per mailbox that has `imap:`.
+
+    SELECT folder ─► UID SEARCH last+1:* ─► UID FETCH BODY.PEEK[] ─► pipeline.accept (commit)
+       ─► \\Seen, or MOVE to processed_folder ─► remember the last UID ─► pipeline.process_stored
+
+`run_once(now)` is one pass (tests and the daemon call it); `serve()` is the
+daemon's loop around it: IDLE where the server offers it (re-issued every
+IDLE_RENEW, well before the 29 minutes after which RFC 2177 lets a server
+drop it), otherwise a wait for the scheduler's poll tick (`wake()`). A lost
+server means reconnecting with backoff and jitter, logged once per outage.
+
+The folder's UIDVALIDITY and the last UID taken are kept in `imap_state`;
+a new UIDVALIDITY means the UIDs mean something else now, so the folder is
+read again from the start and duplicate detection drops what we have.
+BODY.PEEK[] leaves \\Seen alone: the flag (or the MOVE) is set only after
+the raw bytes are committed, so a crash at any point loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+from imapclient import DELETED, SEEN, IMAPClient
+from imapclient.exceptions import IMAPClientError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailtriage import pipeline
+from mailtriage.app import App
+from mailtriage.backoff import Backoff, Outage
+from mailtriage.errors import ConfigError, TemporaryFailure
+from mailtriage.ingest import message_id_of
+from mailtriage.settings import ImapSettings, Mailbox
+from mailtriage.store.lock import AdvisoryLock, advisory_lock
+from mailtriage.store.schema import ImapState
+
+log = logging.getLogger(__name__)
+
+BATCH = 25                    # messages per UID FETCH
+IDLE_RENEW = 10 * 60.0        # re-issue IDLE after this many seconds
+IDLE_TICK = 0.5               # idle_check() timeout: how fast a stop or a wake is noticed
+TIMEOUT = 30.0                # socket timeout for connect and every command
+RECONNECT = Backoff(first=1.0, cap=120.0)
+CATCH_UP = 3                  # passes that find nothing though EXISTS said so, before idling anyway
+STANDBY = 30.0                # PostgreSQL: how often a standing-by daemon tries to take the folder over
+
+# What goes wrong with a server or the store rather than with our code:
+# reconnect with backoff instead of counting a crash.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, IMAPClientError, TemporaryFailure, ConfigError,
+                                                  SQLAlchemyError)
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One message taken in from the folder."""
+
+    uid: int
+    message_id: str
+    outcome: pipeline.Outcome | None        # None: stored, processing left for later
+
+
+def connect(settings: ImapSettings) -> IMAPClient:
+    """Log in (the password comes from the environment or a file)."""
+    password = settings.password()
+    client = IMAPClient(settings.host, port=settings.port, ssl=settings.ssl, timeout=TIMEOUT)
+    try:
+        client.login(settings.username, password)
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
+
+
+class ImapWatcher:
+    def __init__(self, mailbox: Mailbox, app_ref: Callable[[], App], *,
+                 after: Callable[[list[Taken]], None] | None = None,
+                 connector: Callable[[ImapSettings], IMAPClient] = connect):
+        assert mailbox.imap is not None, f"mailbox {mailbox.name} has no imap settings"
+        self.name = mailbox.name
+        self.settings: ImapSettings = mailbox.imap
+        self.app_ref = app_ref
+        self.after = after
+        self.connector = connector
+        self.label = f"imap {self.name}/{self.settings.folder}"
+        self.client: IMAPClient | None = None
+        self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
+        self.announced = False
+        self.lease: AdvisoryLock | None = None
+        self.standing_by = False
+        self.outage = Outage(f"{self.label} ({self.settings.username} at {self.settings.host}:{self.settings.port})",
+                             log, RECONNECT)
+
+    # ------------------------------------------------------------ one pass
+    def run_once(self, now: datetime | None = None) -> list[Taken]:
+        """Take in everything new in the folder; returns what was taken."""
+        client = self._connected()
+        uidvalidity = int(client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
+        last = self._last_uid(uidvalidity)
+        if last is None:                                # first look, or a new UIDVALIDITY
+            last = 0
+            self._save_uid(uidvalidity, 0, now or self.app_ref().clock.now())
+        uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
+        taken: list[Taken] = []
+        for batch in _chunks(uids, BATCH):
+            if self.stop_event.is_set():
+                break                                   # the rest is taken at the next start
+            done = self._take(client, uidvalidity, batch, now)
+            taken += done
+            if self.after is not None and done:
+                self.after(done)
+        return taken
+
+    def _take(self, client: IMAPClient, uidvalidity: int, uids: list[int],
+              now: datetime | None) -> list[Taken]:
+        app = self.app_ref()
+        fetched = client.fetch(uids, ["BODY.PEEK[]"])
+        stored: list[tuple[int, bytes, int, pipeline.Outcome | None]] = []
+        upto, failure = 0, None
+        for uid in uids:
+            raw = fetched.get(uid, {}).get(b"BODY[]")
+            if raw is not None:
+                try:
+                    raw_id, seen = pipeline.accept(app, raw, now or app.clock.now(), f"imap:{self.name}")
+                except TemporaryFailure as exc:
+                    failure = exc
+                    break
+                stored.append((uid, raw, raw_id, seen))
+            upto = uid                                  # committed, or gone from the folder
+        if stored:
+            self._mark(client, [uid for uid, *_ in stored])
+        if upto:
+            self._save_uid(uidvalidity, upto, now or app.clock.now())
+        taken = self._process(app, stored, now)
+        if failure is not None:
+            raise failure
+        return taken
+
+    def _process(self, app: App, stored: list[tuple[int, bytes, int, pipeline.Outcome | None]],
+                 now: datetime | None) -> list[Taken]:
+        taken, done = [], set()
+        for uid, raw, raw_id, seen in stored:
+            message_id = message_id_of(raw)
+            outcome = seen
+            if outcome is None and raw_id not in done:      # the same bytes twice in one batch: once
+                try:
+                    outcome = pipeline.process_stored(app, raw_id, now or app.clock.now())
+                except TemporaryFailure as exc:
+                    log.error("%s uid %s %s: stored as raw %s, processing failed (retried later): %s",
+                              self.label, uid, message_id, raw_id, exc)
+            done.add(raw_id)
+            if outcome is not None:
+                log.info("%s uid %s %s: %s", self.label, uid, message_id, outcome.line())
+            taken.append(Taken(uid, message_id, outcome))
+        return taken
+
+    def _mark(self, client: IMAPClient, uids: list[int]) -> None:
+        """Only after the commit: \\Seen, or out of the folder into processed_folder."""
+        target = self.settings.processed_folder
+        if not target:
+            client.add_flags(uids, [SEEN], silent=True)
+        elif client.has_capability("MOVE"):
+            client.move(uids, target)
+        else:
+            client.copy(uids, target)
+            client.add_flags(uids, [DELETED], silent=True)
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(uids)
+            else:
+                client.expunge()
+
+    # ------------------------------------------------------------ state
+    def _last_uid(self, uidvalidity: int) -> int | None:
+        """The last UID taken in; None when the folder must be read from the start."""
+        with self.app_ref().store.session() as session:
+            state = session.scalar(self._state_query())
+            if state is None:
+                log.info("%s: first look at this folder, reading all of it", self.label)
+                return None
+            if state.uidvalidity != uidvalidity:
+                log.warning("%s: UIDVALIDITY changed from %s to %s: reading the whole folder again "
+                            "(duplicates are recognised)", self.label, state.uidvalidity, uidvalidity)
+                return None
+            return state.last_uid
+
+    def _save_uid(self, uidvalidity: int, uid: int, now: datetime) -> None:
+        with self.app_ref().store.session() as session, session.begin():
+            state = session.scalar(self._state_query())
+            if state is None:
+                state = ImapState(mailbox=self.name, folder=self.settings.folder)
+                session.add(state)
+            state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, uid, now
+
+    def _state_query(self) -> Any:
+        return select(ImapState).where(ImapState.mailbox == self.name, ImapState.folder == self.settings.folder)
+
+    # ------------------------------------------------------------ connection
+    def _connected(self) -> IMAPClient:
+        if self.client is None:
+            client = self.connector(self.settings)
+            target = self.settings.processed_folder
+            if target and not client.folder_exists(target):
+                client.create_folder(target)
+            self.client = client
+        return self.client
+
+    def close(self) -> None:
+        """Log out (politely when the connection still works)."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (OSError, IMAPClientError):
+            try:
+                client.shutdown()
+            except (OSError, IMAPClientError):
+                pass
+
+    # ------------------------------------------------------------ the daemon's loop
+    def wake(self) -> None:
+        """Look at the folder now (the scheduler's poll tick)."""
+        self.wake_event.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+
+    def serve(self) -> None:
+        """Run until stop(): take what is new, wait (IDLE or a poll tick), repeat.
+        Server and store trouble means reconnecting with backoff; anything else
+        is a crash, which the daemon's supervisor restarts a bounded number of times."""
+        self.lease = advisory_lock(self.app_ref().store.engine, f"mailtriage imap {self.name}/{self.settings.folder}")
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self.wake_event.clear()
+                    if not self._leased():
+                        self.stop_event.wait(STANDBY)
+                        continue
+                    self.run_once()
+                    empty_rounds = 0                # a server that repeats EXISTS must not keep us here
+                    while empty_rounds < CATCH_UP and self._more_mail():
+                        empty_rounds += 0 if self.run_once() else 1
+                    self.outage.ended()
+                    self._wait()
+                except OUTAGE_ERRORS as exc:
+                    self._drop()
+                    self.stop_event.wait(self.outage.failed(exc))
+        finally:
+            self.close()
+            if self.lease is not None:
+                self.lease.release()
+
+    def _leased(self) -> bool:
+        """PostgreSQL: one daemon at a time watches a folder; the others stand by."""
+        if self.lease is None or self.lease.hold():
+            if self.standing_by:
+                log.warning("%s: taking over the folder", self.label)
+            self.standing_by = False
+            return True
+        if not self.standing_by:
+            log.warning("%s: another daemon watches this folder; standing by", self.label)
+            self.standing_by = True
+        self._drop()
+        return False
+
+    def _more_mail(self) -> bool:
+        """Did mail arrive while we worked? A server announces new mail (EXISTS)
+        with the reply to whatever command comes next — a FETCH, a STORE — and
+        Dovecot does not repeat it when IDLE starts: idling then would leave that
+        mail waiting for the next poll tick. So: a NOOP, and a look at what
+        imaplib kept from the other commands (SELECT starts that list afresh, so
+        a second EXISTS in it means mail came after the SELECT)."""
+        client = self.client
+        if client is None or self.stop_event.is_set():
+            return False
+        responses = client.noop()[1]
+        buffered = client._imap.untagged_responses.get("EXISTS", [])   # no public API for these
+        return _news(responses) or len(buffered) > 1
+
+    def _wait(self) -> None:
+        client = self.client
+        if client is not None and self.settings.idle and client.has_capability("IDLE"):
+            self._idle(client)
+        else:
+            self._announce(f"polling every {self.settings.poll_interval.total_seconds():g} s")
+            self.wake_event.wait()
+
+    def _announce(self, how: str) -> None:
+        """Once per connection, say how new mail is noticed."""
+        if not self.announced:
+            self.announced = True
+            log.info("%s: connected; %s", self.label, how)
+
+    def _idle(self, client: IMAPClient) -> None:
+        client.idle()
+        self._announce("waiting with IDLE")
+        started = time.monotonic()
+        try:
+            while not self.wake_event.is_set() and time.monotonic() - started < IDLE_RENEW:
+                tick = time.monotonic()
+                responses = client.idle_check(timeout=IDLE_TICK)
+                if _news(responses):
+                    break
+                if not responses and time.monotonic() - tick < IDLE_TICK / 2:
+                    break               # readable but nothing to read: the server has gone
+        finally:
+            client.idle_done()          # raises when the connection is gone: serve() reconnects
+
+    def _drop(self) -> None:
+        self.announced = False
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except (OSError, IMAPClientError):
+                pass
+
+
+def _news(responses: list[Any]) -> bool:
+    """EXISTS/RECENT: new mail; BYE: the server is leaving. Keep-alives are not news."""
+    for response in responses:
+        if len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT"):
+            return True
+        if response and response[0] == b"BYE":
+            return True
+    return False
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
