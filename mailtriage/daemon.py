@@ -16,7 +16,6 @@ lock file keeps a second daemon off the database.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import os
 import signal
@@ -25,19 +24,19 @@ import time
 from datetime import datetime, timedelta
 from types import ModuleType
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from mailtriage import pipeline
 from mailtriage.app import App, Config, build_app, load_config
 from mailtriage.clock import Clock
-from mailtriage.errors import ConfigError, TemporaryFailure
+from mailtriage.errors import ConfigError, Problem
 from mailtriage.ingest.imap import ImapWatcher
 from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
 from mailtriage.scheduler import Scheduler, supervise
-from mailtriage.settings import Mailbox
+from mailtriage.settings import Mailbox, Settings
 from mailtriage.store.lock import DaemonLock, lock_for
-from mailtriage.store.schema import AutoReplyLog, RawMessage
+from mailtriage.store.schema import AutoReplyLog
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +46,14 @@ RETRY_GRANULARITY = 0.5         # seconds; the soonest a deferred row is looked 
 HOUSEKEEPING_EVERY = 600.0
 SLA_EVERY = 30.0
 SLA_MODULE = "mailtriage.sla.sweep"
-STALE_PENDING = timedelta(minutes=5)    # a raw message pending this long had its processing fail
+RECOVER_BATCH = 100
 STOP_WITHIN = 5.0               # seconds given to watcher threads to finish at SIGTERM
 TICK = 0.5                      # the main loop's longest sleep: how soon a signal is acted on
 
 
 class Daemon:
     def __init__(self, config: Config, clock: Clock):
+        check_passwords(config.settings)
         self.lock: DaemonLock | None = lock_for(config.settings.database)
         if self.lock is not None:
             self.lock.acquire()           # raises AlreadyRunning for a second daemon
@@ -85,7 +85,9 @@ class Daemon:
             self.scheduler.run_in("outbox", max(RETRY_GRANULARITY, (due - now).total_seconds()))
 
     def housekeeping(self, now: datetime) -> None:
-        recover_pending(self.app, now, older_than=STALE_PENDING)
+        """Messages quarantined or left pending are tried again (a bounded number
+        of times, pipeline.retry_quarantined); old rate-limit rows go."""
+        pipeline.retry_quarantined(self.app, now)
         window = max(self.app.settings.auto_reply.per_sender_window * 2, timedelta(days=1))
         with self.app.store.session() as session, session.begin():
             session.execute(delete(AutoReplyLog).where(AutoReplyLog.at < now - window))
@@ -128,15 +130,19 @@ class Daemon:
 
     def recover(self, now: datetime) -> None:
         """Finish what a stopped or killed daemon left half-way, before any source
-        starts: raw messages stored but not processed, outbox rows mid-send."""
+        starts: raw messages stored but not processed, outbox rows mid-send.
+        Each retry is counted first, so a message that kills the daemon does
+        not do so at every start for ever."""
         if self.lock is not None:          # SQLite, and we hold the lock: nobody else is working
-            recover_pending(self.app, now, older_than=None)
+            while len(pipeline.retry_quarantined(self.app, now, stale_after=timedelta(0),
+                                                 limit=RECOVER_BATCH)) == RECOVER_BATCH:
+                pass
             reclaimed = outbox.reclaim(self.app.store.sessions, now)
             if reclaimed:
                 log.warning("outbox: %d message(s) were being sent when the last daemon stopped; "
                             "sending them again", reclaimed)
         else:                               # PostgreSQL: other daemons may be mid-way right now
-            recover_pending(self.app, now, older_than=STALE_PENDING)
+            pipeline.retry_quarantined(self.app, now)
 
     def _schedule(self) -> None:
         """(Re)build the job table; a SIGHUP also brings back a job given up after crashes."""
@@ -179,6 +185,7 @@ class Daemon:
         path = self.app.config.path
         try:
             config = load_config(path)
+            check_passwords(config.settings)
         except ConfigError as exc:
             log.error("SIGHUP: %s does not validate; keeping the running configuration:\n%s",
                       path or "embedded defaults", exc)
@@ -230,29 +237,32 @@ class Daemon:
             self.lock.release()
 
 
-def recover_pending(app: App, now: datetime, *, older_than: timedelta | None) -> int:
-    """Process raw messages that were stored but never processed (the daemon
-    died in between, or the store failed after the commit)."""
-    query = select(RawMessage.id).where(RawMessage.state == "pending")
-    if older_than is not None:
-        query = query.where(RawMessage.received_at <= now - older_than)
-    with app.store.session() as session:
-        ids = list(session.scalars(query.order_by(RawMessage.id)))
-    for raw_id in ids:
-        try:
-            outcome = pipeline.process_stored(app, raw_id, now)
-        except TemporaryFailure as exc:
-            log.error("raw message %s: still cannot be processed: %s", raw_id, exc)
-            break
-        log.warning("raw message %s (stored earlier, not yet processed): %s", raw_id, outcome.line())
-    return len(ids)
-
-
 def sla_module() -> ModuleType | None:
-    """The SLA sweep, when that module exists (it is optional for the daemon)."""
-    if importlib.util.find_spec(SLA_MODULE) is None:
+    """The SLA sweep, when that module can be imported (the daemon runs without it)."""
+    try:
+        return importlib.import_module(SLA_MODULE)
+    except ImportError as exc:
+        if getattr(exc, "name", None) != SLA_MODULE:
+            log.error("SLA sweep: %s cannot be imported: %s", SLA_MODULE, exc)
         return None
-    return importlib.import_module(SLA_MODULE)
+
+
+def check_passwords(settings: Settings) -> None:
+    """Every IMAP password must be there before the daemon starts (or a reload
+    is accepted): a missing one is a config error, not an outage to retry."""
+    problems: list[Problem] = []
+    for mailbox in settings.mailboxes:
+        if mailbox.imap is None:
+            continue
+        try:
+            mailbox.imap.password()
+        except ConfigError as exc:
+            problems += [Problem(p.file, p.line, f"mailbox {mailbox.name}: {p.message}") for p in exc.problems]
+        except OSError as exc:
+            problems.append(Problem(str(mailbox.imap.password_file), 0,
+                                    f"mailbox {mailbox.name}: cannot read the IMAP password: {exc.strerror}"))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _waker(watcher: ImapWatcher):  # type: ignore[no-untyped-def]

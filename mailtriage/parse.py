@@ -147,7 +147,8 @@ def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
     simple = _SIMPLE_ADDRESS.fullmatch(field) if len(field) < 1000 else None
     if simple:  # the common case, without the stdlib's slow general parser
         name = decode_words(_unmask(simple.group(1) or simple.group(2) or "", words), defects)
-        return [(single_line(name), _unmask(simple.group(3) or simple.group(4), words).lower())]
+        addr = _unmask(simple.group(3) or simple.group(4), words).lower()
+        return [(single_line(name), addr)] if _usable_address(addr) else []
     pairs: list[tuple[str, str]] = []
     if len(field) <= _MAX_ADDRESS_FIELD:
         try:
@@ -162,10 +163,15 @@ def _addresses(values: list[str], defects: list[str]) -> list[tuple[str, str]]:
     result = []
     for name, addr in pairs:
         addr = _unmask(addr, words).strip().strip("<>").lower()
-        # A local part and a domain, no space, no quote, no encoded word (RFC 2047 section 5).
-        if _ADDR_SPEC.fullmatch(addr) and "=?" not in addr:
+        if _usable_address(addr):
             result.append((single_line(decode_words(_unmask(name, words), defects)), addr))
     return result
+
+
+def _usable_address(addr: str) -> bool:
+    """A local part and a domain, no space, no quote, nothing of an encoded
+    word (RFC 2047 section 5: never in an addr-spec)."""
+    return bool(_ADDR_SPEC.fullmatch(addr)) and "=?" not in addr
 
 
 def _mask_encoded_words(field: str) -> tuple[str, list[str]]:

@@ -33,6 +33,7 @@ from mailtriage.parse import parse
 from mailtriage.settings import Settings
 from mailtriage.store import queries
 from mailtriage.store.schema import RawMessage
+from mailtriage.tickets import agent_for
 from mailtriage.workflow import Context, apply
 
 log = logging.getLogger(__name__)
@@ -225,10 +226,9 @@ def _bounce(app: App, session: Session, raw: RawMessage, mail: ParsedMail, now: 
     if row is None or row.ticket_id is None:
         return Outcome("ignored:bounce", None, raw.id)
     recipients = {address.lower() for address in row.recipients}
-    configured = _configured_addresses(app.settings)
     hard = sorted(report.permanent & recipients)
     for address in hard:
-        if address in configured:         # an agent or team address: the config needs fixing, not silence
+        if _configured(address, app.settings):   # an agent or team address: fix the config, do not go quiet
             log.error("hard bounce for %s, a configured address: not suppressed", address)
             continue
         queries.suppress(session, address, f"hard bounce of {row.message_id} ({row.kind}, "
@@ -254,9 +254,10 @@ def _bounce_detail(kind: str, message_id: str, hard: list[str], soft: list[str],
     return "; ".join(parts)
 
 
-def _configured_addresses(settings: Settings) -> frozenset[str]:
-    tiers = {address for tier in settings.tiers.values() for address in tier.notify}
-    return settings.own_addresses | {agent.email for agent in settings.agents} | tiers
+def _configured(address: str, settings: Settings) -> bool:
+    """One of ours: a mailbox, an agent (or an agent domain), a tier's notify list."""
+    tiers = {notify for tier in settings.tiers.values() for notify in tier.notify}
+    return address in settings.own_addresses or address in tiers or agent_for(address, settings.agents) is not None
 
 
 def quarantine(app: App, raw_id: int, reason: str, exc: BaseException | None = None, *,

@@ -27,7 +27,7 @@ from mailtriage.classify import classify
 from mailtriage.classify.commands import NotUnderstood
 from mailtriage.model import ParsedMail, Status, Verdict
 from mailtriage.notify import agentmail, outbox
-from mailtriage.notify.compose import Outgoing
+from mailtriage.notify.compose import Outgoing, deliverable
 from mailtriage.sla import lifecycle
 from mailtriage.store import queries
 from mailtriage.store.schema import RawMessage, Ticket
@@ -260,6 +260,8 @@ def _no_ack_reason(ctx: Context) -> str | None:
     to = tickets.reply_address(ctx.mail)
     if to is None:
         return "no address to answer"
+    if not deliverable(to):
+        return f"{to} cannot be written into a plain (non-SMTPUTF8) mail"
     if to in ctx.app.settings.own_addresses:
         return "the sender is one of our own addresses"
     if queries.auto_replies_since(ctx.session, to, ctx.now - auto.per_sender_window) >= auto.per_sender_limit:

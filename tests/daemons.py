@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT, Site, make_site
+from helpers import Site, make_site
 from servers import SMTP_PORT, free_port, wait_for
 
 PASSWORD_ENV = "MT_TEST_IMAP_PASSWORD"
@@ -43,23 +43,25 @@ def imap_site(root: Path, dovecot, *, folder: str = "INBOX", processed: str | No
     return site
 
 
-def site_settings(site: Site) -> dict:
-    return yaml.safe_load(site.config.read_text())
-
-
-def daemon_env() -> dict[str, str]:
+def daemon_env(changes: dict[str, str | None] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MAILTRIAGE_DATABASE", "MAILTRIAGE_CONFIG")}
     env[PASSWORD_ENV] = "support-secret"
     env["PYTHONUNBUFFERED"] = "1"
+    for key, value in (changes or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
 class DaemonProcess:
-    def __init__(self, site: Site, log_path: Path, args: tuple[str, ...] = ()):
+    def __init__(self, site: Site, log_path: Path, args: tuple[str, ...] = (),
+                 env: dict[str, str | None] | None = None):
         self.site, self.log_path = site, log_path
         command = [sys.executable, "-m", "mailtriage", "--config", str(site.config), *args, "run"]
         self.log_file = open(log_path, "ab")
-        self.proc = subprocess.Popen(command, cwd=site.dir, env=daemon_env(), stdout=self.log_file,
+        self.proc = subprocess.Popen(command, cwd=site.dir, env=daemon_env(env), stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
 
     def log(self) -> str:
@@ -101,11 +103,11 @@ class DaemonProcess:
 
 @pytest.fixture
 def daemons(tmp_path):
-    """daemons(site, *args) starts `mailtriage run` for the site (not waiting for it)."""
+    """daemons(site, *args, env={...}) starts `mailtriage run` for the site (not waiting for it)."""
     started: list[DaemonProcess] = []
 
-    def start(site: Site, *args: str) -> DaemonProcess:
-        process = DaemonProcess(site, tmp_path / f"daemon-{len(started) + 1}.log", args)
+    def start(site: Site, *args: str, env: dict[str, str | None] | None = None) -> DaemonProcess:
+        process = DaemonProcess(site, tmp_path / f"daemon-{len(started) + 1}.log", args, env)
         started.append(process)
         return process
 
@@ -113,5 +115,3 @@ def daemons(tmp_path):
     for process in started:
         process.close()
 
-
-__all__ = ["DaemonProcess", "daemons", "imap_site", "ROOT"]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mailtriage import bounces, guards, limits, thread
 from mailtriage.classify import RuleSet, classify, load_rules
-from mailtriage.notify.compose import Outgoing, compose
+from mailtriage.notify.compose import Outgoing, compose, deliverable
 from mailtriage.parse import parse
 from mailtriage.settings import DEFAULTS_DIR, Limits
 from mailtriage.store import queries
@@ -127,7 +127,7 @@ def check(raw: bytes, rules: RuleSet) -> str:
 def _check_acknowledgement(mail, subject: str) -> None:  # type: ignore[no-untyped-def]
     """Whatever the sender wrote, our reply has our headers, each once, and no other."""
     to = next((a for a in mail.reply_to + (mail.from_addr,) if a), None)
-    if to is None:
+    if to is None or not deliverable(to):          # the workflow does not answer those
         return
     data = compose(Outgoing(from_addr="support@example.test", from_name=mail.from_name or "Support",
                             to=(to,), subject=f"[MT-1] {subject}", body=mail.body_text[:1000],

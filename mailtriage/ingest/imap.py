@@ -289,7 +289,10 @@ class ImapWatcher:
         if client is not None and self.settings.idle and client.has_capability("IDLE"):
             self._idle(client)
         else:
+            # Log out between polls: servers drop idle sessions after 30 minutes,
+            # and a dropped session is not worth an outage warning at every poll.
             self._announce(f"polling every {self.settings.poll_interval.total_seconds():g} s")
+            self.close()
             self.wake_event.wait()
 
     def _announce(self, how: str) -> None:

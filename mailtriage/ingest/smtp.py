@@ -90,18 +90,22 @@ class Listener:
     def __init__(self, app_ref: Callable[[], App], after: Callable[[pipeline.Outcome], None] | None = None):
         self.settings: SmtpIn = app_ref().settings.smtp_in
         self.controller = make_listener(app_ref, after)
+        self.running = False
 
     def start(self) -> None:
         cfg = self.settings
         try:
             self.controller.start()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, TimeoutError) as exc:
             raise MailtriageError(f"cannot listen on {cfg.host}:{cfg.port}: {exc}") from exc
+        self.running = True
         log.warning("listening for %s on %s:%s (messages up to %d bytes)",
                     "LMTP" if cfg.lmtp else "SMTP", cfg.host, cfg.port, cfg.max_size)
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.running:
+            self.running = False
+            self.controller.stop()
 
 
 def make_listener(app_ref: Callable[[], App],

@@ -56,8 +56,15 @@ def one_line(value: str) -> str:
     return _CONTROL.sub(" ", value).replace("=?", "=\u200b?").strip()
 
 
+def deliverable(address: str) -> bool:
+    """Can mail go to this address? A plain ASCII addr-spec: without SMTPUTF8
+    a non-ASCII address cannot be written into a header or an envelope (the
+    header registry folds it into a broken line), and `=?` would be decoded."""
+    return bool(_ADDRESS.match(address or "")) and address.isascii() and "=?" not in address
+
+
 def checked_address(value: str) -> str:
-    if not _ADDRESS.match(value or "") or "=?" in value:
+    if not deliverable(value):
         raise HeaderInjection(f"not a plain address: {value!r}")
     return value
 

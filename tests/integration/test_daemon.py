@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemons import daemons, imap_site  # noqa: F401  (daemons: the fixture)
+from daemons import PASSWORD_ENV, daemons, imap_site  # noqa: F401  (daemons: the fixture)
 from helpers import eml, make_site
 from servers import SMTP_PORT, free_port, wait_for
 
@@ -61,6 +61,16 @@ def test_mail_in_the_inbox_is_acknowledged_through_idle(tmp_path, support, smtp_
     log = daemon.log()
     assert "imap support/INBOX uid 1 <idle-1@customer.example>: MT-1 new" in log     # mailbox, Message-ID, ticket
     assert f"(MT-1, acknowledgement {ack.msg['Message-ID']}): sent to carla@customer.example" in log
+
+
+def test_without_idle_the_mailbox_is_polled_at_poll_interval(tmp_path, support, smtp_sink, daemons):
+    site = imap_site(tmp_path / "site", support, idle=False, poll="1s")
+    daemon = daemons(site).wait_ready()
+    daemon.wait_log("support/INBOX: connected; polling every 1 s")
+    support.deliver(USER, customer(1, "poll"))
+    wait_for(lambda: acks(smtp_sink), timeout=10)
+    assert "imap support/INBOX uid 1 <poll1@customer.example>: MT-1 new" in daemon.log()
+    assert "waiting with IDLE" not in daemon.log()
 
 
 def test_killed_half_way_every_message_is_taken_once_and_acknowledged_once(
@@ -206,3 +216,10 @@ def test_a_second_daemon_on_the_same_sqlite_database_is_refused(tmp_path, daemon
     assert second.proc.wait(30) == 2
     assert "another mailtriage daemon (pid " in second.log() and "already running" in second.log()
     assert first.proc.poll() is None
+
+
+def test_a_missing_imap_password_stops_the_start_with_a_config_error(tmp_path, dovecot, daemons):
+    site = imap_site(tmp_path / "site", dovecot)
+    daemon = daemons(site, env={PASSWORD_ENV: None})
+    assert daemon.proc.wait(30) == 2
+    assert f"mailbox support: {PASSWORD_ENV} is not set" in daemon.log()

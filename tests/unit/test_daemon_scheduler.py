@@ -66,6 +66,23 @@ def test_trigger_runs_a_job_now_even_from_inside_itself():
     assert len(runs) == 4
 
 
+def test_run_in_brings_a_job_forward_but_never_later():
+    scheduler, ticks = make()
+    runs: list[float] = []
+
+    def job(_now: datetime) -> None:
+        runs.append(ticks.value)
+        if len(runs) == 1:
+            scheduler.run_in("outbox", 0.5)      # a deferred row is due in half a second
+            scheduler.run_in("outbox", 120)      # a later wish does not push it back
+
+    scheduler.add("outbox", 5, job)
+    assert scheduler.run_pending() == 0.5
+    ticks.value += 0.5
+    assert scheduler.run_pending() == 5
+    assert runs == [100.0, 100.5]
+
+
 def test_a_crashing_job_is_restarted_with_backoff_then_given_up(caplog):
     scheduler, ticks = make()
     calls: list[float] = []

@@ -1,0 +1,36 @@
+"""The outbox sender's claim: a row is taken by one sender only, and one left
+mid-send is taken back after its lease (on both databases)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from helpers import eml, make_site
+from mailtriage.app import build_app, load_config
+from mailtriage.clock import FixedClock, parse_instant
+from mailtriage.notify import outbox
+from mailtriage.store.schema import OutboxRow
+
+NOW = parse_instant("2026-03-02T09:00:00+00:00")
+
+
+def test_a_row_is_claimed_once_and_taken_back_after_its_lease(tmp_path, database_url):
+    site = make_site(tmp_path / "site", database=database_url)
+    site.write("a.eml", "").write_bytes(eml("Printer on fire", message_id="<claim@customer.example>"))
+    assert site.ingest(site.dir / "a.eml", now=NOW.isoformat())[0].endswith(" new")
+    app = build_app(load_config(site.config), FixedClock(NOW))
+    try:
+        retry = outbox.Retry(lease=timedelta(minutes=5))
+        first = outbox.claim(app.store.sessions, NOW, retry)
+        assert first is not None and first.attempts == 1 and not first.resumed
+        assert outbox.claim(app.store.sessions, NOW, retry) is None            # taken: nobody else gets it
+        assert outbox.claim(app.store.sessions, NOW + timedelta(minutes=4), retry) is None
+        with app.store.session() as session:
+            assert outbox.next_due(session) == NOW + timedelta(minutes=5)
+        again = outbox.claim(app.store.sessions, NOW + timedelta(minutes=6), retry)   # the sender died
+        assert again is not None and again.id == first.id and again.resumed and again.attempts == 2
+        with app.store.session() as session:
+            row = session.get(OutboxRow, first.id)
+            assert (row.status, row.message_id) == ("sending", first.message_id)
+    finally:
+        app.store.close()
