@@ -109,6 +109,16 @@ def test_ping_pong_with_an_auto_responder_that_drops_tag_and_references(site):
     assert len(sent_at) <= 5 * 4
 
 
+def test_an_out_of_office_reply_joins_its_ticket_unanswered(site):
+    app = site_app(site, T0)
+    pipeline.process(app, eml(message_id="<c-1@customer.example>"), T0)
+    [ack] = acks(app)
+    ooo = eml("Automatic reply: [MT-1] Printer on fire", "I am out until Monday.", message_id="<ooo@customer.example>",
+              in_reply_to=ack.message_id, headers={"Auto-Submitted": "auto-replied"})
+    assert pipeline.process(app, ooo, T0).line() == "MT-1 reply"
+    assert len(acks(app)) == 1 and [e.type for e in rows(app, Event, Event.type == "auto-reply-received")]
+
+
 # -- bounces ----------------------------------------------------------------
 
 def test_hard_bounce_is_an_event_on_the_ticket_and_suppresses_the_address(site):
@@ -155,6 +165,19 @@ def test_vendor_bounce_and_soft_bounce(site):
     assert [s.address for s in rows(app, Suppression)] == ["bob@customer.example"]
     soft = rows(app, Event, Event.type == "bounce", Event.ticket_id == 2)
     assert "delayed for cid@customer.example" in soft[0].detail
+
+
+def test_a_configured_address_that_bounces_is_not_suppressed(site):
+    app = site_app(site, T0)
+    pipeline.process(app, eml(message_id="<c-1@customer.example>"), T0)
+    with app.store.session() as session, session.begin():
+        row = outbox.enqueue(session, Outgoing(from_addr="support@example.test", from_name="Support",
+                                               to=("l1-team@example.test",), subject="[MT-1] escalated", body="…"),
+                             kind="escalation", now=T0, ticket_id=1)
+        message_id = row.message_id
+    assert pipeline.process(app, dsn(message_id, "l1-team@example.test"), T0).line() == "MT-1 ignored:bounce"
+    assert rows(app, Suppression) == []                      # a team list that bounces needs a config fix
+    assert "l1-team@example.test" in rows(app, Event, Event.type == "bounce")[0].detail
 
 
 def test_bounce_about_mail_we_never_sent_changes_nothing(site):
