@@ -113,34 +113,59 @@ def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[
     """Bulk import: many messages per transaction, each in its own savepoint,
     so a bad message is quarantined without undoing its neighbours. The
     source stays on disk, so a crash mid-batch loses nothing: re-running
-    the import skips what was committed."""
+    the import skips what was committed.
+
+    Per batch, the messages are parsed first (pure work), their new raw rows
+    written in one statement, and the lookups that would find nothing are
+    answered from `BatchHints` (three queries for the batch) instead of
+    three to six queries per message."""
     for chunk in _chunks(items, batch):
+        prepared = [(source, raw, queries.sha256(raw), _parse_ahead(app, raw)) for source, raw in chunk]
         try:
             with app.store.session() as session, session.begin():
-                digests = [queries.sha256(raw) for _, raw in chunk]
                 known = {row.sha256: row for row in session.scalars(
-                    select(RawMessage).where(RawMessage.sha256.in_(set(digests))))}
-                outcomes = [_import_one(app, session, source, raw, digest, known, clock(), acknowledge)
-                            for (source, raw), digest in zip(chunk, digests)]
+                    select(RawMessage).where(RawMessage.sha256.in_({digest for _, _, digest, _ in prepared})))}
+                _add_raw(session, prepared, known, clock())
+                session.info[queries.HINTS] = queries.BatchHints.load(
+                    session, (mail for *_, mail in prepared if mail is not None))
+                outcomes = [_import_one(app, session, known[digest], mail, clock(), acknowledge)
+                            for _, _, digest, mail in prepared]
         except SQLAlchemyError as exc:
             log.error("import batch of %d could not be stored: %s", len(chunk), exc)
             raise TemporaryFailure(f"could not store messages: {exc.__class__.__name__}") from exc
         yield from outcomes
 
 
-def _import_one(app: App, session: Session, source: str, raw_bytes: bytes, digest: str,
-                known: dict[str, RawMessage], now: datetime, acknowledge: bool) -> Outcome:
-    raw = known.get(digest)
-    if raw is not None and raw.state != "pending":
+def _parse_ahead(app: App, raw: bytes) -> ParsedMail | None:
+    """The parsed message, or None when it is over a limit or does not parse
+    (`_run` then meets the same problem again, in its savepoint)."""
+    if limits.check_raw(raw, app.settings.limits) is not None:
+        return None
+    try:
+        return parse(raw)
+    except Exception:  # noqa: BLE001 - reported by _run, which quarantines it
+        return None
+
+
+def _add_raw(session: Session, prepared: list[tuple[str, bytes, str, ParsedMail | None]],
+             known: dict[str, RawMessage], now: datetime) -> None:
+    """The batch's new raw messages, in one flush (a message twice in a batch is stored once)."""
+    for source, raw_bytes, digest, _ in prepared:
+        if digest not in known:
+            known[digest] = RawMessage(sha256=digest, size=len(raw_bytes), data=raw_bytes, source=source[:200],
+                                       received_at=now, state="pending", attempts=0)
+            session.add(known[digest])
+    session.flush()
+
+
+def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | None, now: datetime,
+                acknowledge: bool) -> Outcome:
+    if raw.state != "pending":
         return Outcome("duplicate", _ref(app, raw.ticket_id), raw.id)
-    if raw is None:
-        raw = RawMessage(sha256=digest, size=len(raw_bytes), data=raw_bytes, source=source[:200],
-                         received_at=now, state="pending", attempts=0)
-        session.add(raw)
-        known[digest] = raw
     savepoint = session.begin_nested()
     try:
-        outcome = _run(app, session, raw, now, (), acknowledge)
+        outcome = _run(app, session, raw, now, (), acknowledge, mail)
+        _record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
         savepoint.commit()
     except SQLAlchemyError:
         raise
@@ -148,7 +173,7 @@ def _import_one(app: App, session: Session, source: str, raw_bytes: bytes, diges
         savepoint.rollback()
         outcome = Outcome(f"quarantined:{_reason(exc)}", None, raw.id)
         raw.error = "".join(traceback.format_exception(exc))
-    _record(raw, outcome)
+        _record(raw, outcome)
     return outcome
 
 
@@ -173,12 +198,14 @@ def _record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
 
 
 def _run(app: App, session: Session, raw: RawMessage, now: datetime,
-         envelope_rcpts: tuple[str, ...], acknowledge: bool) -> Outcome:
+         envelope_rcpts: tuple[str, ...], acknowledge: bool, mail: ParsedMail | None = None) -> Outcome:
+    """`mail`: the message already parsed (by a bulk import, ahead of its batch)."""
     settings = app.settings
     breach = limits.check_raw(raw.data, settings.limits)       # before the full parse: cheap
     if breach is not None:
         return _over_limit(raw, breach)
-    mail = parse(raw.data)
+    if mail is None:
+        mail = parse(raw.data)
     breach = limits.check_parsed(mail, settings.limits)
     if breach is not None:
         return _over_limit(raw, breach)
@@ -197,9 +224,9 @@ def _run(app: App, session: Session, raw: RawMessage, now: datetime,
     context = Context(app=app, session=session, raw=raw, mail=mail, content_key=key, now=now,
                       automatic=automatic, envelope_rcpts=envelope_rcpts, acknowledge=acknowledge)
     action, ticket_id = apply(context)
-    raw.ticket_id = ticket_id
     if ticket_id is not None:
         queries.store_attachments(session, mail, now)
+    raw.ticket_id = ticket_id          # after the last query: one UPDATE of the raw row, with _record's
     return Outcome(action, _ref(app, ticket_id), raw.id)
 
 

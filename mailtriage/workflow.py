@@ -157,7 +157,8 @@ def open_ticket(ctx: Context, decision: thread.ThreadDecision, follows: int | No
         queries.add_event(ctx.session, ticket.id, now, "tag-refused",
                           f"subject names {prefix}-{decision.refused_tag}, but the sender is not a participant")
     queries.add_event(ctx.session, ticket.id, now, "classified", _classified_detail(verdict), verdict.as_dict())
-    queries.add_participants(ctx.session, ticket.id, tickets.customer_participants(mail, settings))
+    queries.add_participants(ctx.session, ticket.id, tickets.customer_participants(mail, settings),
+                             new_ticket=True)
     queries.add_message(ctx.session, ticket.id, mail, raw_id=ctx.raw.id, key=ctx.content_key,
                         direction="in", kind="customer", now=now)
     if merge:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 from mailtriage.app import load_config

@@ -34,3 +34,16 @@ def app(args: argparse.Namespace, auto_create: bool = True) -> App:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+def find_ticket(session: Any, app: App, ref: str) -> Any:
+    """The ticket called REF (`MT-42`, `42`), or a NotFound error."""
+    from mailtriage.errors import NotFound
+    from mailtriage.store.schema import Ticket
+    from mailtriage.tickets import parse_ref
+
+    number = parse_ref(ref, app.settings.ticket_prefix)
+    ticket = session.get(Ticket, number) if number is not None else None
+    if ticket is None:
+        raise NotFound(f"no ticket {ref}")
+    return ticket

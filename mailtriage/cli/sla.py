@@ -10,12 +10,12 @@ from sqlalchemy import select
 from mailtriage.app import App
 from mailtriage.cli import common
 from mailtriage.clock import parse_instant
-from mailtriage.errors import NotFound, UsageError
+from mailtriage.errors import UsageError
 from mailtriage.sla import lifecycle, sweep
 from mailtriage.sla.explain import explain, explain_text
 from mailtriage.sla.report import Facts, build, render_html, render_table
 from mailtriage.store.schema import Ticket
-from mailtriage.tickets import parse_ref, ticket_ref
+from mailtriage.tickets import ticket_ref
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,11 +60,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     app = _app(args)
     now = app.clock.now()
     prefix = app.settings.ticket_prefix
-    number = parse_ref(args.ref, prefix)
     with app.store.session() as session:
-        ticket = session.get(Ticket, number) if number is not None else None
-        if ticket is None:
-            raise NotFound(f"no ticket {args.ref}")
+        ticket = common.find_ticket(session, app, args.ref)
         head = {"ref": ticket_ref(prefix, ticket.id), "subject": ticket.subject, "status": ticket.status,
                 "tier": ticket.tier, "sla_state": ticket.sla_state}
         clocks = lifecycle.load(ticket, app.config)

@@ -7,9 +7,7 @@ import argparse
 from sqlalchemy import select
 
 from mailtriage.cli import common
-from mailtriage.errors import NotFound
 from mailtriage.store.schema import Ticket
-from mailtriage.tickets import parse_ref
 from mailtriage.views import ticket_json, ticket_line, ticket_text
 
 
@@ -50,11 +48,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     app = common.app(args)
     prefix = app.settings.ticket_prefix
-    number = parse_ref(args.ref, prefix)
     with app.store.session() as session:
-        ticket = session.get(Ticket, number) if number is not None else None
-        if ticket is None:
-            raise NotFound(f"no ticket {args.ref}")
+        ticket = common.find_ticket(session, app, args.ref)
         data = ticket_json(ticket, prefix)
     if args.json:
         common.print_json(data)

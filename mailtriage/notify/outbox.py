@@ -60,6 +60,7 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
         last_error=f"not sent to {', '.join(sorted(blocked))}: hard-bounced before" if blocked else None,
     )
     session.add(row)
+    queries.note_outgoing(session, message_id)
     return row
 
 

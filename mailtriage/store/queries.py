@@ -2,15 +2,22 @@
 
 Every lookup the pipeline makes per message is an index lookup (raw sha256,
 Message-ID, message_refs.ref, ticket id), so ingest does not slow down as
-the number of tickets grows.
+the number of tickets grows. A bulk import also gives the session
+`BatchHints` (which of its batch's Message-IDs, references and senders exist
+at all, read in three queries per batch), so the lookups that would find
+nothing — most of them — are not made. Rows nobody reads back in the same
+transaction (events, references, participants) are written with Core
+inserts, not through the ORM's unit of work.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.model import ParsedMail
@@ -27,6 +34,60 @@ from mailtriage.store.schema import (
     Ticket,
 )
 from mailtriage.thread import ThreadFacts, find_tag
+
+
+HINTS = "mailtriage.batch_hints"       # the key of BatchHints in Session.info
+
+
+@dataclass
+class BatchHints:
+    """For one import batch: every value of these columns that can match a
+    lookup by this batch's messages — read before the batch, and added to as
+    the batch writes rows. A key that is not here cannot match, so its
+    lookup is skipped; a key that is here is looked up as usual (so rows
+    moved by a merge are read fresh). A superset is always safe."""
+
+    message_ids: set[str] = field(default_factory=set)     # messages.message_id
+    refs: set[str] = field(default_factory=set)            # message_refs.ref
+    outbox_ids: set[str] = field(default_factory=set)      # outbox.message_id
+    suppressed: set[str] = field(default_factory=set)      # suppressions.address
+
+    @classmethod
+    def load(cls, session: Session, mails: Iterable[ParsedMail]) -> "BatchHints":
+        ids: set[str] = set()
+        senders: set[str] = set()
+        for mail in mails:
+            ids.add(mail.message_id)
+            ids.update(mail.in_reply_to)
+            ids.update(mail.references)
+            if mail.from_addr:
+                senders.add(mail.from_addr.lower())
+        hints = cls()
+        for chunk in _slices(sorted(ids), 500):
+            hints.message_ids.update(session.scalars(select(Message.message_id).where(
+                Message.message_id.in_(chunk)).distinct()))
+            hints.refs.update(session.scalars(select(MessageRef.ref).where(MessageRef.ref.in_(chunk)).distinct()))
+            hints.outbox_ids.update(session.scalars(select(OutboxRow.message_id).where(
+                OutboxRow.message_id.in_(chunk))))
+        for chunk in _slices(sorted(senders), 500):
+            hints.suppressed.update(session.scalars(select(Suppression.address).where(
+                Suppression.address.in_(chunk))))
+        return hints
+
+
+def _slices(values: list[str], size: int) -> Iterable[list[str]]:
+    return (values[i:i + size] for i in range(0, len(values), size))
+
+
+def _hints(session: Session) -> BatchHints | None:
+    return session.info.get(HINTS)
+
+
+def note_outgoing(session: Session, message_id: str) -> None:
+    """An outbox row was added: a later lookup of its Message-ID must be made."""
+    hints = _hints(session)
+    if hints is not None:
+        hints.outbox_ids.add(message_id)
 
 
 def sha256(data: bytes) -> str:
@@ -46,11 +107,17 @@ def content_key(mail: ParsedMail) -> str:
 
 
 def find_duplicate(session: Session, mail: ParsedMail, key: str) -> Message | None:
+    hints = _hints(session)
+    if hints is not None and mail.message_id not in hints.message_ids:
+        return None
     return session.scalar(
         select(Message).where(Message.message_id == mail.message_id, Message.content_key == key).limit(1))
 
 
 def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple[int, ...]:
+    hints = _hints(session)
+    if hints is not None:
+        message_ids = tuple(mid for mid in message_ids if mid in hints.message_ids)
     if not message_ids:
         return ()
     rows = session.scalars(select(Message.ticket_id).where(Message.message_id.in_(message_ids)).distinct())
@@ -60,6 +127,9 @@ def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple
 def tickets_of_outgoing(session: Session, message_ids: tuple[str, ...]) -> tuple[int, ...]:
     """Tickets of mail we sent (acknowledgements, agent notices, relayed answers):
     a reply to any of them threads, even though it is not a ticket message."""
+    hints = _hints(session)
+    if hints is not None:
+        message_ids = tuple(mid for mid in message_ids if mid in hints.outbox_ids)
     if not message_ids:
         return ()
     rows = session.scalars(select(OutboxRow.ticket_id).where(
@@ -90,6 +160,9 @@ def customer_thread(session: Session, ticket_id: int, kinds: tuple[str, ...], li
 
 
 def tickets_referring_to(session: Session, message_id: str) -> tuple[int, ...]:
+    hints = _hints(session)
+    if hints is not None and message_id not in hints.refs:
+        return ()
     rows = session.scalars(select(MessageRef.ticket_id).where(MessageRef.ref == message_id).distinct())
     return tuple(sorted(set(rows)))
 
@@ -116,34 +189,54 @@ def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agen
     )
 
 
-def add_participants(session: Session, ticket_id: int, people: list[tuple[str, str]]) -> None:
-    existing = set(session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id)))
+# Built once: a statement made per call costs more in SQLAlchemy than the row does in the database.
+_INSERT_PARTICIPANT = insert(Participant.__table__)
+_INSERT_MESSAGE = insert(Message.__table__).returning(Message.__table__.c.id)
+_INSERT_REF = insert(MessageRef.__table__)
+_INSERT_EVENT = insert(Event.__table__)
+
+
+def add_participants(session: Session, ticket_id: int, people: list[tuple[str, str]], *,
+                     new_ticket: bool = False) -> None:
+    """Add the customers not yet on the ticket (`new_ticket`: it has none yet, no need to look)."""
+    existing: set[str] = set() if new_ticket else set(session.scalars(
+        select(Participant.email).where(Participant.ticket_id == ticket_id)))
+    rows = []
     for address, role in people:
         if address not in existing:
-            session.add(Participant(ticket_id=ticket_id, email=address, role=role))
+            rows.append({"ticket_id": ticket_id, "email": address, "role": role})
             existing.add(address)
+    if rows:
+        session.connection().execute(_INSERT_PARTICIPANT, rows)
 
 
 def add_message(session: Session, ticket_id: int, mail: ParsedMail, *, raw_id: int | None, key: str,
-                direction: str, kind: str, now: datetime) -> Message:
-    message = Message(
-        ticket_id=ticket_id, raw_id=raw_id, message_id=mail.message_id, content_key=key,
-        direction=direction, kind=kind, from_addr=mail.from_addr, to_addrs=list(mail.to),
-        cc_addrs=list(mail.cc), date=mail.date, subject=mail.subject, body_text=mail.body_text,
-        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size,
-                      "sha256": a.sha256} for a in mail.attachments],
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
-    for ref in dict.fromkeys(mail.in_reply_to + mail.references):
-        session.add(MessageRef(ref=ref, message_pk=message.id, ticket_id=ticket_id))
-    return message
+                direction: str, kind: str, now: datetime) -> int:
+    """Store a ticket message and its references; returns its primary key."""
+    connection = session.connection()
+    message_pk = connection.execute(_INSERT_MESSAGE, {
+        "ticket_id": ticket_id, "raw_id": raw_id, "message_id": mail.message_id, "content_key": key,
+        "direction": direction, "kind": kind, "from_addr": mail.from_addr, "to_addrs": list(mail.to),
+        "cc_addrs": list(mail.cc), "date": mail.date, "subject": mail.subject, "body_text": mail.body_text,
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "sha256": a.sha256} for a in mail.attachments],
+        "created_at": now,
+    }).scalar_one()
+    refs = list(dict.fromkeys(mail.in_reply_to + mail.references))
+    if refs:
+        connection.execute(_INSERT_REF, [{"ref": ref, "message_pk": message_pk, "ticket_id": ticket_id}
+                                         for ref in refs])
+    hints = _hints(session)
+    if hints is not None:
+        hints.message_ids.add(mail.message_id)
+        hints.refs.update(refs)
+    return message_pk
 
 
 def add_event(session: Session, ticket_id: int, at: datetime, type_: str, detail: str = "",
               data: dict | None = None) -> None:
-    session.add(Event(ticket_id=ticket_id, at=at, type=type_, detail=detail, data=data))
+    session.connection().execute(_INSERT_EVENT, {"ticket_id": ticket_id, "at": at, "type": type_,
+                                                 "detail": detail, "data": data})
 
 
 def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
@@ -188,6 +281,9 @@ def conversation_ids(session: Session, ticket_id: int, limit: int = 20) -> list[
 def outbox_row(session: Session, message_ids: tuple[str, ...]) -> OutboxRow | None:
     """The outgoing mail with one of these Message-IDs (the first that matches)."""
     wanted = [mid for mid in dict.fromkeys(message_ids) if mid]
+    hints = _hints(session)
+    if hints is not None:
+        wanted = [mid for mid in wanted if mid in hints.outbox_ids]
     if not wanted:
         return None
     return session.scalar(select(OutboxRow).where(OutboxRow.message_id.in_(wanted)).order_by(OutboxRow.id).limit(1))
@@ -196,6 +292,9 @@ def outbox_row(session: Session, message_ids: tuple[str, ...]) -> OutboxRow | No
 def suppressed(session: Session, addresses: tuple[str, ...] | list[str]) -> set[str]:
     """Those of `addresses` (lower-cased) that hard-bounced."""
     wanted = {address.lower() for address in addresses if address}
+    hints = _hints(session)
+    if hints is not None:
+        wanted &= hints.suppressed
     if not wanted:
         return set()
     return set(session.scalars(select(Suppression.address).where(Suppression.address.in_(wanted))))
@@ -203,12 +302,18 @@ def suppressed(session: Session, addresses: tuple[str, ...] | list[str]) -> set[
 
 def suppress(session: Session, address: str, reason: str, now: datetime, raw_id: int | None) -> None:
     """Stop mailing `address` (idempotent, also between two daemons)."""
+    hints = _hints(session)
+    if hints is not None:
+        hints.suppressed.add(address.lower())
     _insert_missing(session, Suppression, {"address": address.lower(), "reason": reason[:2000],
                                            "created_at": now, "raw_id": raw_id})
 
 
 def lift_suppression(session: Session, address: str) -> bool:
     """The address wrote to us again: it works. True if it was suppressed."""
+    hints = _hints(session)
+    if hints is not None and address.lower() not in hints.suppressed:
+        return False
     row = session.scalar(select(Suppression).where(Suppression.address == address.lower()))
     if row is None:
         return False

@@ -4,8 +4,6 @@ threaded, over SMTP (aiosmtpd sink)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
 
 from helpers import eml, make_site

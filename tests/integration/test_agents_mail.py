@@ -90,7 +90,7 @@ def test_new_ticket_notice_goes_to_the_tier_with_text_facts_and_commands(desk):
 def test_an_agent_answer_is_relayed_to_the_customers_threaded(desk):
     ack, notice = desk.sent()
     body = ("Hello Carla,\n\nplease unplug it.\n\nAlice\n\n-- \nAlice Example | L1 | +31 20 555 0100\n\n"
-            f"On Mon, Mar 2, 2026 at 9:00 AM Example Support <support@example.test> wrote:\n"
+            "On Mon, Mar 2, 2026 at 9:00 AM Example Support <support@example.test> wrote:\n"
             + "".join(f"> {line}\n" for line in text_of(notice).splitlines()))
     assert desk.ingest(answer(notice, body), now=LATER) == "MT-1 reply"
 

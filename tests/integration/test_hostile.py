@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from helpers import bounded, eml, make_site, site_app
 from mailtriage import pipeline
-from mailtriage.store.schema import OutboxRow, RawMessage, Ticket
+from mailtriage.store.schema import OutboxRow, RawMessage
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 NOW = T0.isoformat()
