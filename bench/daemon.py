@@ -17,7 +17,6 @@ would otherwise hold acknowledgements back). Prints a table and a JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -32,12 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 
 from daemons import DaemonProcess, imap_site  # noqa: E402
 from helpers import eml  # noqa: E402
+from report import print_report  # noqa: E402
 from servers import free_port, start_dovecot, wait_for  # noqa: E402
 
 USER, PASSWORD = "support@example.test", "support-secret"
@@ -161,10 +162,7 @@ def main() -> int:
         dovecot.stop()
         shutil.rmtree(dovecot.base, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(results))
+    print_report(results)
     return 0
 
 

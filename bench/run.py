@@ -1,9 +1,20 @@
-"""One command for the benchmarks: `python bench/run.py [--messages N]`.
+"""The benchmarks in one command: `python bench/run.py [--full]`.
 
-Generates a synthetic Maildir, imports it with mailtriage into a fresh
-SQLite database, and measures in the same run the floor any importer must
-pay: parsing each message plus one SQLite transaction with a Message-ID
-lookup and an insert. Prints a table and a JSON line.
+On a synthetic Maildir (bench/synth.py) it measures, in the same run:
+
+- the floor any importer must pay: parsing each message (the stdlib, and
+  mail-parser) plus one SQLite transaction with a Message-ID lookup and an
+  insert;
+- `mailtriage import` into a fresh SQLite database and into a fresh
+  PostgreSQL database (a private cluster started like the tests' one);
+- the peak RSS of a large import, run as a child process;
+- the SLA sweep over many open tickets (bench/sla_sweep.py);
+- arrival-to-acknowledgement latency through Dovecot IDLE (bench/daemon.py).
+
+The quick run (the default) takes a few minutes; `--full` uses the issue's
+sizes (10,000 messages, 100,000 for RSS, 1,000,000 tickets, 100 latency
+messages and a burst of 1,000) and takes much longer. Prints a table and,
+last, one JSON line.
 """
 
 from __future__ import annotations
@@ -11,19 +22,30 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
-import json
 import os
+import platform
+import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(ROOT))
 
+from report import last_json, print_report  # noqa: E402
 from synth import generate  # noqa: E402
 
+NOW = "2026-03-02T12:00:00+00:00"
+QUICK = {"messages": 2_000, "rss_messages": 10_000, "tickets": 100_000, "latency": 50, "burst": 200}
+FULL = {"messages": 10_000, "rss_messages": 100_000, "tickets": 1_000_000, "latency": 100, "burst": 1_000}
+
+
+# -- the floor -------------------------------------------------------------------
 
 def floor_stdlib(files: list[Path], db_path: Path) -> float:
     """stdlib parse + one SQLite transaction per message (lookup + insert)."""
@@ -57,45 +79,119 @@ def _floor(files: list[Path], db_path: Path, parse) -> float:  # type: ignore[no
     return len(files) / elapsed
 
 
-def mailtriage_import(maildir: Path, site: Path) -> tuple[float, str]:
-    from mailtriage.cli import main
+# -- mailtriage import -------------------------------------------------------------
 
+def make_site(site: Path, database: str) -> Path:
+    """`mailtriage init` with the given database; returns the config path."""
+    subprocess.run([sys.executable, "-m", "mailtriage", "init", str(site)], check=True, capture_output=True,
+                   cwd=ROOT, env=_env())
     config = site / "mailtriage.yaml"
-    main(["init", str(site)])
-    database = f"sqlite:///{site / 'bench.db'}"
     config.write_text(config.read_text().replace("sqlite:///mailtriage.db", database))
+    return config
+
+
+def import_child(config: Path, maildir: Path) -> tuple[float, int]:
+    """`mailtriage import` as a child process: (messages a second, the child's peak RSS in MB).
+    Timed from inside the child, so interpreter start-up is not counted."""
+    code = ("import resource, sys, time\n"
+            "from mailtriage.cli import main\n"
+            "start = time.perf_counter()\n"
+            f"code = main(['--config', {str(config)!r}, '--now', {NOW!r}, 'import', {str(maildir)!r}, "
+            "'--no-progress'])\n"
+            "elapsed = time.perf_counter() - start\n"
+            "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+            "print(f'BENCH {elapsed} {own} {worker}')\n"
+            "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env())
+    if done.returncode != 0:
+        raise SystemExit(f"import failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    line = [row for row in done.stdout.splitlines() if row.startswith("BENCH ")][-1]
+    _, elapsed, own, worker = line.split()
     count = sum(1 for _ in (maildir / "cur").iterdir())
-    start = time.perf_counter()
-    code = main(["--config", str(config), "--now", "2026-03-02T12:00:00+00:00", "import", str(maildir),
-                 "--no-progress"])
-    elapsed = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(f"import failed with {code}")
-    return count / elapsed, database
+    return count / float(elapsed), max(int(own), int(worker)) // 1024
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("MAILTRIAGE_DATABASE", "MAILTRIAGE_CONFIG")}
+
+
+def start_postgres():  # type: ignore[no-untyped-def]
+    """A private PostgreSQL cluster, as the tests start one (tests/pg.py)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pg import _start_private  # noqa: PLC0415
+
+    return _start_private()
+
+
+def stop_postgres(server) -> None:  # type: ignore[no-untyped-def]
+    subprocess.run((server.run_as or []) + [server.pg_ctl, "-D", str(server.proc_dir / "data"),
+                                            "-m", "immediate", "stop"], capture_output=True)
+    shutil.rmtree(server.proc_dir, ignore_errors=True)
+
+
+# -- the other scripts ---------------------------------------------------------------
+
+def run_script(name: str, *args: str, prefix: str) -> dict[str, object]:
+    done = subprocess.run([sys.executable, str(BENCH / name), *args], capture_output=True, text=True,
+                          cwd=ROOT, env=_env())
+    if done.returncode != 0:
+        return {f"{prefix}_error": (done.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    return {f"{prefix}_{key}": value for key, value in last_json(done.stdout).items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--full", action="store_true", help="the issue's sizes (takes long)")
+    parser.add_argument("--messages", type=int, help="messages for the import rates")
+    parser.add_argument("--rss-messages", type=int, help="messages for the RSS import (0: skip)")
+    parser.add_argument("--tickets", type=int, help="open tickets for the SLA sweep (0: skip)")
+    parser.add_argument("--latency", type=int, help="messages for the IDLE latency (0: skip the daemon bench)")
+    parser.add_argument("--burst", type=int, help="messages in the daemon burst")
+    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
+    sizes = dict(FULL if args.full else QUICK)
+    sizes.update({key: value for key, value in vars(args).items() if key in sizes and value is not None})
+
+    results: dict[str, object] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     with tempfile.TemporaryDirectory(prefix="mt-bench.") as tmp:
         root = Path(tmp)
-        maildir = generate(root / "Maildir", args.messages)
+        maildir = generate(root / "Maildir", sizes["messages"])
         files = sorted((maildir / "cur").iterdir())
-        os.environ.pop("MAILTRIAGE_DATABASE", None)
-        results = {
-            "messages": len(files),
-            "floor_stdlib_sqlite_msgs_per_s": round(floor_stdlib(files, root / "floor1.db"), 1),
-            "floor_mailparser_sqlite_msgs_per_s": round(floor_mailparser(files, root / "floor2.db"), 1),
-        }
-        rate, _ = mailtriage_import(maildir, root / "site")
-        results["mailtriage_import_sqlite_msgs_per_s"] = round(rate, 1)
-        results["import_vs_stdlib_floor"] = round(rate / results["floor_stdlib_sqlite_msgs_per_s"], 3)
-        results["import_vs_mailparser_floor"] = round(rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(results))
+        results["messages"] = len(files)
+        results["floor_stdlib_sqlite_msgs_per_s"] = round(floor_stdlib(files, root / "floor1.db"), 1)
+        results["floor_mailparser_sqlite_msgs_per_s"] = round(floor_mailparser(files, root / "floor2.db"), 1)
+        config = make_site(root / "sqlite", f"sqlite:///{root / 'sqlite' / 'bench.db'}")
+        rate, _ = import_child(config, maildir)
+        results["import_sqlite_msgs_per_s"] = round(rate, 1)
+        results["import_sqlite_vs_mailparser_floor"] = round(rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
+        if not args.no_postgres:
+            server = start_postgres()
+            try:
+                config = make_site(root / "pg", server.create_database("mt_bench"))
+                rate, _ = import_child(config, maildir)
+                results["import_postgresql_msgs_per_s"] = round(rate, 1)
+                results["import_postgresql_vs_mailparser_floor"] = round(
+                    rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
+                results["postgresql_note"] = "private cluster, fsync=off (as in the tests)"
+            finally:
+                stop_postgres(server)
+        shutil.rmtree(maildir)
+        if sizes["rss_messages"]:
+            big = generate(root / "Big", sizes["rss_messages"], seed=7)
+            config = make_site(root / "rss", f"sqlite:///{root / 'rss' / 'bench.db'}")
+            rate, rss = import_child(config, big)
+            results["rss_import_messages"] = sizes["rss_messages"]
+            results["rss_import_msgs_per_s"] = round(rate, 1)
+            results["rss_import_peak_mb"] = rss
+            shutil.rmtree(big)
+    if sizes["tickets"]:
+        results.update(run_script("sla_sweep.py", "--tickets", str(sizes["tickets"]), prefix="sla"))
+    if sizes["latency"]:
+        results.update(run_script("daemon.py", "--latency", str(max(sizes["latency"], 50)),
+                                  "--burst", str(sizes["burst"]), prefix="daemon"))
+    results["load_average_1m"] = round(os.getloadavg()[0], 2)
+    print_report(results)
     return 0
 
 

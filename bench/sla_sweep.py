@@ -23,11 +23,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mailtriage.app import build_app, load_config  # noqa: E402
 from mailtriage.clock import FixedClock  # noqa: E402
 from mailtriage.sla import lifecycle, sweep  # noqa: E402
 from mailtriage.store.schema import Ticket  # noqa: E402
+from report import print_report  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 CONFIG = """\
@@ -161,10 +163,7 @@ def main() -> int:
             results["sweep_after_ms_median"] = round(statistics.median(after), 2)
         finally:
             app.store.close()
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(results))
+    print_report(results)
     return 0
 
 

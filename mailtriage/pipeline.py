@@ -25,7 +25,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailtriage import bounces, guards, limits
+from mailtriage import bounces, guards, limits, readahead
 from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import ParsedMail
@@ -115,46 +115,35 @@ def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[
     source stays on disk, so a crash mid-batch loses nothing: re-running
     the import skips what was committed.
 
-    Per batch, the messages are parsed first (pure work), their new raw rows
-    written in one statement, and the lookups that would find nothing are
-    answered from `BatchHints` (three queries for the batch) instead of
-    three to six queries per message."""
-    for chunk in _chunks(items, batch):
-        prepared = [(source, raw, queries.sha256(raw), _parse_ahead(app, raw)) for source, raw in chunk]
+    The next batch is parsed in a worker process while this one is stored
+    (`readahead`); a batch's new raw rows are written in one flush, and the
+    lookups that would find nothing are answered by `BatchHints` (three
+    queries a batch) instead of three to six queries a message."""
+    for chunk in readahead.batches(items, batch, app.settings.limits):
         try:
             with app.store.session() as session, session.begin():
                 known = {row.sha256: row for row in session.scalars(
-                    select(RawMessage).where(RawMessage.sha256.in_({digest for _, _, digest, _ in prepared})))}
-                _add_raw(session, prepared, known, clock())
+                    select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
+                _add_raw(session, chunk, known, clock())
                 session.info[queries.HINTS] = queries.BatchHints.load(
-                    session, (mail for *_, mail in prepared if mail is not None))
-                outcomes = [_import_one(app, session, known[digest], mail, clock(), acknowledge)
-                            for _, _, digest, mail in prepared]
+                    session, (item.mail for item in chunk if item.mail is not None))
+                outcomes = [_import_one(app, session, known[item.sha256], item.mail, clock(), acknowledge)
+                            for item in chunk]
         except SQLAlchemyError as exc:
             log.error("import batch of %d could not be stored: %s", len(chunk), exc)
             raise TemporaryFailure(f"could not store messages: {exc.__class__.__name__}") from exc
         yield from outcomes
 
 
-def _parse_ahead(app: App, raw: bytes) -> ParsedMail | None:
-    """The parsed message, or None when it is over a limit or does not parse
-    (`_run` then meets the same problem again, in its savepoint)."""
-    if limits.check_raw(raw, app.settings.limits) is not None:
-        return None
-    try:
-        return parse(raw)
-    except Exception:  # noqa: BLE001 - reported by _run, which quarantines it
-        return None
-
-
-def _add_raw(session: Session, prepared: list[tuple[str, bytes, str, ParsedMail | None]],
-             known: dict[str, RawMessage], now: datetime) -> None:
+def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str, RawMessage],
+             now: datetime) -> None:
     """The batch's new raw messages, in one flush (a message twice in a batch is stored once)."""
-    for source, raw_bytes, digest, _ in prepared:
-        if digest not in known:
-            known[digest] = RawMessage(sha256=digest, size=len(raw_bytes), data=raw_bytes, source=source[:200],
-                                       received_at=now, state="pending", attempts=0)
-            session.add(known[digest])
+    for item in chunk:
+        if item.sha256 not in known:
+            known[item.sha256] = RawMessage(sha256=item.sha256, size=len(item.raw), data=item.raw,
+                                            source=item.source[:200], received_at=now, state="pending",
+                                            attempts=0)
+            session.add(known[item.sha256])
     session.flush()
 
 
@@ -175,17 +164,6 @@ def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | 
         raw.error = "".join(traceback.format_exception(exc))
         _record(raw, outcome)
     return outcome
-
-
-def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
-    chunk: list[tuple[str, bytes]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
@@ -301,21 +279,27 @@ def quarantine(app: App, raw_id: int, reason: str, exc: BaseException | None = N
 
 
 def retry_quarantined(app: App, now: datetime, max_attempts: int = MAX_ATTEMPTS, *,
-                      limit: int = 100, stale_after: timedelta = STALE_AFTER) -> list[Outcome]:
+                      limit: int = 100, stale_after: timedelta = STALE_AFTER,
+                      source: str | None = None) -> list[Outcome]:
     """The housekeeping job (`run_once`): process again each quarantined
     message, and each one left pending for `stale_after` (a crash, or a
     database outage after the raw bytes were committed), that has had fewer
     than `max_attempts` tries. Each attempt is counted before it starts, so
     a message that kills the process is bounded too; one message at a time,
     so a poison message never holds up the others. Stops early (and returns
-    what it did) when the database is unavailable."""
+    what it did) when the database is unavailable. `source`: only messages
+    from that source (a folder a daemon has just taken over).
+
+    Safe while other daemons work: `_claim` and `process_stored` lock the
+    row, and a message processed meanwhile is left alone."""
+    query = select(RawMessage.id, RawMessage.source).where(
+        RawMessage.attempts < max_attempts,
+        or_(RawMessage.state == "quarantined",
+            (RawMessage.state == "pending") & (RawMessage.received_at <= now - stale_after)))
+    if source is not None:
+        query = query.where(RawMessage.source == source)
     with app.store.session() as session:
-        rows = session.execute(
-            select(RawMessage.id, RawMessage.source).where(
-                RawMessage.attempts < max_attempts,
-                or_(RawMessage.state == "quarantined",
-                    (RawMessage.state == "pending") & (RawMessage.received_at <= now - stale_after)))
-            .order_by(RawMessage.id).limit(limit)).all()
+        rows = session.execute(query.order_by(RawMessage.id).limit(limit)).all()
     outcomes: list[Outcome] = []
     for raw_id, source in rows:
         try:

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
 from imapclient import DELETED, SEEN, IMAPClient
@@ -47,7 +47,8 @@ IDLE_TICK = 0.5               # idle_check() timeout: how fast a stop or a wake 
 TIMEOUT = 30.0                # socket timeout for connect and every command
 RECONNECT = Backoff(first=1.0, cap=120.0)
 CATCH_UP = 3                  # passes that find nothing though EXISTS said so, before idling anyway
-STANDBY = 30.0                # PostgreSQL: how often a standing-by daemon tries to take the folder over
+STANDBY = 2.0                 # PostgreSQL: how often a standing-by daemon tries to take the folder over
+                              # (one pg_try_advisory_lock: cheap; a dead holder is replaced within seconds)
 
 # What goes wrong with a server or the store rather than with our code:
 # reconnect with backoff instead of counting a crash.
@@ -258,11 +259,26 @@ class ImapWatcher:
                 self.lease.release()
 
     def _leased(self) -> bool:
-        """PostgreSQL: one daemon at a time watches a folder; the others stand by."""
-        if self.lease is None or self.lease.hold():
+        """PostgreSQL: one daemon at a time watches a folder; the others stand by.
+
+        A daemon that has just taken the folder first finishes the messages a
+        dead holder committed but did not process (their UIDs are already
+        marked, so the folder will not offer them again): at once, not when
+        housekeeping finds them stale minutes later."""
+        if self.lease is None:
+            return True
+        taking = not self.lease.held
+        if self.lease.hold():
             if self.standing_by:
                 log.warning("%s: taking over the folder", self.label)
             self.standing_by = False
+            if taking:
+                app = self.app_ref()
+                left = pipeline.retry_quarantined(app, app.clock.now(), stale_after=timedelta(0),
+                                                  source=f"imap:{self.name}", limit=1000)
+                if left:
+                    log.warning("%s: finished %d message(s) left pending by the previous holder",
+                                self.label, len(left))
             return True
         if not self.standing_by:
             log.warning("%s: another daemon watches this folder; standing by", self.label)

@@ -80,6 +80,11 @@ class AdvisoryLock:
         self.key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
         self._connection: Connection | None = None
 
+    @property
+    def held(self) -> bool:
+        """Whether we held the lock at the last `hold()`."""
+        return self._connection is not None
+
     def hold(self) -> bool:
         """True while we hold the lock (taking it when it is free). Raises when
         the database is unreachable; the lock is then lost with the connection."""

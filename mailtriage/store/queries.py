@@ -51,6 +51,7 @@ class BatchHints:
     refs: set[str] = field(default_factory=set)            # message_refs.ref
     outbox_ids: set[str] = field(default_factory=set)      # outbox.message_id
     suppressed: set[str] = field(default_factory=set)      # suppressions.address
+    tickets: list[Ticket] = field(default_factory=list)    # held here: the session's identity map is weak
 
     @classmethod
     def load(cls, session: Session, mails: Iterable[ParsedMail]) -> "BatchHints":
@@ -69,6 +70,9 @@ class BatchHints:
             hints.refs.update(session.scalars(select(MessageRef.ref).where(MessageRef.ref.in_(chunk)).distinct()))
             hints.outbox_ids.update(session.scalars(select(OutboxRow.message_id).where(
                 OutboxRow.message_id.in_(chunk))))
+        for chunk in _slices(sorted(hints.message_ids), 500):     # the tickets replies go to, in one query
+            hints.tickets.extend(session.scalars(select(Ticket).where(Ticket.id.in_(
+                select(Message.ticket_id).where(Message.message_id.in_(chunk))))))
         for chunk in _slices(sorted(senders), 500):
             hints.suppressed.update(session.scalars(select(Suppression.address).where(
                 Suppression.address.in_(chunk))))
@@ -190,10 +194,10 @@ def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agen
 
 
 # Built once: a statement made per call costs more in SQLAlchemy than the row does in the database.
-_INSERT_PARTICIPANT = insert(Participant.__table__)
-_INSERT_MESSAGE = insert(Message.__table__).returning(Message.__table__.c.id)
-_INSERT_REF = insert(MessageRef.__table__)
-_INSERT_EVENT = insert(Event.__table__)
+_INSERT_PARTICIPANT = insert(Participant)
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_INSERT_REF = insert(MessageRef)
+_INSERT_EVENT = insert(Event)
 
 
 def add_participants(session: Session, ticket_id: int, people: list[tuple[str, str]], *,

@@ -1,0 +1,105 @@
+"""Bulk import's read-ahead: the next batch is hashed and parsed in a worker
+process while the pipeline stores the current one.
+
+    source files ─► batch n+1: sha256, limits, parse (worker) ─┐
+                                                               ├─► batch n: store (this process)
+Parsing is pure (bytes in, ParsedMail out), so it can run anywhere; the
+database work stays in one process and one transaction per batch. A
+mailbox of one batch, a one-core machine, or a worker that fails falls back
+to parsing here: the result is the same, only slower.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from mailtriage import limits
+from mailtriage.model import ParsedMail
+from mailtriage.parse import parse
+from mailtriage.settings import Limits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    source: str
+    raw: bytes
+    sha256: str
+    mail: ParsedMail | None       # None: over a limit, or left for the pipeline to parse
+
+
+def batches(items: Iterable[tuple[str, bytes]], size: int, settings: Limits) -> Iterator[list[Prepared]]:
+    """`items` in batches of `size`, each message hashed and parsed; the
+    mailbox is read one batch ahead, never more."""
+    chunks = _chunks(items, size)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None or (os.cpu_count() or 1) < 2:
+        for chunk in _chain(first, second, chunks):
+            yield _here(chunk, settings)
+        return
+    # spawn, not fork: the parent holds database connections and threads.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield _here(first, settings)                       # while the worker starts
+        ahead = pool.submit(_prepare, [raw for _, raw in second], settings)
+        current = second
+        for chunk in chunks:
+            following = pool.submit(_prepare, [raw for _, raw in chunk], settings)
+            yield _collect(current, ahead, settings)
+            current, ahead = chunk, following
+        yield _collect(current, ahead, settings)
+
+
+def _collect(chunk: list[tuple[str, bytes]], future: Future, settings: Limits) -> list[Prepared]:
+    try:
+        results = future.result()
+    except Exception as exc:  # noqa: BLE001 - a dead worker costs speed, not messages
+        log.warning("import read-ahead worker failed (%s): parsing in this process", exc)
+        return _here(chunk, settings)
+    return [Prepared(source, raw, digest, mail) for (source, raw), (digest, mail) in zip(chunk, results)]
+
+
+def _here(chunk: list[tuple[str, bytes]], settings: Limits) -> list[Prepared]:
+    return [Prepared(source, raw, digest, mail)
+            for (source, raw), (digest, mail) in zip(chunk, _prepare([raw for _, raw in chunk], settings))]
+
+
+def _prepare(raws: list[bytes], settings: Limits) -> list[tuple[str, ParsedMail | None]]:
+    """(sha256, parsed mail or None) per message: the worker's whole job."""
+    return [(hashlib.sha256(raw).hexdigest(), _parse(raw, settings)) for raw in raws]
+
+
+def _parse(raw: bytes, settings: Limits) -> ParsedMail | None:
+    if limits.check_raw(raw, settings) is not None:
+        return None                       # the pipeline quarantines it, with the figures
+    try:
+        return parse(raw)
+    except Exception:  # noqa: BLE001 - the pipeline meets it again, in its savepoint, and quarantines it
+        return None
+
+
+def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    chunk: list[tuple[str, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _chain(first: list, second: list | None, rest: Iterator[list]) -> Iterator[list]:
+    yield first
+    if second is not None:
+        yield second
+        yield from rest
