@@ -274,10 +274,13 @@ def log_auto_reply(session: Session, sender: str, at: datetime) -> None:
 
 
 def conversation_ids(session: Session, ticket_id: int, limit: int = 20) -> list[str]:
-    """Message-IDs of a ticket in order, for References of outgoing mail."""
-    rows = session.scalars(select(Message.message_id).where(Message.ticket_id == ticket_id)
-                           .order_by(Message.id).limit(limit))
-    return list(dict.fromkeys(rows))
+    """Message-IDs of a ticket in order, for References of outgoing mail: the
+    first message and the latest ones (RFC 5322 3.6.4 trims the middle), so
+    the last entry, our In-Reply-To, is the newest message."""
+    ids = select(Message.message_id).where(Message.ticket_id == ticket_id)
+    first = session.scalars(ids.order_by(Message.id).limit(1)).all()
+    latest = session.scalars(ids.order_by(Message.id.desc()).limit(limit - 1)).all()
+    return list(dict.fromkeys([*first, *reversed(latest)]))
 
 
 # -- mail hygiene: our own mail coming back, bounces, attachment content ------
