@@ -246,6 +246,10 @@ def acknowledge(ctx: Context, ticket: Ticket) -> None:
         auto_submitted="auto-replied", loop_id=settings.loop_id,
     )
     row = outbox.enqueue(ctx.session, outgoing, kind="acknowledgement", now=ctx.now, ticket_id=ticket.id)
+    if row.status == "suppressed":
+        queries.add_event(ctx.session, ticket.id, ctx.now, "not-acknowledged",
+                          f"{to} hard-bounced earlier: mail to it is suppressed")
+        return
     queries.log_auto_reply(ctx.session, to, ctx.now)
     queries.add_event(ctx.session, ticket.id, ctx.now, "acknowledged", f"to {to} as {row.message_id}")
 

@@ -150,6 +150,20 @@ def test_hard_bounce_is_an_event_on_the_ticket_and_suppresses_the_address(site):
     assert rows(app, Suppression) == [] and acks(app, to=anna)[-1].status == "pending"
 
 
+def test_no_acknowledgement_event_when_the_reply_address_is_suppressed(site):
+    app = site_app(site, T0)
+    anna = "anna@customer.example"
+    pipeline.process(app, eml(sender=anna, message_id="<s-1@customer.example>"), T0)
+    [ack] = acks(app)
+    pipeline.process(app, dsn(ack.message_id, anna), T0 + timedelta(minutes=5))
+    # Her colleague writes, asking us to answer to Anna's dead address.
+    mail = eml("Another question", sender="ben@customer.example", message_id="<s-2@customer.example>",
+               headers={"Reply-To": anna})
+    assert pipeline.process(app, mail, T0 + timedelta(minutes=6)).action == "new"
+    events = [e.type for e in rows(app, Event, Event.ticket_id == 2)]
+    assert "acknowledged" not in events and "not-acknowledged" in events
+
+
 def test_vendor_bounce_and_soft_bounce(site):
     app = site_app(site, T0)
     pipeline.process(app, eml(sender="bob@customer.example", message_id="<b-1@customer.example>"), T0)
