@@ -51,10 +51,6 @@ class Outage:
                              self.monotonic() - self.since, self.failures)
             self.failures = 0
 
-    @property
-    def ongoing(self) -> bool:
-        return self.failures > 0
-
 
 def describe(exc: BaseException) -> str:
     text = str(exc).strip()

@@ -80,11 +80,6 @@ def _join(lines: list[str]) -> str:
     return "\n".join(lines).strip("\n").rstrip()
 
 
-def latest_text(body: str) -> str:
-    """Only the author's words (no history, no signature)."""
-    return split_reply(body).text
-
-
 # -- quote headers --------------------------------------------------------------
 
 @lru_cache(maxsize=8)
@@ -191,13 +186,6 @@ def _quoted_block_end(lines: list[str], index: int) -> int:
 
 def _has_text(lines: list[str]) -> bool:
     return any(line.strip() and not _QUOTED.match(line) for line in lines)
-
-
-def _first_nonblank(lines: list[str], start: int) -> int:
-    for index in range(start, len(lines)):
-        if lines[index].strip():
-            return index
-    return len(lines)
 
 
 # -- signature and tail ------------------------------------------------------------

@@ -108,9 +108,6 @@ class Change:
     event: str                # status, severity, tier, assigned, tagged
     detail: str
 
-    def differs_from(self, before: TicketState) -> bool:
-        return self.state != before
-
 
 def apply_command(state: TicketState, command: c.Command, actor: str, agents: list[Agent]) -> Change | str:
     """What one command does to a ticket, or why it cannot (a string).

@@ -28,6 +28,7 @@ from mailtriage.classify.commands import NotUnderstood
 from mailtriage.model import ParsedMail, Status, Verdict
 from mailtriage.notify import agentmail, outbox
 from mailtriage.notify.compose import Outgoing, deliverable
+from mailtriage.settings import Mailbox
 from mailtriage.sla import lifecycle
 from mailtriage.store import queries
 from mailtriage.store.schema import RawMessage, Ticket
@@ -163,7 +164,7 @@ def open_ticket(ctx: Context, decision: thread.ThreadDecision, follows: int | No
                         direction="in", kind="customer", now=now)
     if merge:
         queries.merge_tickets(ctx.session, ticket.id, merge, now, prefix)
-    acknowledge(ctx, ticket)
+    acknowledge(ctx, ticket, mailbox)
     if ctx.agent.trusted and not ctx.automatic:
         relay.commands_on_new_ticket(ctx, ticket)
     _notify_agents(ctx, ticket, "new")
@@ -222,7 +223,7 @@ def _classified_detail(verdict: Verdict) -> str:
     return f"{verdict.severity.value} {verdict.tier.value} queue={verdict.queue} rules: {rules}"
 
 
-def acknowledge(ctx: Context, ticket: Ticket) -> None:
+def acknowledge(ctx: Context, ticket: Ticket, mailbox: Mailbox | None) -> None:
     """The acknowledgement, unless that would answer automatic mail or flood one sender."""
     why_not = _no_ack_reason(ctx)
     if why_not:
@@ -231,7 +232,6 @@ def acknowledge(ctx: Context, ticket: Ticket) -> None:
     settings, mail = ctx.app.settings, ctx.mail
     to = tickets.reply_address(mail)
     assert to is not None
-    mailbox = tickets.mailbox_for(mail, settings, ctx.envelope_rcpts)
     from_addr = mailbox.address if mailbox else "support@localhost"
     from_name = mailbox.from_name if mailbox else "Support"
     view = _view(ctx, ticket)

@@ -27,10 +27,6 @@ class Store:
     engine: Engine
     sessions: sessionmaker[Session]
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     def session(self) -> Session:
         return self.sessions()
 
