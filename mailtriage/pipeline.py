@@ -110,10 +110,14 @@ def process_stored(app: App, raw_id: int, now: datetime, *, envelope_rcpts: tupl
 
 def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[], datetime], *,
                  acknowledge: bool = False, batch: int = 200) -> Iterator[Outcome]:
-    """Bulk import: many messages per transaction, each in its own savepoint,
-    so a bad message is quarantined without undoing its neighbours. The
-    source stays on disk, so a crash mid-batch loses nothing: re-running
-    the import skips what was committed.
+    """Bulk import: many messages per transaction. The source stays on disk,
+    so a crash mid-batch loses nothing: re-running the import skips what
+    was committed.
+
+    A batch is first stored without savepoints (they cost a statement pair
+    and a flush per message). If a message in it fails, the batch is rolled
+    back and stored again with a savepoint per message, so the bad message
+    is quarantined without undoing its neighbours.
 
     The next batch is parsed in a worker process while this one is stored
     (`readahead`); a batch's new raw rows are written in one flush, and the
@@ -121,18 +125,30 @@ def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[
     queries a batch) instead of three to six queries a message."""
     for chunk in readahead.batches(items, batch, app.settings.limits):
         try:
-            with app.store.session() as session, session.begin():
-                known = {row.sha256: row for row in session.scalars(
-                    select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
-                _add_raw(session, chunk, known, clock())
-                session.info[queries.HINTS] = queries.BatchHints.load(
-                    session, (item.mail for item in chunk if item.mail is not None))
-                outcomes = [_import_one(app, session, known[item.sha256], item.mail, clock(), acknowledge)
-                            for item in chunk]
+            try:
+                outcomes = _store_batch(app, chunk, clock, acknowledge, careful=False)
+            except _MessageFailed:
+                outcomes = _store_batch(app, chunk, clock, acknowledge, careful=True)
         except SQLAlchemyError as exc:
             log.error("import batch of %d could not be stored: %s", len(chunk), exc)
             raise TemporaryFailure(f"could not store messages: {exc.__class__.__name__}") from exc
         yield from outcomes
+
+
+class _MessageFailed(Exception):
+    """A message of a batch stored without savepoints failed: store the batch again, carefully."""
+
+
+def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], datetime], acknowledge: bool,
+                 careful: bool) -> list[Outcome]:
+    with app.store.session() as session, session.begin():
+        known = {row.sha256: row for row in session.scalars(
+            select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
+        _add_raw(session, chunk, known, clock())
+        session.info[queries.HINTS] = queries.BatchHints.load(
+            session, (item.mail for item in chunk if item.mail is not None))
+        return [_import_one(app, session, known[item.sha256], item.mail, clock(), acknowledge, careful)
+                for item in chunk]
 
 
 def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str, RawMessage],
@@ -148,9 +164,18 @@ def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str,
 
 
 def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | None, now: datetime,
-                acknowledge: bool) -> Outcome:
+                acknowledge: bool, careful: bool) -> Outcome:
     if raw.state != "pending":
         return Outcome("duplicate", _ref(app, raw.ticket_id), raw.id)
+    if not careful:
+        try:
+            outcome = _run(app, session, raw, now, (), acknowledge, mail)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is stored again, carefully
+            raise _MessageFailed(raw.id) from exc
+        _record(raw, outcome)
+        return outcome
     savepoint = session.begin_nested()
     try:
         outcome = _run(app, session, raw, now, (), acknowledge, mail)
@@ -160,6 +185,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | 
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the import
         savepoint.rollback()
+        session.info[queries.HINTS].forget_participants()    # some may have been rolled back
         outcome = Outcome(f"quarantined:{_reason(exc)}", None, raw.id)
         raw.error = "".join(traceback.format_exception(exc))
         _record(raw, outcome)

@@ -49,8 +49,8 @@ def batches(items: Iterable[tuple[str, bytes]], size: int, settings: Limits) -> 
         return
     # spawn, not fork: the parent holds database connections and threads.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield _here(first, settings)                       # while the worker starts
-        ahead = pool.submit(_prepare, [raw for _, raw in second], settings)
+        ahead = pool.submit(_prepare, [raw for _, raw in second], settings)   # starts the worker
+        yield _here(first, settings)                       # stored while the worker starts and parses
         current = second
         for chunk in chunks:
             following = pool.submit(_prepare, [raw for _, raw in chunk], settings)

@@ -84,7 +84,7 @@ def _target(ctx: Context, decision: thread.ThreadDecision,
     mail quotes both), it goes there instead, and no closed ticket is merged."""
     if decision.ticket_id is None:
         return None, ()
-    ticket = ctx.session.get(Ticket, decision.ticket_id)
+    ticket = ctx.session.get(Ticket, decision.ticket_id, execution_options=queries.NO_FLUSH)
     assert ticket is not None
     if ticket.status != Status.CLOSED.value:
         return ticket, decision.merge
@@ -150,14 +150,17 @@ def open_ticket(ctx: Context, decision: thread.ThreadDecision, follows: int | No
     lifecycle.start(ticket, ctx.now, ctx.app.config)
     ctx.session.add(ticket)
     ctx.session.flush()
+    queries.hold_ticket(ctx.session, ticket)
     prefix = settings.ticket_prefix
-    queries.add_event(ctx.session, ticket.id, now, "created", f"from {ticket.requester} via {ctx.raw.source}")
+    events: list[tuple[str, str, dict | None]] = [
+        ("created", f"from {ticket.requester} via {ctx.raw.source}", None)]
     if follows is not None:
-        queries.add_event(ctx.session, ticket.id, now, "follow-up", f"follows the closed ticket {prefix}-{follows}")
+        events.append(("follow-up", f"follows the closed ticket {prefix}-{follows}", None))
     if decision.refused_tag is not None:
-        queries.add_event(ctx.session, ticket.id, now, "tag-refused",
-                          f"subject names {prefix}-{decision.refused_tag}, but the sender is not a participant")
-    queries.add_event(ctx.session, ticket.id, now, "classified", _classified_detail(verdict), verdict.as_dict())
+        events.append(("tag-refused", f"subject names {prefix}-{decision.refused_tag}, "
+                       "but the sender is not a participant", None))
+    events.append(("classified", _classified_detail(verdict), verdict.as_dict()))
+    queries.add_events(ctx.session, ticket.id, now, events)
     queries.add_participants(ctx.session, ticket.id, tickets.customer_participants(mail, settings),
                              new_ticket=True)
     queries.add_message(ctx.session, ticket.id, mail, raw_id=ctx.raw.id, key=ctx.content_key,

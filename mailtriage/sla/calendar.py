@@ -18,7 +18,7 @@ are refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Iterator, Mapping, NamedTuple
@@ -31,6 +31,7 @@ __all__ = ["Calendar", "CalendarError", "DailyWindow", "calendar_from_config"]
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 SEARCH_LIMIT_DAYS = 3 * 366  # no working time for this long: give up, never loop forever
+_DAYS_KEPT = 4 * 366         # days of windows a calendar keeps computed
 
 Interval = tuple[datetime, datetime]
 
@@ -76,6 +77,9 @@ class Calendar:
     country: str | None = None
     subdiv: str | None = None
     extra_holidays: frozenset[date] = frozenset()
+    # The windows of each local date asked for: a pure function of the fields
+    # above, asked for again by every deadline (not part of the value).
+    _days: dict[date, list[Interval]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_weekly(self.weekly)
@@ -173,7 +177,15 @@ class Calendar:
             day += timedelta(days=1)
 
     def _day_windows(self, day: date) -> list[Interval]:
-        """The windows starting on local date `day`, as UTC intervals."""
+        """The windows starting on local date `day`, as UTC intervals (cached)."""
+        windows = self._days.get(day)
+        if windows is None:
+            if len(self._days) >= _DAYS_KEPT:
+                self._days.clear()
+            windows = self._days[day] = self._compute_day_windows(day)
+        return windows
+
+    def _compute_day_windows(self, day: date) -> list[Interval]:
         if self.is_holiday(day):
             return []
         spans = [(self._instant(day, w.start), self._instant(day, w.end))

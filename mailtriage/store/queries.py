@@ -7,7 +7,10 @@ the number of tickets grows. A bulk import also gives the session
 at all, read in three queries per batch), so the lookups that would find
 nothing — most of them — are not made. Rows nobody reads back in the same
 transaction (events, references, participants) are written with Core
-inserts, not through the ORM's unit of work.
+inserts, not through the ORM's unit of work, and the lookups of those rows
+do not flush the unit of work first (`NO_FLUSH`): the changes it holds
+(raw messages' states, tickets' timestamps) cannot change their answers, and
+are written together, at the end of the transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.model import ParsedMail
@@ -37,6 +40,7 @@ from mailtriage.thread import ThreadFacts, find_tag
 
 
 HINTS = "mailtriage.batch_hints"       # the key of BatchHints in Session.info
+NO_FLUSH = {"autoflush": False}       # for lookups of rows the ORM does not write (see above)
 
 
 @dataclass
@@ -45,13 +49,21 @@ class BatchHints:
     lookup by this batch's messages — read before the batch, and added to as
     the batch writes rows. A key that is not here cannot match, so its
     lookup is skipped; a key that is here is looked up as usual (so rows
-    moved by a merge are read fresh). A superset is always safe."""
+    moved by a merge are read fresh). A superset is always safe.
+
+    `participants` is exact instead (a ticket's customers, for the tickets
+    it names), so whoever undoes writes — a savepoint rolled back — calls
+    `forget_participants()`."""
 
     message_ids: set[str] = field(default_factory=set)     # messages.message_id
     refs: set[str] = field(default_factory=set)            # message_refs.ref
     outbox_ids: set[str] = field(default_factory=set)      # outbox.message_id
     suppressed: set[str] = field(default_factory=set)      # suppressions.address
     tickets: list[Ticket] = field(default_factory=list)    # held here: the session's identity map is weak
+    participants: dict[int, set[str]] = field(default_factory=dict)   # exactly, for these tickets
+
+    def forget_participants(self) -> None:
+        self.participants = {}
 
     @classmethod
     def load(cls, session: Session, mails: Iterable[ParsedMail]) -> "BatchHints":
@@ -73,6 +85,11 @@ class BatchHints:
         for chunk in _slices(sorted(hints.message_ids), 500):     # the tickets replies go to, in one query
             hints.tickets.extend(session.scalars(select(Ticket).where(Ticket.id.in_(
                 select(Message.ticket_id).where(Message.message_id.in_(chunk))))))
+        hints.participants = {ticket.id: set() for ticket in hints.tickets}     # and their customers
+        for chunk in _slices(sorted(hints.participants), 500):
+            for ticket_id, email in session.execute(select(Participant.ticket_id, Participant.email).where(
+                    Participant.ticket_id.in_(chunk))):
+                hints.participants[ticket_id].add(email)
         for chunk in _slices(sorted(senders), 500):
             hints.suppressed.update(session.scalars(select(Suppression.address).where(
                 Suppression.address.in_(chunk))))
@@ -115,7 +132,8 @@ def find_duplicate(session: Session, mail: ParsedMail, key: str) -> Message | No
     if hints is not None and mail.message_id not in hints.message_ids:
         return None
     return session.scalar(
-        select(Message).where(Message.message_id == mail.message_id, Message.content_key == key).limit(1))
+        select(Message).where(Message.message_id == mail.message_id, Message.content_key == key).limit(1),
+        execution_options=NO_FLUSH)
 
 
 def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple[int, ...]:
@@ -124,7 +142,8 @@ def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple
         message_ids = tuple(mid for mid in message_ids if mid in hints.message_ids)
     if not message_ids:
         return ()
-    rows = session.scalars(select(Message.ticket_id).where(Message.message_id.in_(message_ids)).distinct())
+    rows = session.scalars(select(Message.ticket_id).where(Message.message_id.in_(message_ids)).distinct(),
+                           execution_options=NO_FLUSH)
     return tuple(sorted(set(rows)))
 
 
@@ -167,7 +186,8 @@ def tickets_referring_to(session: Session, message_id: str) -> tuple[int, ...]:
     hints = _hints(session)
     if hints is not None and message_id not in hints.refs:
         return ()
-    rows = session.scalars(select(MessageRef.ticket_id).where(MessageRef.ref == message_id).distinct())
+    rows = session.scalars(select(MessageRef.ticket_id).where(MessageRef.ref == message_id).distinct(),
+                           execution_options=NO_FLUSH)
     return tuple(sorted(set(rows)))
 
 
@@ -203,8 +223,14 @@ _INSERT_EVENT = insert(Event)
 def add_participants(session: Session, ticket_id: int, people: list[tuple[str, str]], *,
                      new_ticket: bool = False) -> None:
     """Add the customers not yet on the ticket (`new_ticket`: it has none yet, no need to look)."""
-    existing: set[str] = set() if new_ticket else set(session.scalars(
-        select(Participant.email).where(Participant.ticket_id == ticket_id)))
+    hints = _hints(session)
+    if new_ticket:
+        existing: set[str] = set()
+    elif hints is not None and ticket_id in hints.participants:
+        existing = set(hints.participants[ticket_id])
+    else:
+        existing = set(session.scalars(select(Participant.email).where(Participant.ticket_id == ticket_id),
+                                       execution_options=NO_FLUSH))
     rows = []
     for address, role in people:
         if address not in existing:
@@ -212,6 +238,8 @@ def add_participants(session: Session, ticket_id: int, people: list[tuple[str, s
             existing.add(address)
     if rows:
         session.connection().execute(_INSERT_PARTICIPANT, rows)
+    if hints is not None:
+        hints.participants[ticket_id] = existing
 
 
 def add_message(session: Session, ticket_id: int, mail: ParsedMail, *, raw_id: int | None, key: str,
@@ -239,8 +267,23 @@ def add_message(session: Session, ticket_id: int, mail: ParsedMail, *, raw_id: i
 
 def add_event(session: Session, ticket_id: int, at: datetime, type_: str, detail: str = "",
               data: dict | None = None) -> None:
-    session.connection().execute(_INSERT_EVENT, {"ticket_id": ticket_id, "at": at, "type": type_,
-                                                 "detail": detail, "data": data})
+    add_events(session, ticket_id, at, [(type_, detail, data)])
+
+
+def add_events(session: Session, ticket_id: int, at: datetime,
+               events: list[tuple[str, str, dict | None]]) -> None:
+    """Several events at once (type, detail, data), in this order: one statement."""
+    if events:
+        session.connection().execute(_INSERT_EVENT, [{"ticket_id": ticket_id, "at": at, "type": type_,
+                                                      "detail": detail, "data": data}
+                                                     for type_, detail, data in events])
+
+
+def hold_ticket(session: Session, ticket: Ticket) -> None:
+    """A ticket made in a bulk import's batch: kept at hand for the batch's later replies."""
+    hints = _hints(session)
+    if hints is not None:
+        hints.tickets.append(ticket)
 
 
 def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
@@ -248,10 +291,13 @@ def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: d
     for other in others:
         for table in (Message, MessageRef, Event, RawMessage, OutboxRow):
             session.execute(update(table).where(table.ticket_id == other).values(ticket_id=target))
-        moved = list(session.scalars(select(Participant).where(Participant.ticket_id == other)))
-        add_participants(session, target, [(p.email, p.role) for p in moved])
-        for participant in moved:
-            session.delete(participant)
+        moved = session.execute(select(Participant.email, Participant.role).where(
+            Participant.ticket_id == other).order_by(Participant.id)).all()
+        add_participants(session, target, [(email, role) for email, role in moved])
+        session.connection().execute(delete(Participant).where(Participant.ticket_id == other))
+        hints = _hints(session)
+        if hints is not None:
+            hints.participants[other] = set()
         old = session.get(Ticket, other)
         if old is not None:
             target_ticket = session.get(Ticket, target)
@@ -342,4 +388,4 @@ def _insert_missing(session: Session, table: type, values: dict) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    session.connection().execute(insert(table).values(**values).on_conflict_do_nothing())

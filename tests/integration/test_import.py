@@ -111,3 +111,27 @@ def test_a_broken_message_in_a_batch_is_quarantined_alone(site, tmp_path):
     site.ok("quarantine", "retry", "--all", now=NOW)
     assert json.loads(site.ok("quarantine", "list", "--json")) == []
     assert len(site.tickets()) == 3
+
+
+def test_one_failing_message_leaves_the_rest_of_its_batch_as_if_it_were_not_there(site, tmp_path):
+    """A batch is stored without savepoints first; when one message breaks, the
+    batch is stored again message by message: the broken one is quarantined,
+    its neighbours (before and after it, in the same batch) thread and are
+    acknowledged exactly once."""
+    template = site.dir / "templates" / "acknowledgement.txt"
+    subject_line, rest = template.read_text().split("\n", 1)
+    template.write_text(subject_line + '{% if "Boom" in subject %}{{ ticket.missing }}{% endif %}\n' + rest)
+    messages = conversation(3)
+    messages.insert(3, ("<boom@customer.example>", eml("Boom", "this one breaks the template",
+                                                      sender="boom@customer.example",
+                                                      message_id="<boom@customer.example>")))
+    maildir = write_maildir(tmp_path / "Maildir", messages, list(range(len(messages))))
+    out = site.ok("import", str(maildir), "--no-progress", "--acknowledge", now=NOW)
+    assert "7 messages: 3 new, 3 reply, 0 duplicate, 0 ignored, 1 quarantined" in out
+    quarantined = json.loads(site.ok("quarantine", "list", "--json"))
+    assert [q["reason"] for q in quarantined] == ["error:UndefinedError"]
+    assert groups(site) == {frozenset(mid for mid, _ in messages if mid.startswith(f"<t{t}."))
+                            for t in range(3)}
+    acknowledgements = site.outbox_files()
+    assert len(acknowledgements) == 3          # one per new ticket, none left over from the first attempt
+    assert sorted(b"Problem 0" in a for a in acknowledgements) == [False, False, True]
