@@ -117,6 +117,8 @@ class SmtpOut(_Frozen):
     retry_first: Duration = timedelta(minutes=1)    # after a 4xx or a connection error; doubles …
     retry_max: Duration = timedelta(hours=1)        # … up to this
     max_attempts: int = Field(default=12, ge=1)     # then the mail is given up with an event on the ticket
+    lease: Duration | None = None                   # a daemon that dies mid-send leaves the mail to
+                                                    # another after this; default 4 × timeout, at least 2m
 
 
 class Agent(_Frozen):

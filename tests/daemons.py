@@ -38,7 +38,8 @@ def imap_site(root: Path, dovecot, *, folder: str = "INBOX", processed: str | No
         imap["processed_folder"] = processed
     data["mailboxes"][0]["imap"] = imap
     data["smtp_out"] = {"host": "127.0.0.1", "port": smtp_port, "timeout": "5s",
-                        "retry_first": retry_first, "retry_max": "1s", "max_attempts": max_attempts}
+                        "retry_first": retry_first, "retry_max": "1s", "max_attempts": max_attempts,
+                        "lease": "15s"}
     site.config.write_text(yaml.safe_dump(data, sort_keys=False))
     return site
 

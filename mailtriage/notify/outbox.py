@@ -92,8 +92,8 @@ class Retry:
 
     @classmethod
     def from_settings(cls, smtp_out: SmtpOut) -> "Retry":
-        return cls(smtp_out.retry_first, smtp_out.retry_max, smtp_out.max_attempts,
-                   max(4 * smtp_out.timeout, timedelta(minutes=2)))
+        lease = smtp_out.lease or max(4 * smtp_out.timeout, timedelta(minutes=2))
+        return cls(smtp_out.retry_first, smtp_out.retry_max, smtp_out.max_attempts, lease)
 
     def after(self, attempts: int) -> timedelta:
         """first, 2×first, 4×first … capped."""
