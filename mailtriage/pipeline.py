@@ -176,6 +176,8 @@ def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | 
             raise _MessageFailed(raw.id) from exc
         _record(raw, outcome)
         return outcome
+    hints = session.info[queries.HINTS]
+    mark = hints.mark()
     savepoint = session.begin_nested()
     try:
         outcome = _run(app, session, raw, now, (), acknowledge, mail)
@@ -185,7 +187,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | 
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the import
         savepoint.rollback()
-        session.info[queries.HINTS].forget_participants()    # some may have been rolled back
+        hints.rolled_back(session, mark)
         outcome = Outcome(f"quarantined:{_reason(exc)}", None, raw.id)
         raw.error = "".join(traceback.format_exception(exc))
         _record(raw, outcome)

@@ -148,9 +148,7 @@ def open_ticket(ctx: Context, decision: thread.ThreadDecision, follows: int | No
         created_at=now, updated_at=now, sla_state="ok", sla_data={},
     )
     lifecycle.start(ticket, ctx.now, ctx.app.config)
-    ctx.session.add(ticket)
-    ctx.session.flush()
-    queries.hold_ticket(ctx.session, ticket)
+    queries.insert_ticket(ctx.session, ticket)
     prefix = settings.ticket_prefix
     events: list[tuple[str, str, dict | None]] = [
         ("created", f"from {ticket.requester} via {ctx.raw.source}", None)]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailtriage.model import ParsedMail
 from mailtriage.store.schema import (
@@ -53,7 +53,7 @@ class BatchHints:
 
     `participants` is exact instead (a ticket's customers, for the tickets
     it names), so whoever undoes writes — a savepoint rolled back — calls
-    `forget_participants()`."""
+    `rolled_back()`."""
 
     message_ids: set[str] = field(default_factory=set)     # messages.message_id
     refs: set[str] = field(default_factory=set)            # message_refs.ref
@@ -62,7 +62,18 @@ class BatchHints:
     tickets: list[Ticket] = field(default_factory=list)    # held here: the session's identity map is weak
     participants: dict[int, set[str]] = field(default_factory=dict)   # exactly, for these tickets
 
-    def forget_participants(self) -> None:
+    def mark(self) -> int:
+        """Where a savepoint starts, for `rolled_back()`."""
+        return len(self.tickets)
+
+    def rolled_back(self, session: Session, mark: int) -> None:
+        """The savepoint begun at `mark` was rolled back: the tickets made since
+        are gone (the session does not know: `insert_ticket` bypassed its
+        unit of work), and participants may have been."""
+        for ticket in self.tickets[mark:]:
+            if ticket in session:
+                session.expunge(ticket)
+        del self.tickets[mark:]
         self.participants = {}
 
     @classmethod
@@ -218,6 +229,7 @@ _INSERT_PARTICIPANT = insert(Participant)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_REF = insert(MessageRef)
 _INSERT_EVENT = insert(Event)
+_INSERT_TICKET = insert(Ticket).returning(Ticket.id)
 
 
 def add_participants(session: Session, ticket_id: int, people: list[tuple[str, str]], *,
@@ -279,11 +291,21 @@ def add_events(session: Session, ticket_id: int, at: datetime,
                                                      for type_, detail, data in events])
 
 
-def hold_ticket(session: Session, ticket: Ticket) -> None:
-    """A ticket made in a bulk import's batch: kept at hand for the batch's later replies."""
+def insert_ticket(session: Session, ticket: Ticket) -> None:
+    """Store a new ticket (a transient object, every column set): one Core
+    INSERT, then the object joins the session as if it had been loaded, so
+    later changes to it are UPDATEs. (The unit of work would also flush every
+    other pending change first, and costs several times the statement.)"""
+    values = {column.key: getattr(ticket, column.key) for column in Ticket.__table__.columns
+              if column.key != "id"}
+    for key, value in values.items():
+        setattr(ticket, key, value)          # None too: nothing is left to load from the row
+    ticket.id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
+    make_transient_to_detached(ticket)
+    session.add(ticket)
     hints = _hints(session)
     if hints is not None:
-        hints.tickets.append(ticket)
+        hints.tickets.append(ticket)         # at hand for the batch's later replies
 
 
 def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
