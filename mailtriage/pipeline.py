@@ -205,12 +205,13 @@ def _record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
 
 def _run(app: App, session: Session, raw: RawMessage, now: datetime,
          envelope_rcpts: tuple[str, ...], acknowledge: bool, mail: ParsedMail | None = None) -> Outcome:
-    """`mail`: the message already parsed (by a bulk import, ahead of its batch)."""
+    """`mail`: the message already checked against the raw limits and parsed
+    (by a bulk import's read-ahead, ahead of its batch)."""
     settings = app.settings
-    breach = limits.check_raw(raw.data, settings.limits)       # before the full parse: cheap
-    if breach is not None:
-        return _over_limit(raw, breach)
     if mail is None:
+        breach = limits.check_raw(raw.data, settings.limits)   # before the full parse: cheap
+        if breach is not None:
+            return _over_limit(raw, breach)
         mail = parse(raw.data)
     breach = limits.check_parsed(mail, settings.limits)
     if breach is not None:
