@@ -32,6 +32,7 @@ from mailtriage.model import ParsedMail
 from mailtriage.parse import parse
 from mailtriage.settings import Settings
 from mailtriage.store import queries
+from mailtriage.store.lock import lock_conversations
 from mailtriage.store.schema import RawMessage
 from mailtriage.tickets import agent_for
 from mailtriage.workflow import Context, apply
@@ -142,6 +143,8 @@ class _MessageFailed(Exception):
 def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], datetime], acknowledge: bool,
                  careful: bool) -> list[Outcome]:
     with app.store.session() as session, session.begin():
+        lock_conversations(session, (mid for item in chunk if item.mail is not None
+                                     for mid in _conversation(item.mail)))
         known = {row.sha256: row for row in session.scalars(
             select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
         _add_raw(session, chunk, known, clock())
@@ -216,6 +219,7 @@ def _run(app: App, session: Session, raw: RawMessage, now: datetime,
     breach = limits.check_parsed(mail, settings.limits)
     if breach is not None:
         return _over_limit(raw, breach)
+    lock_conversations(session, _conversation(mail))        # several daemons: one at a time, per thread
     key = queries.content_key(mail)
     duplicate = queries.find_duplicate(session, mail, key)
     if duplicate is not None:
@@ -235,6 +239,11 @@ def _run(app: App, session: Session, raw: RawMessage, now: datetime,
         queries.store_attachments(session, mail, now)
     raw.ticket_id = ticket_id          # after the last query: one UPDATE of the raw row, with _record's
     return Outcome(action, _ref(app, ticket_id), raw.id)
+
+
+def _conversation(mail: ParsedMail) -> tuple[str, ...]:
+    """The Message-IDs that thread or deduplicate this message."""
+    return (mail.message_id, *mail.in_reply_to, *mail.references)
 
 
 def _over_limit(raw: RawMessage, breach: limits.Breach) -> Outcome:

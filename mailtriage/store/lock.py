@@ -9,7 +9,11 @@ never leaves a stale lock behind.
 PostgreSQL: many daemons; the outbox is shared through row locks, and each
 IMAP folder is watched by one daemon at a time, which holds a session
 advisory lock on it (`AdvisoryLock`); the others stand by and take over
-when that daemon's connection goes away.
+when that daemon's connection goes away. Messages of one conversation are
+threaded one at a time (`lock_conversations`): a reply that arrives at one
+daemon while another is still storing its parent waits for that commit, and
+then finds the parent, instead of opening a second ticket; the same message
+delivered to two mailboxes at once is stored once and seen once as a duplicate.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import hashlib
 import os
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
+from sqlalchemy.orm import Session
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -77,7 +85,7 @@ class AdvisoryLock:
 
     def __init__(self, engine: Engine, name: str):
         self.engine, self.name = engine, name
-        self.key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+        self.key = _key(name)
         self._connection: Connection | None = None
 
     @property
@@ -127,3 +135,33 @@ class AdvisoryLock:
 def advisory_lock(engine: Engine, name: str) -> AdvisoryLock | None:
     """The lock for `name` on PostgreSQL; None elsewhere (SQLite has one daemon)."""
     return AdvisoryLock(engine, name) if engine.dialect.name == "postgresql" else None
+
+
+# All keys of a transaction in one statement, in ascending order: two
+# transactions that want overlapping keys queue on the first key they share
+# and never deadlock each other.
+_LOCK_KEYS = text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                  "(SELECT DISTINCT unnest(:keys) AS k ORDER BY k) AS wanted").bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT)))
+_LOCKED = "mailtriage.conversation_locks"      # (the transaction, the keys it holds)
+
+
+def lock_conversations(session: Session, message_ids: Iterable[str]) -> None:
+    """Hold, until the transaction ends, a lock on each Message-ID (a
+    message's own and the ones it refers to); PostgreSQL only. Call it
+    before the lookups that thread or deduplicate the messages. Keys the
+    transaction already holds are not asked for again."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if session.info.get(_LOCKED, (None,))[0] is not transaction:
+        session.info[_LOCKED] = (transaction, set())
+    held: set[int] = session.info[_LOCKED][1]
+    keys = {_key("mailtriage message " + message_id) for message_id in message_ids if message_id} - held
+    if keys:
+        session.connection().execute(_LOCK_KEYS, {"keys": sorted(keys)})
+        held.update(keys)
+
+
+def _key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)

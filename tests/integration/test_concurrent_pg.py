@@ -1,0 +1,110 @@
+"""Two daemons on one PostgreSQL threading the same conversation at the same
+moment: the second waits for the first's commit (a transaction-level advisory
+lock per Message-ID), then sees its rows — a reply never opens a second
+ticket because its parent was still being stored elsewhere, and one message
+delivered to two mailboxes at once is one ticket.
+
+Real PostgreSQL, two threads each with its own connection: the first is held
+just before its commit; the second must then be seen waiting on a lock in
+pg_locks (no sleeping, no guessing), and is let go by the first's commit."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+from helpers import eml, make_site, site_app
+from mailtriage import pipeline
+from servers import wait_for
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+PARENT = eml("Printer on fire", "It is on fire.", sender="anna@customer.example",
+             message_id="<parent@customer.example>")
+REPLY = eml("Re: Printer on fire", "Still on fire.", sender="anna@customer.example",
+            message_id="<reply@customer.example>", in_reply_to="<parent@customer.example>",
+            references="<parent@customer.example>")
+
+
+class HeldCommit:
+    """Holds the commit of every transaction the thread `owner` makes, until released."""
+
+    def __init__(self) -> None:
+        self.owner: int | None = None
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self, session: Session) -> None:
+        if threading.get_ident() == self.owner:
+            self.reached.set()
+            assert self.go.wait(30), "never released"
+
+
+@pytest.fixture
+def app(tmp_path, pg_url):  # type: ignore[no-untyped-def]
+    site = make_site(tmp_path / "site", database=pg_url)
+    app = site_app(site, NOW)
+    yield app
+    app.store.close()
+
+
+def waiting_on_locks(app) -> int:  # type: ignore[no-untyped-def]
+    with app.store.engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one()
+
+
+def race(app, first: bytes, second: bytes) -> list[pipeline.Outcome]:  # type: ignore[no-untyped-def]
+    """`first` is processed up to its commit and held there; then `second`
+    starts, and must wait for a lock before `first` is allowed to commit."""
+    held = HeldCommit()
+    event.listen(Session, "before_commit", held)
+    outcomes: dict[str, pipeline.Outcome] = {}
+
+    def run(name: str, raw: bytes) -> None:
+        if name == "first":
+            held.owner = threading.get_ident()
+        outcomes[name] = pipeline.process(app, raw, NOW, acknowledge=False)
+
+    try:
+        one = threading.Thread(target=run, args=("first", first))
+        one.start()
+        # accept() commits the raw bytes first: let that commit through, hold the next one.
+        assert held.reached.wait(30)
+        held.reached.clear()
+        held.go.set()
+        held.go = threading.Event()
+        assert held.reached.wait(30), "the first message never reached its commit"
+        two = threading.Thread(target=run, args=("second", second))
+        two.start()
+        wait_for(lambda: waiting_on_locks(app) >= 1 or not two.is_alive(), timeout=20)
+        assert two.is_alive(), "the second message did not wait for the first one's commit"
+        held.go.set()
+        one.join(30)
+        two.join(30)
+    finally:
+        held.go.set()
+        event.remove(Session, "before_commit", held)
+    return [outcomes["first"], outcomes["second"]]
+
+
+def test_a_reply_racing_its_parent_joins_the_parents_ticket(app):
+    first, second = race(app, PARENT, REPLY)
+    assert first.action == "new"
+    assert second.action == "reply" and second.ref == first.ref
+
+
+def test_a_parent_racing_its_reply_joins_the_replys_ticket(app):
+    first, second = race(app, REPLY, PARENT)
+    assert first.action == "new"
+    assert second.action == "reply" and second.ref == first.ref
+
+
+def test_one_message_delivered_to_two_mailboxes_at_once_is_one_ticket(app):
+    copy = PARENT.replace(b"To: ", b"Delivered-To: sales@example.test\nTo: ", 1)
+    assert copy != PARENT
+    first, second = race(app, PARENT, copy)
+    assert first.action == "new"
+    assert second.action == "duplicate" and second.ref == first.ref
