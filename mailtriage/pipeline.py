@@ -125,15 +125,35 @@ def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[
     lookups that would find nothing are answered by `BatchHints` (three
     queries a batch) instead of three to six queries a message."""
     for chunk in readahead.batches(items, batch, app.settings.limits):
-        try:
+        for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
-                outcomes = _store_batch(app, chunk, clock, acknowledge, careful=False)
-            except _MessageFailed:
-                outcomes = _store_batch(app, chunk, clock, acknowledge, careful=True)
-        except SQLAlchemyError as exc:
-            log.error("import batch of %d could not be stored: %s", len(chunk), exc)
-            raise TemporaryFailure(f"could not store messages: {exc.__class__.__name__}") from exc
+                try:
+                    outcomes = _store_batch(app, chunk, clock, acknowledge, careful=False)
+                except _MessageFailed:
+                    outcomes = _store_batch(app, chunk, clock, acknowledge, careful=True)
+                break
+            except SQLAlchemyError as exc:
+                if _lost_a_race(exc) and attempt < _BATCH_ATTEMPTS:
+                    log.warning("import batch of %d: %s; storing it again", len(chunk), _first_line(exc))
+                    continue
+                log.error("import batch of %d could not be stored: %s", len(chunk), exc)
+                raise TemporaryFailure(f"could not store messages: {exc.__class__.__name__}") from exc
         yield from outcomes
+
+
+_BATCH_ATTEMPTS = 3
+_RACES = ("40P01", "40001")      # PostgreSQL: deadlock detected, serialization failure
+
+
+def _lost_a_race(exc: SQLAlchemyError) -> bool:
+    """The database rolled us back so that another transaction could go on
+    (two imports, or an import and a daemon, wanting the same rows): the
+    same batch, stored again, succeeds."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _RACES
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [exc.__class__.__name__])[0]
 
 
 class _MessageFailed(Exception):

@@ -108,3 +108,28 @@ def test_one_message_delivered_to_two_mailboxes_at_once_is_one_ticket(app):
     first, second = race(app, PARENT, copy)
     assert first.action == "new"
     assert second.action == "duplicate" and second.ref == first.ref
+
+
+def test_an_import_batch_chosen_as_a_deadlock_victim_is_stored_again(tmp_path, pg_url, caplog):
+    """PostgreSQL breaks a deadlock (two imports, or an import and a daemon,
+    wanting the same rows in opposite orders) by rolling one transaction back
+    with SQLSTATE 40P01; the import stores that batch again instead of stopping.
+    The deadlock is made by a trigger that reports one, the first time only."""
+    import psycopg
+
+    site = make_site(tmp_path / "site", database=pg_url)
+    site.ok("db", "upgrade")
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE mt_once")         # nextval() is not rolled back: fails once only
+        conn.execute("CREATE FUNCTION mt_deadlock() RETURNS trigger AS $$ BEGIN "
+                     "IF nextval('mt_once') = 1 THEN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; "
+                     "END IF; RETURN NEW; END $$ LANGUAGE plpgsql")
+        conn.execute("CREATE TRIGGER mt_deadlock BEFORE INSERT ON tickets FOR EACH ROW EXECUTE FUNCTION mt_deadlock()")
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "1.eml").write_bytes(PARENT)
+    (folder / "2.eml").write_bytes(REPLY)
+    code, out, err = site.cli("import", str(folder), "--no-progress", now=NOW.isoformat())
+    assert code == 0, err
+    assert "2 messages: 1 new, 1 reply" in out
+    assert any("deadlock detected; storing it again" in r.getMessage() for r in caplog.records)
