@@ -7,6 +7,9 @@ On a synthetic Maildir (bench/synth.py) it measures, in the same run:
   insert;
 - `mailtriage import` into a fresh SQLite database and into a fresh
   PostgreSQL database (a private cluster started like the tests' one);
+- the same mailbox dealt out to three `mailtriage import` processes that
+  share one PostgreSQL database at once, as three daemons would, and whether
+  they made the same tickets as the single import;
 - the peak RSS of a large import, run as a child process;
 - the SLA sweep over many open tickets (bench/sla_sweep.py);
 - arrival-to-acknowledgement latency through Dovecot IDLE (bench/daemon.py).
@@ -93,6 +96,35 @@ def make_site(site: Path, database: str) -> Path:
 def import_child(config: Path, maildir: Path) -> tuple[float, int]:
     """`mailtriage import` as a child process: (messages a second, the child's peak RSS in MB).
     Timed from inside the child, so interpreter start-up is not counted."""
+    elapsed, rss = _finish(_start_import(config, maildir))
+    return _count(maildir) / elapsed, rss
+
+
+def import_together(configs: list[Path], maildirs: list[Path]) -> float:
+    """Several `mailtriage import`s at once, one per Maildir: messages a second
+    in all, over the slowest one's time (they start together)."""
+    children = [_start_import(config, maildir) for config, maildir in zip(configs, maildirs)]
+    slowest = max(_finish(child)[0] for child in children)
+    return sum(_count(maildir) for maildir in maildirs) / slowest
+
+
+def split_maildir(maildir: Path, parts: int) -> list[Path]:
+    """Deal the files out round-robin, so every part holds pieces of the same
+    conversations (the importers then meet on the same threads)."""
+    folders = [maildir.with_name(f"{maildir.name}.{n}") for n in range(parts)]
+    for folder in folders:
+        for sub in ("tmp", "new", "cur"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(sorted((maildir / "cur").iterdir())):
+        os.link(path, folders[index % parts] / "cur" / path.name)
+    return folders
+
+
+def _count(maildir: Path) -> int:
+    return sum(1 for _ in (maildir / "cur").iterdir())
+
+
+def _start_import(config: Path, maildir: Path) -> subprocess.Popen:
     code = ("import resource, sys, time\n"
             "from mailtriage.cli import main\n"
             "start = time.perf_counter()\n"
@@ -103,13 +135,25 @@ def import_child(config: Path, maildir: Path) -> tuple[float, int]:
             "worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
             "print(f'BENCH {elapsed} {own} {worker}')\n"
             "sys.exit(code)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env())
-    if done.returncode != 0:
-        raise SystemExit(f"import failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    line = [row for row in done.stdout.splitlines() if row.startswith("BENCH ")][-1]
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=_env())
+
+
+def _finish(child: subprocess.Popen) -> tuple[float, int]:
+    """(seconds the import took, peak RSS in MB) of a child from `_start_import`."""
+    stdout, stderr = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"import failed ({child.returncode}):\n{stdout}\n{stderr}")
+    line = [row for row in stdout.splitlines() if row.startswith("BENCH ")][-1]
     _, elapsed, own, worker = line.split()
-    count = sum(1 for _ in (maildir / "cur").iterdir())
-    return count / float(elapsed), max(int(own), int(worker)) // 1024
+    return float(elapsed), max(int(own), int(worker)) // 1024
+
+
+def count_tickets(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return conn.execute("SELECT count(*) FROM tickets").fetchone()[0]  # type: ignore[index]
 
 
 def _env() -> dict[str, str]:
@@ -168,15 +212,26 @@ def main() -> int:
         if not args.no_postgres:
             server = start_postgres()
             try:
-                config = make_site(root / "pg", server.create_database("mt_bench"))
+                url = server.create_database("mt_bench")
+                config = make_site(root / "pg", url)
                 rate, _ = import_child(config, maildir)
                 results["import_postgresql_msgs_per_s"] = round(rate, 1)
                 results["import_postgresql_vs_mailparser_floor"] = round(
                     rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
+                # The same mailbox by three importers at once on one database (as three daemons
+                # would share it): the rate, and whether they made the same tickets as one did.
+                shared = server.create_database("mt_bench3")
+                configs = [make_site(root / f"pg3-{n}", shared) for n in range(3)]
+                subprocess.run([sys.executable, "-m", "mailtriage", "--config", str(configs[0]), "db", "upgrade"],
+                               check=True, capture_output=True, cwd=ROOT, env=_env())
+                results["import_postgresql_3_processes_msgs_per_s"] = round(
+                    import_together(configs, split_maildir(maildir, 3)), 1)
+                results["import_postgresql_3_processes_same_tickets"] = count_tickets(shared) == count_tickets(url)
                 results["postgresql_note"] = "private cluster, fsync=off (as in the tests)"
             finally:
                 stop_postgres(server)
-        shutil.rmtree(maildir)
+        for folder in root.glob("Maildir*"):
+            shutil.rmtree(folder)
         if sizes["rss_messages"]:
             big = generate(root / "Big", sizes["rss_messages"], seed=7)
             config = make_site(root / "rss", f"sqlite:///{root / 'rss' / 'bench.db'}")
