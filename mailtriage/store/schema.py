@@ -68,7 +68,7 @@ class RawMessage(Base):
     reason: Mapped[str | None] = mapped_column(String(200))    # why quarantined or ignored
     error: Mapped[str | None] = mapped_column(Text)            # the error text, for operators
     attempts: Mapped[int] = mapped_column(default=0)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)   # merges move them
 
 
 class Ticket(Base):
@@ -150,7 +150,7 @@ class MessageRef(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(998), index=True)
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"))
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)     # merges move them
 
 
 class Event(Base):
