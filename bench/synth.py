@@ -53,23 +53,23 @@ def _message(rng: random.Random, index: int, thread: int, position: int, parent:
 
 
 def generate(folder: Path, count: int, seed: int = 42) -> Path:
-    """Write `count` messages into a Maildir at `folder` (files in shuffled order)."""
+    """Write `count` messages into a Maildir at `folder` (files in shuffled order).
+    Each message is written as it is made: the generator's memory stays flat."""
     rng = random.Random(seed)
     for sub in ("tmp", "new", "cur"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     start = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
-    messages: list[bytes] = []
+    names = [f"{i:07d}.synthetic:2," for i in range(count)]
+    random.Random(seed + 1).shuffle(names)          # delivery order is not conversation order
+    written = 0
     thread = 0
-    while len(messages) < count:
+    while written < count:
         parent: list[str] = []
-        for position in range(min(rng.randint(1, 5), count - len(messages))):
-            when = start + timedelta(minutes=len(messages))
-            message_id, raw = _message(rng, len(messages), thread, position, parent, when)
+        for position in range(min(rng.randint(1, 5), count - written)):
+            when = start + timedelta(minutes=written)
+            message_id, raw = _message(rng, written, thread, position, parent, when)
             parent.append(message_id)
-            messages.append(raw)
+            (folder / "cur" / names[written]).write_bytes(raw)
+            written += 1
         thread += 1
-    names = [f"{i:07d}.synthetic:2," for i in range(len(messages))]
-    rng.shuffle(names)           # delivery order is not conversation order
-    for name, raw in zip(names, messages):
-        (folder / "cur" / name).write_bytes(raw)
     return folder
