@@ -32,6 +32,7 @@ from email.policy import compat32
 
 from flufl.bounce import all_failures
 
+from mailtriage.mimetext import subparts
 from mailtriage.model import ParsedMail
 
 # flufl.bounce logs every detector it runs (INFO) and a traceback for each one
@@ -96,9 +97,8 @@ def _enclosed_ids(msg: Message) -> tuple[str, ...]:
     for part in _parts(msg):
         ctype = part.get_content_type()
         if ctype in _ENCLOSED or ctype in _ENCLOSED_HEADERS:
-            payload = part.get_payload()
             # The parser reads message/* as an enclosed message; text/* stays text.
-            inners = payload if isinstance(payload, list) else [HeaderParser(policy=compat32).parsestr(_text(part))]
+            inners = subparts(part) or [HeaderParser(policy=compat32).parsestr(_text(part))]
             for inner in inners:
                 enclosed += _ids(inner.get("message-id", ""))
         elif part.get_content_maintype() == "text":
@@ -113,8 +113,8 @@ def _parts(msg: Message) -> list[Message]:
     while stack and len(found) < _MAX_PARTS:
         part = stack.pop()
         found.append(part)
-        if part.get_content_maintype() == "multipart" and isinstance(part.get_payload(), list):
-            stack.extend(reversed(part.get_payload()))
+        if part.get_content_maintype() == "multipart":
+            stack.extend(reversed(subparts(part)))
     return found
 
 

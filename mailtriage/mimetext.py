@@ -17,6 +17,8 @@ import binascii
 import codecs
 import re
 
+from email.message import Message
+
 import charset_normalizer
 
 ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?]*)\?=")
@@ -32,6 +34,12 @@ _CHARSET_ALIASES = {
 # Codecs Python accepts that no mail charset means: they turn text into code
 # points of the sender's choosing (lone surrogates, escapes).
 _REFUSED_CODECS = frozenset({"unicode-escape", "raw-unicode-escape"})
+
+
+def subparts(part: Message) -> list[Message]:
+    """The parts a multipart or message/* part holds (none for a leaf: its payload is not touched)."""
+    payload = part.get_payload() if part.is_multipart() else None
+    return [inner for inner in payload if isinstance(inner, Message)] if isinstance(payload, list) else []
 
 
 def unsurrogate(value: str, defects: list[str]) -> str:

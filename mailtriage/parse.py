@@ -37,7 +37,7 @@ from email.policy import compat32
 
 import inscriptis
 
-from mailtriage.mimetext import ENCODED_WORD, decode_bytes, decode_words, single_line, unsurrogate
+from mailtriage.mimetext import ENCODED_WORD, decode_bytes, decode_words, single_line, subparts, unsurrogate
 from mailtriage.model import Attachment, ParsedMail
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -239,7 +239,7 @@ def _leaves(msg: Message) -> Iterator[Message]:
         part = stack.pop()
         # is_multipart() only looks; get_payload() on a leaf would decode it.
         if part.is_multipart() and (part is msg or part.get_content_maintype() == "multipart"):
-            stack.extend(reversed(part.get_payload()))
+            stack.extend(reversed(subparts(part)))
         else:
             yield part
 
@@ -302,7 +302,7 @@ def _payload_bytes(part: Message) -> bytes:
     if isinstance(payload, bytes):
         return payload
     try:  # message/rfc822: the attached message, generated again as bytes
-        return b"".join(inner.as_bytes() for inner in part.get_payload())
+        return b"".join(inner.as_bytes() for inner in subparts(part))
     except Exception:  # best effort: the content is not worth losing the message for
         return b""
 
@@ -364,4 +364,4 @@ def _collect_stdlib_defects(msg: Message, defects: list[str]) -> None:
         part = stack.pop()
         defects.extend(type(defect).__name__ for defect in getattr(part, "defects", ()))
         if part.is_multipart():
-            stack.extend(part.get_payload())
+            stack.extend(subparts(part))

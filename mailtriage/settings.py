@@ -291,7 +291,7 @@ def _problem(error: Any, locator: yamlsrc.Locator) -> Problem:
 
 def _raw_calendar_references(data: dict[str, Any], locator: yamlsrc.Locator) -> list[Problem]:
     """The calendar names SLA targets use, checked even when other keys are invalid."""
-    calendars = data.get("calendars") if isinstance(data.get("calendars"), dict) else {}
+    calendars: dict[str, Any] = data["calendars"] if isinstance(data.get("calendars"), dict) else {}
     targets = (data.get("sla") or {}).get("targets") if isinstance(data.get("sla"), dict) else None
     problems = []
     for severity, target in (targets or {}).items() if isinstance(targets, dict) else ():

@@ -145,7 +145,8 @@ def _field_change(state: TicketState, name: str, value: Severity | Tier, actor: 
     old = getattr(state, name)
     if value is old:
         return Change(state, name, f"{value.value} (unchanged, by {actor})")
-    return Change(replace(state, **{name: value}), name, f"{old.value} → {value.value} (by {actor})")
+    changed: dict[str, Any] = {name: value}
+    return Change(replace(state, **changed), name, f"{old.value} → {value.value} (by {actor})")
 
 
 def status_after_agent_reply(status: Status) -> Status:

@@ -263,7 +263,7 @@ class _Reader:
             self.problem(path + ("regex",), f"{where}: regex must be a string, not {_kind(pattern)}")
         case_sensitive = self.read_flag(item.get("case_sensitive", False), path + ("case_sensitive",),
                                         f"{where}: case_sensitive")
-        if len(self.problems) > before:
+        if len(self.problems) > before or not isinstance(pattern, str):
             return None
         try:
             return matchers.regex(pattern, case_sensitive)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from tqdm import tqdm
@@ -124,7 +125,8 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
         query = select(OutboxRow).order_by(OutboxRow.id)
         if not args.all:
             query = query.where(OutboxRow.status.in_(("pending", "sending")))
-        data = [{"id": r.id, "ticket": f"{app.settings.ticket_prefix}-{r.ticket_id}" if r.ticket_id else None,
+        data: list[dict[str, Any]] = [
+                {"id": r.id, "ticket": f"{app.settings.ticket_prefix}-{r.ticket_id}" if r.ticket_id else None,
                  "kind": r.kind, "message_id": r.message_id, "to": list(r.recipients), "status": r.status,
                  "due_at": iso(r.due_at), "attempts": r.attempts, "last_error": r.last_error}
                 for r in session.scalars(query)]

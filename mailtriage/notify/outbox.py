@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
@@ -160,12 +160,12 @@ def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()
     """Commit `sending` on the next due row and return it (None: nothing is due)."""
     with sessions() as session, session.begin():
         for row in pending(session, now, limit=8):
-            taken = session.execute(
+            taken = _rowcount(session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
                        OutboxRow.attempts == row.attempts)
                 .values(status="sending", attempts=row.attempts + 1, due_at=now + retry.lease)
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False)))
             if taken == 1:
                 return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
                                list(row.recipients), row.data, row.attempts + 1, row.status == "sending")
@@ -177,9 +177,14 @@ def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
     the database lock proves that no other daemon is sending. (PostgreSQL
     daemons wait for the lease instead: another daemon may be mid-send.)"""
     with sessions() as session, session.begin():
-        return session.execute(
+        return _rowcount(session.execute(
             update(OutboxRow).where(OutboxRow.status == "sending").values(due_at=now)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (its result is a CursorResult; the stubs say Result)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _deliver(sender: Sender, row: Claimed, prefix: str) -> Exception | None:

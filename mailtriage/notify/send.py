@@ -78,7 +78,7 @@ class SmtpSender:
                 refused = self._connection().sendmail(mail_from, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             self._drop()
-            raise _classify(exc.recipients and min(code for code, _ in exc.recipients.values()),
+            raise _classify(min((code for code, _ in exc.recipients.values()), default=None),
                             f"all recipients refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:
             self._drop()

@@ -62,6 +62,7 @@ def parse_percent(value: str | float) -> float:
     """
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a percentage (use e.g. 80% or 0.8)")
+    share: float | None
     if isinstance(value, str):
         match = _PERCENT.fullmatch(value)
         if match:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.app import App
@@ -62,7 +63,7 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
             return result
 
 
-def due_query(now: datetime, limit: int) -> Select[tuple[int]]:
+def due_query(now: datetime, limit: int) -> Select[Any]:
     """The one query that finds work: an index range scan on next_deadline."""
     return select(Ticket.id).where(Ticket.next_deadline <= now).order_by(Ticket.next_deadline).limit(limit)
 
@@ -78,7 +79,7 @@ def _claim(session: Session, now: datetime, limit: int) -> list[Ticket]:
     if dialect == "sqlite":
         # Taking the rows out of the due set is the claim; the batch's commit puts
         # the new next_deadline in, a rollback puts the old one back.
-        table = Ticket.__table__
+        table = cast(Table, Ticket.__table__)
         ids = list(session.scalars(update(table).where(table.c.id.in_(due_query(now, limit).scalar_subquery()))
                                    .values(next_deadline=None).returning(table.c.id)))
     else:

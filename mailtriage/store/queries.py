@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -39,6 +40,7 @@ from mailtriage.store.schema import (
 from mailtriage.thread import ThreadFacts, find_tag
 
 
+_T = TypeVar("_T")
 HINTS = "mailtriage.batch_hints"       # the key of BatchHints in Session.info
 NO_FLUSH = {"autoflush": False}       # for lookups of rows the ORM does not write (see above)
 
@@ -97,9 +99,9 @@ class BatchHints:
             hints.tickets.extend(session.scalars(select(Ticket).where(Ticket.id.in_(
                 select(Message.ticket_id).where(Message.message_id.in_(chunk))))))
         hints.participants = {ticket.id: set() for ticket in hints.tickets}     # and their customers
-        for chunk in _slices(sorted(hints.participants), 500):
+        for numbers in _slices(sorted(hints.participants), 500):
             for ticket_id, email in session.execute(select(Participant.ticket_id, Participant.email).where(
-                    Participant.ticket_id.in_(chunk))):
+                    Participant.ticket_id.in_(numbers))):
                 hints.participants[ticket_id].add(email)
         for chunk in _slices(sorted(senders), 500):
             hints.suppressed.update(session.scalars(select(Suppression.address).where(
@@ -107,7 +109,7 @@ class BatchHints:
         return hints
 
 
-def _slices(values: list[str], size: int) -> Iterable[list[str]]:
+def _slices(values: list[_T], size: int) -> Iterable[list[_T]]:
     return (values[i:i + size] for i in range(0, len(values), size))
 
 
@@ -168,7 +170,7 @@ def tickets_of_outgoing(session: Session, message_ids: tuple[str, ...]) -> tuple
         return ()
     rows = session.scalars(select(OutboxRow.ticket_id).where(
         OutboxRow.message_id.in_(message_ids), OutboxRow.ticket_id.is_not(None)).distinct())
-    return tuple(sorted(set(rows)))
+    return tuple(sorted({ticket_id for ticket_id in rows if ticket_id is not None}))
 
 
 def participants(session: Session, ticket_id: int) -> list[tuple[str, str]]:
@@ -405,9 +407,8 @@ def store_attachments(session: Session, mail: ParsedMail, now: datetime) -> None
 
 def _insert_missing(session: Session, table: type, values: dict) -> None:
     """INSERT … ON CONFLICT DO NOTHING on the table's unique key."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.connection().execute(insert(table).values(**values).on_conflict_do_nothing())
+    statement = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).values(**values)
+    session.connection().execute(statement.on_conflict_do_nothing())
