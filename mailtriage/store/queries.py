@@ -231,7 +231,8 @@ _INSERT_PARTICIPANT = insert(Participant)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _INSERT_REF = insert(MessageRef)
 _INSERT_EVENT = insert(Event)
-_INSERT_TICKET = insert(Ticket).returning(Ticket.id)
+_TICKET_COLUMNS = tuple(Ticket.__table__.columns)
+_INSERT_TICKET = insert(Ticket).returning(*_TICKET_COLUMNS)
 
 
 def add_participants(session: Session, ticket_id: int, people: list[tuple[str, str]], *,
@@ -294,15 +295,15 @@ def add_events(session: Session, ticket_id: int, at: datetime,
 
 
 def insert_ticket(session: Session, ticket: Ticket) -> None:
-    """Store a new ticket (a transient object, every column set): one Core
-    INSERT, then the object joins the session as if it had been loaded, so
-    later changes to it are UPDATEs. (The unit of work would also flush every
-    other pending change first, and costs several times the statement.)"""
-    values = {column.key: getattr(ticket, column.key) for column in Ticket.__table__.columns
-              if column.key != "id"}
-    for key, value in values.items():
-        setattr(ticket, key, value)          # None too: nothing is left to load from the row
-    ticket.id = session.connection().execute(_INSERT_TICKET, values).scalar_one()
+    """Store a new ticket (a transient object): one Core INSERT, then the
+    object joins the session as if it had been loaded, so later changes to it
+    are UPDATEs. (The unit of work would also flush every other pending change
+    first, and costs several times the statement.) The row comes back whole,
+    column defaults included, so nothing is left to load."""
+    values = {column.key: getattr(ticket, column.key) for column in _TICKET_COLUMNS if column.key != "id"}
+    row = session.connection().execute(_INSERT_TICKET, {k: v for k, v in values.items() if v is not None}).one()
+    for column, value in zip(_TICKET_COLUMNS, row):
+        setattr(ticket, column.key, value)
     make_transient_to_detached(ticket)
     session.add(ticket)
     hints = _hints(session)
