@@ -44,6 +44,16 @@ class PgServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def drop_database(self, name: str) -> None:
+        import psycopg
+
+        dsn = self.admin_url.replace("postgresql+psycopg://", "postgresql://")
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass                          # a leftover test database harms nothing
+
 
 def _binaries() -> tuple[str, str] | None:
     for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
@@ -93,6 +103,9 @@ _counter = itertools.count()
 
 
 @pytest.fixture
-def pg_url(postgres_server) -> str:
-    """A fresh, empty PostgreSQL database for one test."""
-    return postgres_server.create_database(f"mt_test_{os.getpid()}_{next(_counter)}")
+def pg_url(postgres_server):  # type: ignore[no-untyped-def]
+    """A fresh, empty PostgreSQL database for one test, dropped after it
+    (a private cluster goes away whole; a server named by MAILTRIAGE_TEST_PG_URL stays)."""
+    name = f"mt_test_{os.getpid()}_{next(_counter)}"
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
