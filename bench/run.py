@@ -196,8 +196,9 @@ def _finish(child: subprocess.Popen) -> tuple[float, int]:
 
 def count_tickets(url: str) -> int:
     import psycopg
+    from pg import libpq_dsn  # noqa: PLC0415 - tests/ is on the path (start_postgres)
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(libpq_dsn(url)) as conn:
         return conn.execute("SELECT count(*) FROM tickets").fetchone()[0]  # type: ignore[index]
 
 

@@ -127,10 +127,7 @@ def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[
     for chunk in readahead.batches(items, batch, app.settings.limits):
         for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
-                try:
-                    outcomes = _store_batch(app, chunk, clock, acknowledge, careful=False)
-                except _MessageFailed:
-                    outcomes = _store_batch(app, chunk, clock, acknowledge, careful=True)
+                outcomes = _store_batch_quickly_or_carefully(app, chunk, clock, acknowledge)
                 break
             except SQLAlchemyError as exc:
                 if _lost_a_race(exc) and attempt < _BATCH_ATTEMPTS:
@@ -154,6 +151,14 @@ def _lost_a_race(exc: SQLAlchemyError) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [exc.__class__.__name__])[0]
+
+
+def _store_batch_quickly_or_carefully(app: App, chunk: list[readahead.Prepared],
+                                      clock: Callable[[], datetime], acknowledge: bool) -> list[Outcome]:
+    try:
+        return _store_batch(app, chunk, clock, acknowledge, careful=False)
+    except _MessageFailed:
+        return _store_batch(app, chunk, clock, acknowledge, careful=True)
 
 
 class _MessageFailed(Exception):

@@ -36,23 +36,28 @@ class PgServer:
         return self.admin_url.rsplit("/", 1)[0] + "/" + database
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
-        dsn = self.admin_url.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
+        self._admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
         import psycopg
 
-        dsn = self.admin_url.replace("postgresql+psycopg://", "postgresql://")
         try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except psycopg.Error:
             pass                          # a leftover test database harms nothing
+
+    def _admin(self, *statements: str) -> None:
+        import psycopg
+
+        with psycopg.connect(libpq_dsn(self.admin_url), autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+def libpq_dsn(url: str) -> str:
+    """The SQLAlchemy URL (postgresql+psycopg://…) as psycopg itself takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _binaries() -> tuple[str, str] | None:

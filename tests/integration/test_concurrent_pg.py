@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from helpers import eml, make_site, site_app
 from mailtriage import pipeline
+from pg import libpq_dsn
 from servers import wait_for
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -119,7 +120,7 @@ def test_an_import_batch_chosen_as_a_deadlock_victim_is_stored_again(tmp_path, p
 
     site = make_site(tmp_path / "site", database=pg_url)
     site.ok("db", "upgrade")
-    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+    with psycopg.connect(libpq_dsn(pg_url), autocommit=True) as conn:
         conn.execute("CREATE SEQUENCE mt_once")         # nextval() is not rolled back: fails once only
         conn.execute("CREATE FUNCTION mt_deadlock() RETURNS trigger AS $$ BEGIN "
                      "IF nextval('mt_once') = 1 THEN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; "

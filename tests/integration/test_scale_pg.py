@@ -17,6 +17,7 @@ import pytest
 
 from daemons import daemons, imap_site  # noqa: F401  (daemons: the fixture)
 from helpers import eml
+from pg import libpq_dsn
 from servers import wait_for
 
 USER = "support@example.test"
@@ -45,7 +46,7 @@ def acks(sink) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 def test_three_daemons_share_one_database_and_survive_a_sigkill(
         tmp_path, support, smtp_sink, smtp_sink_control, daemons, pg_url):
-    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    dsn = libpq_dsn(pg_url)
 
     def scalar(sql: str) -> int:
         with psycopg.connect(dsn, autocommit=True) as conn:
