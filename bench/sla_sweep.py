@@ -136,7 +136,7 @@ def main() -> int:
         (root / "templates").mkdir()
         config_path = root / "mailtriage.yaml"
         config_path.write_text(CONFIG.format(db=root / "sla.db") + "templates: templates/\n")
-        from mailtriage.settings import DEFAULTS_DIR
+        from mailtriage.config.load import DEFAULTS_DIR
         (root / "rules.yaml").write_text((DEFAULTS_DIR / "rules.yaml").read_text())
         app = build_app(load_config(config_path), FixedClock(NOW))
         try:

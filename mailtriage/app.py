@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailtriage.agents import warn_about_policy
+from mailtriage.tickets.agents import warn_about_policy
 from mailtriage.classify import RuleSet, load_rules
 from mailtriage.clock import Clock
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.notify.render import Templates, load_templates
-from mailtriage.settings import DEFAULTS_DIR, Settings, load_settings, raw_paths
+from mailtriage.config.values import Settings
+from mailtriage.config.load import DEFAULTS_DIR, load_settings, raw_paths
 from mailtriage.sla.calendar import Calendar, calendar_from_config
 from mailtriage.store import Store, open_store
 

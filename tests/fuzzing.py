@@ -19,11 +19,15 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from mailtriage import bounces, guards, limits, thread
+from mailtriage import thread
+from mailtriage.mail import bounces
+from mailtriage.mail import guards
+from mailtriage.mail import limits
 from mailtriage.classify import RuleSet, classify, load_rules
 from mailtriage.notify.compose import Outgoing, compose, deliverable
-from mailtriage.parse import parse
-from mailtriage.settings import DEFAULTS_DIR, Limits
+from mailtriage.mail.parse import parse
+from mailtriage.config.values import Limits
+from mailtriage.config.load import DEFAULTS_DIR
 from mailtriage.store import queries
 
 CONTROL = re.compile("[\x00-\x1f\x7f]")

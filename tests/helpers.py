@@ -75,7 +75,7 @@ class Site:
         return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
 
     def database_url(self) -> str:
-        from mailtriage.settings import load_settings
+        from mailtriage.config.load import load_settings
 
         return load_settings(self.config).database
 
@@ -122,7 +122,7 @@ agent_notices: {agent_notices}     # [] keeps agents' notices out of tests about
 
 def make_site(root: Path, *, smtp_out: str = "{maildir: ./outbox}", smtp_in_port: int = 8025,
               database: str | None = None, agent_notices: str = "[]") -> Site:
-    from mailtriage.settings import DEFAULTS_DIR
+    from mailtriage.config.load import DEFAULTS_DIR
 
     root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(DEFAULTS_DIR / "rules.yaml", root / "rules.yaml")

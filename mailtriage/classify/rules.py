@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from mailtriage import yamlsrc
+from mailtriage.config import yamlsrc
 from mailtriage.classify import matchers
 from mailtriage.classify.matchers import Condition, Matcher
 from mailtriage.errors import ConfigError, Problem

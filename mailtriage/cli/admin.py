@@ -10,8 +10,8 @@ from pathlib import Path
 from mailtriage.app import load_config
 from mailtriage.classify import classify
 from mailtriage.cli import common
-from mailtriage.parse import parse
-from mailtriage.settings import DEFAULTS_DIR, default_config_path, load_settings
+from mailtriage.mail.parse import parse
+from mailtriage.config.load import DEFAULTS_DIR, default_config_path, load_settings
 from mailtriage.store.db import connect, upgrade
 
 

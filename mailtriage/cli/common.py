@@ -10,7 +10,7 @@ from typing import Any
 from mailtriage.app import App, Config, build_app, load_config
 from mailtriage.clock import Clock, FixedClock, SystemClock, parse_instant
 from mailtriage.errors import UsageError
-from mailtriage.settings import default_config_path
+from mailtriage.config.load import default_config_path
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -40,7 +40,7 @@ def find_ticket(session: Any, app: App, ref: str) -> Any:
     """The ticket called REF (`MT-42`, `42`), or a NotFound error."""
     from mailtriage.errors import NotFound
     from mailtriage.store.schema import Ticket
-    from mailtriage.tickets import parse_ref
+    from mailtriage.tickets.transitions import parse_ref
 
     number = parse_ref(ref, app.settings.ticket_prefix)
     ticket = session.get(Ticket, number) if number is not None else None

@@ -16,7 +16,7 @@ from mailtriage.errors import NotFound, TemporaryFailure, UsageError
 from mailtriage.ingest import mailbox
 from mailtriage.notify import outbox
 from mailtriage.store.schema import OutboxRow, RawMessage
-from mailtriage.views import iso
+from mailtriage.cli.views import iso
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ from mailtriage.sla import lifecycle, sweep
 from mailtriage.sla.explain import explain, explain_text
 from mailtriage.sla.report import Facts, build, render_html, render_table
 from mailtriage.store.schema import Ticket
-from mailtriage.tickets import ticket_ref
+from mailtriage.tickets.transitions import ticket_ref
 
 
 def register(sub: argparse._SubParsersAction) -> None:

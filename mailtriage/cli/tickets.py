@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from mailtriage.cli import common
 from mailtriage.store.schema import Ticket
-from mailtriage.views import ticket_json, ticket_line, ticket_text
+from mailtriage.cli.views import ticket_json, ticket_line, ticket_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:

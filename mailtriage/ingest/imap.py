@@ -35,7 +35,8 @@ from mailtriage.app import App
 from mailtriage.backoff import Backoff, Outage
 from mailtriage.errors import ConfigError, TemporaryFailure
 from mailtriage.ingest import message_id_of
-from mailtriage.settings import ImapSettings, Mailbox
+from mailtriage.config.load import imap_password
+from mailtriage.config.values import ImapSettings, Mailbox
 from mailtriage.store.lock import AdvisoryLock, advisory_lock
 from mailtriage.store.schema import ImapState
 
@@ -67,7 +68,7 @@ class Taken:
 
 def connect(settings: ImapSettings) -> IMAPClient:
     """Log in (the password comes from the environment or a file)."""
-    password = settings.password()
+    password = imap_password(settings)
     client = IMAPClient(settings.host, port=settings.port, ssl=settings.ssl, timeout=TIMEOUT)
     try:
         client.login(settings.username, password)

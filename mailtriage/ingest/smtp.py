@@ -24,7 +24,7 @@ from mailtriage import pipeline
 from mailtriage.app import App
 from mailtriage.errors import MailtriageError, TemporaryFailure
 from mailtriage.ingest import message_id_of
-from mailtriage.settings import SmtpIn
+from mailtriage.config.values import SmtpIn
 
 log = logging.getLogger(__name__)
 

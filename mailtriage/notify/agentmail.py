@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mailtriage.app import Config
-from mailtriage.classify.commands import NotUnderstood
+from mailtriage.tickets.commands import NotUnderstood
 from mailtriage.model import Tier
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
-from mailtriage.settings import Agent, Settings
+from mailtriage.config.values import Agent, Settings
 from mailtriage.store import queries
 from mailtriage.store.schema import OutboxRow, Ticket
-from mailtriage.tickets import TicketView, agent_for, find_agent, ticket_ref
+from mailtriage.tickets.transitions import TicketView, agent_for, find_agent, ticket_ref
 
 NOTICE = "agent-notice"
 RELAY = "agent-reply"

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
 from mailtriage.notify.send import PermanentFailure, Sender, TemporaryFailure, make_sender
-from mailtriage.settings import SmtpOut
+from mailtriage.config.values import SmtpOut
 from mailtriage.store import queries
 from mailtriage.store.schema import Event, OutboxRow
 

@@ -15,7 +15,7 @@ import ssl
 from pathlib import Path
 from typing import Protocol
 
-from mailtriage.settings import SmtpOut
+from mailtriage.config.values import SmtpOut
 
 
 class TemporaryFailure(Exception):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailtriage.model import Severity, Status
-from mailtriage.settings import SlaSettings, Target
+from mailtriage.config.values import SlaSettings, Target
 from mailtriage.sla.clocks import (
     CLOCK_NAMES,
     FIRST_RESPONSE,

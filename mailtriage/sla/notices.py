@@ -21,14 +21,14 @@ from mailtriage.app import Config
 from mailtriage.model import Severity, Tier
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
-from mailtriage.settings import Settings
+from mailtriage.config.values import Settings
 from mailtriage.sla.calendar import Calendar
 from mailtriage.sla.clocks import LABELS, RUNNING, Clock, Clocks
 from mailtriage.sla.deadlines import Milestone
 from mailtriage.sla.durations import format_duration
 from mailtriage.store import queries
 from mailtriage.store.schema import Event, Message, Ticket
-from mailtriage.tickets import TicketView, agent_for, ticket_ref
+from mailtriage.tickets.transitions import TicketView, agent_for, ticket_ref
 
 HISTORY_LINES = 25
 EXCERPT_LINES = 15

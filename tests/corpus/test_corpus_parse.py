@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtriage.parse import parse
+from mailtriage.mail.parse import parse
 
 CONTROL = re.compile("[\x00-\x1f\x7f]")
 

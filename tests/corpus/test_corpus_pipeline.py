@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from helpers import make_site, site_app
-from mailtriage import guards, pipeline
-from mailtriage.parse import parse
+from mailtriage.mail import guards
+from mailtriage import pipeline
+from mailtriage.mail.parse import parse
 from mailtriage.store.schema import RawMessage, Ticket
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

@@ -35,8 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailtriage.parse import parse
-from mailtriage.quotes import split_reply
+from mailtriage.mail.parse import parse
+from mailtriage.mail.quotes import split_reply
 
 FLOOR = 0.85                   # measured 47/53 = 0.887, minus a small margin
 KNOWN_MISSES = {               # what is expected to fail today, and why

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from mailtriage.agents import authenticate, warn_about_policy
-from mailtriage.parse import parse
-from mailtriage.settings import Settings
+from mailtriage.tickets.agents import authenticate, warn_about_policy
+from mailtriage.mail.parse import parse
+from mailtriage.config.values import Settings
 
 from helpers import eml
 

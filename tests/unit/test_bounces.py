@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from helpers import dsn, qmail_bounce
-from mailtriage import bounces, guards
-from mailtriage.parse import parse
+from mailtriage.mail import bounces
+from mailtriage.mail import guards
+from mailtriage.mail.parse import parse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 OURS = "<mt.0123abcd@example.test>"

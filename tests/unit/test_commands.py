@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailtriage.classify.commands import (
+from mailtriage.tickets.commands import (
     AddTag,
     Assign,
     NotUnderstood,

@@ -11,7 +11,7 @@ import pytest
 from mailtriage.backoff import Backoff, Outage
 from mailtriage.clock import FixedClock
 from mailtriage.errors import AlreadyRunning
-from mailtriage.scheduler import Scheduler, supervise
+from mailtriage.daemon.scheduler import Scheduler, supervise
 from mailtriage.store.lock import DaemonLock, lock_for, sqlite_file
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

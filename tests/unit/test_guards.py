@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtriage.guards import (
+from mailtriage.mail.guards import (
     AUTOMATIC,
     OUT_OF_OFFICE,
     automatic_reason,
@@ -20,7 +20,7 @@ from mailtriage.guards import (
     is_out_of_office,
 )
 from mailtriage.model import ParsedMail
-from mailtriage.parse import parse
+from mailtriage.mail.parse import parse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 OWN = frozenset({"Support@Helpdesk.example"})

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mailtriage.limits import check_parsed, check_raw
-from mailtriage.parse import parse
-from mailtriage.settings import Limits
+from mailtriage.mail.limits import check_parsed, check_raw
+from mailtriage.mail.parse import parse
+from mailtriage.config.values import Limits
 
 DEFAULT = Limits()
 

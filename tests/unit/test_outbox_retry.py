@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from mailtriage.notify.outbox import Retry
-from mailtriage.settings import SmtpOut
+from mailtriage.config.values import SmtpOut
 
 
 def test_retries_double_up_to_the_cap():

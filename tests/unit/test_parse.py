@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailtriage.parse import parse
+from mailtriage.mail.parse import parse
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")

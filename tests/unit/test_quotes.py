@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailtriage.quotes import split_reply
+from mailtriage.mail.quotes import split_reply
 
 
 def test_a_mutt_reply_keeps_the_answer_and_drops_the_quoted_notice_and_signature():

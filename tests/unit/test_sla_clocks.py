@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailtriage.settings import SlaSettings
+from mailtriage.config.values import SlaSettings
 from mailtriage.sla import calendar_from_config, deadlines
 from mailtriage.sla.clocks import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, Clock, Clocks
 

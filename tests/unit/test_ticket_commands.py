@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailtriage.classify.commands import AddTag, Assign, SetSeverity, SetStatus, SetTier
+from mailtriage.tickets.commands import AddTag, Assign, SetSeverity, SetStatus, SetTier
 from mailtriage.model import Severity, Status, Tier
-from mailtriage.settings import Agent
-from mailtriage.tickets import (
+from mailtriage.config.values import Agent
+from mailtriage.tickets.transitions import (
     Change,
     TicketState,
     apply_command,

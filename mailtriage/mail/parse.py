@@ -37,7 +37,7 @@ from email.policy import compat32
 
 import inscriptis
 
-from mailtriage.mimetext import ENCODED_WORD, decode_bytes, decode_words, single_line, subparts, unsurrogate
+from mailtriage.mail.mime import ENCODED_WORD, decode_bytes, decode_words, single_line, subparts, unsurrogate
 from mailtriage.model import Attachment, ParsedMail
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mailtriage.classify import commands as c
+from mailtriage.tickets import commands as c
 from mailtriage.model import ParsedMail, Severity, Status, Tier
-from mailtriage.settings import Agent, Mailbox, Settings
+from mailtriage.config.values import Agent, Mailbox, Settings
 
 
 def ticket_ref(prefix: str, number: int) -> str:

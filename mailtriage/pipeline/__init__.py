@@ -25,17 +25,20 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailtriage import bounces, guards, limits, readahead
+from mailtriage.mail import bounces
+from mailtriage.mail import guards
+from mailtriage.mail import limits
+from mailtriage.pipeline import readahead
 from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import ParsedMail
-from mailtriage.parse import parse
-from mailtriage.settings import Settings
+from mailtriage.mail.parse import parse
+from mailtriage.config.values import Settings
 from mailtriage.store import queries
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.schema import RawMessage
-from mailtriage.tickets import agent_for
-from mailtriage.workflow import Context, apply
+from mailtriage.tickets.transitions import agent_for
+from mailtriage.tickets.customers import Context, apply
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from email.policy import compat32
 
 from flufl.bounce import all_failures
 
-from mailtriage.mimetext import subparts
+from mailtriage.mail.mime import subparts
 from mailtriage.model import ParsedMail
 
 # flufl.bounce logs every detector it runs (INFO) and a traceback for each one

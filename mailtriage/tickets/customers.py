@@ -20,15 +20,19 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from mailtriage import agents, quotes, relay, thread, tickets
-from mailtriage.agents import NOT_AN_AGENT, AgentCheck
+from mailtriage import thread
+from mailtriage.tickets import agents
+from mailtriage.mail import quotes
+from mailtriage.tickets import answers as relay
+from mailtriage.tickets import transitions as tickets
+from mailtriage.tickets.agents import NOT_AN_AGENT, AgentCheck
 from mailtriage.app import App
 from mailtriage.classify import classify
-from mailtriage.classify.commands import NotUnderstood
+from mailtriage.tickets.commands import NotUnderstood
 from mailtriage.model import ParsedMail, Status, Verdict
 from mailtriage.notify import agentmail, outbox
 from mailtriage.notify.compose import Outgoing, deliverable
-from mailtriage.settings import Mailbox
+from mailtriage.config.values import Mailbox
 from mailtriage.sla import lifecycle
 from mailtriage.store import queries
 from mailtriage.store.schema import RawMessage, Ticket

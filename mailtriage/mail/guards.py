@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import compat32
 
-from mailtriage import bounces
+from mailtriage.mail import bounces
 from mailtriage.model import ParsedMail
 
 _DSN_REPORT_TYPES = ("delivery-status", "")  # a report without report-type is almost always a DSN

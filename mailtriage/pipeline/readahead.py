@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from mailtriage import limits
+from mailtriage.mail import limits
 from mailtriage.model import ParsedMail
-from mailtriage.parse import parse
-from mailtriage.settings import Limits
+from mailtriage.mail.parse import parse
+from mailtriage.config.values import Limits
 
 log = logging.getLogger(__name__)
 

@@ -16,17 +16,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mailtriage import quotes, tickets
-from mailtriage.classify.commands import CommandBlock, NotUnderstood, parse_commands
+from mailtriage.mail import quotes
+from mailtriage.tickets import transitions as tickets
+from mailtriage.tickets.commands import CommandBlock, NotUnderstood, parse_commands
 from mailtriage.model import Severity, Status, Tier
 from mailtriage.notify import agentmail
 from mailtriage.sla import lifecycle
 from mailtriage.store import queries
 from mailtriage.store.schema import Ticket
-from mailtriage.tickets import TicketState
+from mailtriage.tickets.transitions import TicketState
 
 if TYPE_CHECKING:
-    from mailtriage.workflow import Context
+    from mailtriage.tickets.customers import Context
 
 
 @dataclass

@@ -33,8 +33,9 @@ from mailtriage.errors import ConfigError, Problem
 from mailtriage.ingest.imap import ImapWatcher
 from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
-from mailtriage.scheduler import Scheduler, supervise
-from mailtriage.settings import Mailbox, Settings
+from mailtriage.daemon.scheduler import Scheduler, supervise
+from mailtriage.config.load import imap_password
+from mailtriage.config.values import Mailbox, Settings
 from mailtriage.store.lock import DaemonLock, lock_for
 from mailtriage.store.schema import AutoReplyLog
 
@@ -255,7 +256,7 @@ def check_passwords(settings: Settings) -> None:
         if mailbox.imap is None:
             continue
         try:
-            mailbox.imap.password()
+            imap_password(mailbox.imap)
         except ConfigError as exc:
             problems += [Problem(p.file, p.line, f"mailbox {mailbox.name}: {p.message}") for p in exc.problems]
         except OSError as exc:

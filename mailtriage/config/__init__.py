@@ -1,0 +1,1 @@
+"""mailtriage/config"""

@@ -1,0 +1,164 @@
+"""Configuration loading: `mailtriage.yaml` and the environment → `Settings`.
+
+    config file (YAML, with line numbers) + MAILTRIAGE_DATABASE ─► validate ─► Settings
+
+`load_settings(path)` reads the file (or the embedded defaults when there is
+none), checks every key against `config.values`, and reports each problem as
+`FILE:LINE: message`. Rules and templates are loaded by their own modules
+from the paths named here (see app.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mailtriage.config import yamlsrc
+from mailtriage.config.values import ImapSettings, Settings, SmtpOut
+from mailtriage.errors import ConfigError, Problem
+from mailtriage.model import Severity
+
+DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "defaults"
+
+
+def default_config_path() -> Path | None:
+    """`$MAILTRIAGE_CONFIG`, else `./mailtriage.yaml`, else None (embedded defaults)."""
+    env = os.environ.get("MAILTRIAGE_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("mailtriage.yaml")
+    return local if local.exists() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load and validate a config file, or the embedded defaults for None."""
+    if path is None:
+        data, locator = yamlsrc.load(DEFAULTS_DIR / "mailtriage.yaml")
+        base = DEFAULTS_DIR
+        data = dict(data or {})
+        data["base_dir"] = str(base)
+        # The embedded defaults keep their state in the working directory.
+        data["database"] = _resolve_sqlite("sqlite:///mailtriage.db", Path.cwd())
+        settings = _validate(data, locator)
+        return settings.model_copy(update={"smtp_out": SmtpOut(maildir=str(Path.cwd() / "outbox"))})
+    data, locator = yamlsrc.load(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(locator.problem((), "the config must be a mapping of keys"))
+    data = dict(data)
+    if "base_dir" in data:
+        raise ConfigError(locator.problem(("base_dir",), "base_dir is set by mailtriage, not in the file"))
+    data["base_dir"] = str(path.resolve().parent)
+    return _validate(data, locator)
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """A relative SQLite path in a config file starts at that file's folder."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or ":memory:" in url or url == prefix:
+        return url
+    return prefix + str((base / url[len(prefix):]).resolve())
+
+
+def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> Settings:
+    if os.environ.get("MAILTRIAGE_DATABASE"):
+        data["database"] = os.environ["MAILTRIAGE_DATABASE"]   # deployments and the test suite
+    if isinstance(data.get("database"), str):
+        data["database"] = _resolve_sqlite(data["database"], Path(data["base_dir"]))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(error, locator) for error in exc.errors()]
+        raise ConfigError(problems + _raw_calendar_references(data, locator)) from exc
+    problems = check_references(settings, locator)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _problem(error: Any, locator: yamlsrc.Locator) -> Problem:
+    loc = tuple(error["loc"])
+    where = ".".join(str(part) for part in loc) or "config"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (see the example that `mailtriage init` writes)"
+    elif error["type"] == "missing":
+        message = "is required"
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return locator.problem(loc, f"{where}: {message}")
+
+
+def _raw_calendar_references(data: dict[str, Any], locator: yamlsrc.Locator) -> list[Problem]:
+    """The calendar names SLA targets use, checked even when other keys are invalid."""
+    calendars: dict[str, Any] = data["calendars"] if isinstance(data.get("calendars"), dict) else {}
+    targets = (data.get("sla") or {}).get("targets") if isinstance(data.get("sla"), dict) else None
+    problems = []
+    for severity, target in (targets or {}).items() if isinstance(targets, dict) else ():
+        name = target.get("calendar", "always") if isinstance(target, dict) else None
+        if isinstance(name, str) and name not in calendars:
+            problems.append(locator.problem(("sla", "targets", severity, "calendar"),
+                                            f"sla.targets.{severity}: no calendar named {name!r}"))
+    return problems
+
+
+def raw_paths(path: Path | None) -> tuple[Path, Path]:
+    """Where the rules and templates are, read without validating the rest
+    (so `config check` can report their problems next to the config's)."""
+    if path is None:
+        return DEFAULTS_DIR / "rules.yaml", DEFAULTS_DIR / "templates"
+    try:
+        data, _ = yamlsrc.load(path)
+    except ConfigError:
+        data = None
+    data = data if isinstance(data, dict) else {}
+    base = path.resolve().parent
+    rules, templates = data.get("rules", "rules.yaml"), data.get("templates", "templates/")
+    return base / str(rules), base / str(templates)
+
+
+def check_references(settings: Settings, locator: yamlsrc.Locator) -> list[Problem]:
+    """Cross-key checks pydantic cannot do alone: calendars named by SLA targets."""
+    from mailtriage.sla.calendar import calendar_from_config
+
+    problems: list[Problem] = []
+    for name, data in settings.calendars.items():
+        try:
+            calendar_from_config(name, data)
+        except (ValueError, TypeError, KeyError) as exc:
+            where = ("calendars", name) + tuple(getattr(exc, "path", ()))
+            problems.append(locator.problem(where, f"calendar {name}: {exc}"))
+    for severity, target in settings.sla.targets.items():
+        if target.calendar not in settings.calendars:
+            problems.append(locator.problem(
+                ("sla", "targets", severity.value, "calendar"),
+                f"sla.targets.{severity.value}: no calendar named {target.calendar!r}"))
+    for tier, tier_settings in settings.tiers.items():
+        if tier_settings.calendar is not None and tier_settings.calendar not in settings.calendars:
+            problems.append(locator.problem(
+                ("tiers", tier.value, "calendar"),
+                f"tiers.{tier.value}: no calendar named {tier_settings.calendar!r}"))
+    missing = [s.value for s in Severity if s not in settings.sla.targets]
+    if missing:
+        problems.append(locator.problem(("sla", "targets"), f"sla.targets: missing {', '.join(missing)}"))
+    names = [m.name for m in settings.mailboxes]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            problems.append(locator.problem(("mailboxes", index, "name"), f"mailbox name {name!r} is used twice"))
+    return problems
+
+
+def imap_password(imap: ImapSettings) -> str:
+    """From the environment or a file: never from the YAML itself."""
+    if imap.password_env:
+        value = os.environ.get(imap.password_env)
+        if value is None:
+            raise ConfigError(Problem("<environment>", 0, f"{imap.password_env} is not set"))
+        return value
+    if imap.password_file:
+        return Path(imap.password_file).read_text(encoding="utf-8").strip()
+    raise ConfigError(Problem("<config>", 0, f"imap {imap.username}: no password_env or password_file"))

@@ -1,0 +1,205 @@
+"""Configuration values: the frozen types the rest of mailtriage reads.
+
+Each key of `mailtriage.yaml` is declared here with its type and default
+(pydantic checks them); `config.load` reads the YAML and the environment and
+turns problems into `FILE:LINE: message`. Nothing here touches a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from mailtriage.model import Severity, Tier
+from mailtriage.sla.durations import parse_duration, parse_percent
+
+ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    return parse_duration(str(value))
+
+
+def _percent(value: Any) -> float:
+    return parse_percent(value if isinstance(value, (int, float)) else str(value))
+
+
+def _address(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not ADDRESS.match(text):
+        raise ValueError(f"{value!r} is not an email address")
+    return text
+
+
+def _size(value: Any) -> int:
+    """`25MB`, `512KB`, `1GB` or a plain number of bytes."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?B?)\s*", str(value), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{value!r} is not a size (use e.g. 25MB, 512KB)")
+    unit = match.group(2).upper().rstrip("B")
+    return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Percent = Annotated[float, BeforeValidator(_percent)]
+Address = Annotated[str, BeforeValidator(_address)]
+Size = Annotated[int, BeforeValidator(_size)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImapSettings(_Frozen):
+    host: str
+    port: int = 993
+    ssl: bool = True
+    username: str
+    password_env: str | None = None
+    password_file: str | None = None
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    idle: bool = True
+    poll_interval: Duration = timedelta(seconds=60)
+
+
+class Mailbox(_Frozen):
+    name: str
+    address: Address
+    comment_address: Address | None = None
+    queue: str = "support"
+    from_name: str = "Support"
+    imap: ImapSettings | None = None
+
+
+class SmtpIn(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = 8025
+    lmtp: bool = False
+    max_size: Size = 25 * 1024**2
+
+
+class SmtpOut(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password_env: str | None = None
+    maildir: str | None = None
+    timeout: Duration = timedelta(seconds=30)
+    retry_first: Duration = timedelta(minutes=1)    # after a 4xx or a connection error; doubles …
+    retry_max: Duration = timedelta(hours=1)        # … up to this
+    max_attempts: int = Field(default=12, ge=1)     # then the mail is given up with an event on the ticket
+    lease: Duration | None = None                   # a daemon that dies mid-send leaves the mail to
+                                                    # another after this; default 4 × timeout, at least 2m
+
+
+class Agent(_Frozen):
+    email: str                       # an address, or @domain for a whole domain
+    name: str = ""
+    tier: Tier = Tier.L1
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email_or_domain(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text.startswith("@") and "." in text and " " not in text:
+            return text
+        return _address(text)
+
+
+class TierSettings(_Frozen):
+    notify: list[Address] = Field(default_factory=list)
+    calendar: str | None = None      # hold SLA notices (except S1) until this calendar's working hours
+
+
+class Target(_Frozen):
+    first_response: Duration
+    resolution: Duration
+    next_update: Duration | None = None
+    calendar: str = "always"
+
+
+class SlaSettings(_Frozen):
+    warn_at: Percent = 0.8
+    targets: dict[Severity, Target]
+
+
+class AgentAuth(_Frozen):
+    authserv_ids: list[str] = Field(default_factory=list)
+    require: Literal["dkim", "spf", "dkim_or_spf", "none"] = "dkim_or_spf"
+
+
+# What mails the assignee (or else the ticket's tier's notify list): a new ticket,
+# a customer's reply, an internal note, an assignment, a move to another tier.
+NoticeReason = Literal["new", "reply", "note", "assigned", "tier"]
+NOTICE_REASONS: tuple[NoticeReason, ...] = ("new", "reply", "note", "assigned", "tier")
+
+
+class AutoReply(_Frozen):
+    """Acknowledgements and other automatic replies to customers."""
+
+    enabled: bool = True
+    per_sender_limit: int = 5        # at most this many automatic replies …
+    per_sender_window: Duration = timedelta(hours=1)   # … to one sender in this window
+
+
+class Limits(_Frozen):
+    """What one message may be; a message over a limit is stored raw and
+    quarantined (`quarantined:limit:size`, …), never half-processed."""
+
+    max_message_size: Size = 25 * 1024**2
+    max_headers: int = Field(default=1000, gt=0)       # header fields at the top level
+    max_parts: int = Field(default=1000, gt=0)         # MIME parts, enclosed messages included
+    max_depth: int = Field(default=50, gt=0)           # nesting of multiparts and enclosed messages
+    max_attachment_size: Size = 20 * 1024**2           # one attachment, decoded
+
+
+class Settings(_Frozen):
+    database: str = "sqlite:///mailtriage.db"
+    ticket_prefix: str = "MT"
+    mailboxes: list[Mailbox] = Field(default_factory=list)
+    smtp_in: SmtpIn = SmtpIn()
+    smtp_out: SmtpOut = SmtpOut(maildir="./outbox")
+    agents: list[Agent] = Field(default_factory=list)
+    tiers: dict[Tier, TierSettings] = Field(default_factory=dict)
+    calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sla: SlaSettings
+    rules: str = "rules.yaml"
+    templates: str = "templates/"
+    agent_auth: AgentAuth = AgentAuth()
+    agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
+    auto_reply: AutoReply = AutoReply()
+    limits: Limits = Limits()
+    loop_id: str = "mailtriage"
+    base_dir: str = "."              # set by the loader: where relative paths start
+
+    @field_validator("ticket_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,15}", value):
+            raise ValueError("ticket_prefix must be letters and digits, starting with a letter")
+        return value
+
+    def path(self, relative: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(os.path.expanduser(relative))
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        found = {m.address for m in self.mailboxes}
+        found |= {m.comment_address for m in self.mailboxes if m.comment_address}
+        return frozenset(found)
