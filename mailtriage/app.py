@@ -9,23 +9,13 @@ from pathlib import Path
 from mailtriage.tickets.agents import warn_about_policy
 from mailtriage.classify import RuleSet, load_rules
 from mailtriage.clock import Clock
+from mailtriage.config.loaded import Config
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.notify.render import Templates, load_templates
 from mailtriage.config.values import Settings
 from mailtriage.config.load import DEFAULTS_DIR, load_settings, raw_paths
 from mailtriage.sla.calendar import Calendar, calendar_from_config
 from mailtriage.store import Store, open_store
-
-
-@dataclass
-class Config:
-    """Settings plus what they name: rules, calendars, templates — all validated."""
-
-    settings: Settings
-    rules: RuleSet
-    calendars: dict[str, Calendar]
-    templates: Templates
-    path: Path | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class Severity(str, enum.Enum):
@@ -36,6 +37,97 @@ class Status(str, enum.Enum):
     PENDING = "pending"
     RESOLVED = "resolved"
     CLOSED = "closed"
+
+
+def ticket_ref(prefix: str, number: int) -> str:
+    return f"{prefix}-{number}"
+
+
+def parse_ref(text: str, prefix: str) -> int | None:
+    """`MT-42`, `mt-42` or `42` → 42."""
+    value = text.strip().strip("[]")
+    if value.lower().startswith(prefix.lower() + "-"):
+        value = value[len(prefix) + 1:]
+    return int(value) if value.isdigit() else None
+
+
+class Disposition(str, enum.Enum):
+    """What became of one message (the first word of `ingest`'s output)."""
+
+    NEW = "new"
+    REPLY = "reply"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"
+    PENDING = "pending"           # stored; processing failed for now and is retried (housekeeping)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One message's disposition, the reason for `ignored`/`quarantined`, and its ticket."""
+
+    disposition: Disposition
+    reason: str | None = None         # loop, bounce, limit:size, error:KeyError, …
+    ref: str | None = None            # the ticket, when there is one
+    raw_id: int | None = None
+
+    @property
+    def action(self) -> str:
+        """As `ingest` prints it and the raw row records it: `new`, `ignored:loop`, …"""
+        return self.disposition.value + (f":{self.reason}" if self.reason else "")
+
+    @property
+    def state(self) -> str:
+        """The raw message's state afterwards: processed, duplicate, ignored or quarantined."""
+        if self.disposition in (Disposition.NEW, Disposition.REPLY):
+            return "processed"
+        return self.disposition.value
+
+    def line(self) -> str:
+        return f"{self.ref or '-'} {self.action}"
+
+    @classmethod
+    def parse(cls, action: str, ref: str | None = None, raw_id: int | None = None) -> "Outcome":
+        """The Outcome a stored `action` string records."""
+        word, _, reason = action.partition(":")
+        return cls(Disposition(word), reason or None, ref, raw_id)
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A ticket as plain values: what the ticket step reads and returns.
+
+    The store turns rows into records and writes changed records back; the
+    core (ticket transitions, SLA lifecycle) only ever makes new records."""
+
+    id: int
+    subject: str
+    requester: str
+    status: str
+    severity: str
+    tier: str
+    queue: str
+    tags: tuple[str, ...]
+    assignee: str | None
+    mailbox: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_due: datetime | None = None
+    first_responded_at: datetime | None = None
+    resolution_due: datetime | None = None
+    resolved_at: datetime | None = None
+    sla_state: str = "ok"
+    next_deadline: datetime | None = None
+    sla_data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One line of a ticket's history, as the ticket step decided it."""
+
+    type: str                     # created, classified, acknowledged, status, replied, note, …
+    detail: str = ""
+    data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

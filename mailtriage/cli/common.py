@@ -40,7 +40,7 @@ def find_ticket(session: Any, app: App, ref: str) -> Any:
     """The ticket called REF (`MT-42`, `42`), or a NotFound error."""
     from mailtriage.errors import NotFound
     from mailtriage.store.schema import Ticket
-    from mailtriage.tickets.transitions import parse_ref
+    from mailtriage.model import parse_ref
 
     number = parse_ref(ref, app.settings.ticket_prefix)
     ticket = session.get(Ticket, number) if number is not None else None

@@ -15,7 +15,8 @@ from mailtriage.sla import lifecycle, sweep
 from mailtriage.sla.explain import explain, explain_text
 from mailtriage.sla.report import Facts, build, render_html, render_table
 from mailtriage.store.schema import Ticket
-from mailtriage.tickets.transitions import ticket_ref
+from mailtriage.model import ticket_ref
+from mailtriage.store.records import record_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +65,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         ticket = common.find_ticket(session, app, args.ref)
         head = {"ref": ticket_ref(prefix, ticket.id), "subject": ticket.subject, "status": ticket.status,
                 "tier": ticket.tier, "sla_state": ticket.sla_state}
-        clocks = lifecycle.load(ticket, app.config)
+        clocks = lifecycle.load(record_of(ticket), app.settings.sla, app.config.calendars)
     data = explain(head, clocks, app.config.calendars, app.settings.sla.warn_at, now)
     if args.json:
         common.print_json(data)

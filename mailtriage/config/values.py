@@ -203,3 +203,33 @@ class Settings(_Frozen):
         found = {m.address for m in self.mailboxes}
         found |= {m.comment_address for m in self.mailboxes if m.comment_address}
         return frozenset(found)
+
+
+# -- lookups on these values ---------------------------------------------------
+
+def agent_for(address: str, agents: list[Agent]) -> Agent | None:
+    """The agent entry an address belongs to (exact address first, then @domain)."""
+    address = address.lower()
+    for agent in agents:
+        if agent.email == address:
+            return agent
+    domain = "@" + address.partition("@")[2]
+    for agent in agents:
+        if agent.email == domain:
+            return agent
+    return None
+
+
+def find_agent(who: str, agents: list[Agent]) -> str | None:
+    """The address `#assign WHO` means: an agent's address (or one in an agent
+    domain), or an agent's name (case-insensitive); None when nobody matches."""
+    who = who.strip().lower()
+    if "@" in who and not who.startswith("@"):
+        return who if agent_for(who, agents) is not None else None
+    for agent in agents:
+        if agent.name.lower() == who and not agent.email.startswith("@"):
+            return agent.email
+    for agent in agents:
+        if not agent.email.startswith("@") and agent.email.partition("@")[0] == who:
+            return agent.email
+    return None

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailtriage import pipeline
+from mailtriage.model import Outcome
 from mailtriage.app import App
 from mailtriage.backoff import Backoff, Outage
 from mailtriage.errors import ConfigError, TemporaryFailure
@@ -63,7 +64,7 @@ class Taken:
 
     uid: int
     message_id: str
-    outcome: pipeline.Outcome | None        # None: stored, processing left for later
+    outcome: Outcome | None        # None: stored, processing left for later
 
 
 def connect(settings: ImapSettings) -> IMAPClient:
@@ -122,7 +123,7 @@ class ImapWatcher:
               now: datetime | None) -> list[Taken]:
         app = self.app_ref()
         fetched = client.fetch(uids, ["BODY.PEEK[]"])
-        stored: list[tuple[int, bytes, int, pipeline.Outcome | None]] = []
+        stored: list[tuple[int, bytes, int, Outcome | None]] = []
         upto, failure = 0, None
         for uid in uids:
             raw = fetched.get(uid, {}).get(b"BODY[]")
@@ -143,7 +144,7 @@ class ImapWatcher:
             raise failure
         return taken
 
-    def _process(self, app: App, stored: list[tuple[int, bytes, int, pipeline.Outcome | None]],
+    def _process(self, app: App, stored: list[tuple[int, bytes, int, Outcome | None]],
                  now: datetime | None) -> list[Taken]:
         taken, done = [], set()
         for uid, raw, raw_id, seen in stored:

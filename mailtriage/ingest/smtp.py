@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 
 from mailtriage import pipeline
+from mailtriage.model import Disposition, Outcome
 from mailtriage.app import App
 from mailtriage.errors import MailtriageError, TemporaryFailure
 from mailtriage.ingest import message_id_of
@@ -33,7 +34,7 @@ class Handler:
     """aiosmtpd hooks. `app_ref` is a callable, so SIGHUP can swap the config
     under a running listener; `after` hears about every message taken in."""
 
-    def __init__(self, app_ref: Callable[[], App], after: Callable[[pipeline.Outcome], None] | None = None):
+    def __init__(self, app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None):
         self.app_ref = app_ref
         self.after = after
 
@@ -59,7 +60,7 @@ class Handler:
             return "\r\n".join(reply for _ in rcpts)      # LMTP: one reply per recipient
         return reply
 
-    def take(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> pipeline.Outcome:
+    def take(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> Outcome:
         """Commit, then process. Raises TemporaryFailure only when nothing was stored."""
         app = self.app_ref()
         now = app.clock.now()
@@ -72,7 +73,7 @@ class Handler:
             except TemporaryFailure as exc:        # stored: the 250 stands, housekeeping retries it
                 log.error("smtp %s %s: stored as raw %s, processing failed (retried later): %s",
                           peer, message_id, raw_id, exc)
-                return pipeline.Outcome("pending", None, raw_id)
+                return Outcome(Disposition.PENDING, None, None, raw_id)
         log.info("smtp %s %s → %s: %s", peer, message_id, ",".join(rcpts), outcome.line())
         if self.after is not None:
             self.after(outcome)
@@ -87,7 +88,7 @@ class _LmtpController(Controller):
 class Listener:
     """The listener's life cycle: start (a clear error when the port is taken), stop."""
 
-    def __init__(self, app_ref: Callable[[], App], after: Callable[[pipeline.Outcome], None] | None = None):
+    def __init__(self, app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None):
         self.settings: SmtpIn = app_ref().settings.smtp_in
         self.controller = make_listener(app_ref, after)
         self.running = False
@@ -109,7 +110,7 @@ class Listener:
 
 
 def make_listener(app_ref: Callable[[], App],
-                  after: Callable[[pipeline.Outcome], None] | None = None) -> Controller:
+                  after: Callable[[Outcome], None] | None = None) -> Controller:
     settings = app_ref().settings.smtp_in
     kwargs: dict[str, Any] = {"data_size_limit": settings.max_size, "enable_SMTPUTF8": True, "ident": "mailtriage"}
     cls = _LmtpController if settings.lmtp else Controller

@@ -49,6 +49,15 @@ class Outgoing:
     reply_to: str | None = None
 
 
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One mail a ticket change sends, as the outbox will store it."""
+
+    kind: str                     # acknowledgement, agent-notice, agent-reply, command-error, …
+    mail: Outgoing
+    message_id: str
+
+
 def one_line(value: str) -> str:
     """Collapse any control character (CR, LF, NUL, TAB …) to one space, and
     defuse encoded-word syntax (a zero-width space after `=`), which the

@@ -1,10 +1,9 @@
-"""What a ticket's changes do to its SLA clocks; called from the ticket workflow.
+"""What a ticket's changes do to its SLA clocks (pure: records in, records out).
 
-The four entry points take the Ticket (mutated in place), `now` and the
-Config; they keep `sla_data` (the clocks, as JSON), the deadline columns,
-`next_deadline` (what the SLA sweep looks for) and `sla_state` current.
-No database access and no clock reading here: the caller's transaction
-stores the result.
+The four entry points take a TicketRecord, `now`, the SLA settings and the
+calendars, and return a new record whose `sla_data` (the clocks, as JSON),
+deadline columns, `next_deadline` (what the SLA sweep looks for) and
+`sla_state` are current. No database access and no clock reading here.
 
     start              new ticket: clocks run from `now`
     severity_changed   new targets; the working time used so far still counts
@@ -18,81 +17,81 @@ stores the result.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from mailtriage.app import Config
-from mailtriage.model import Status
+from mailtriage.config.values import SlaSettings
+from mailtriage.model import Status, TicketRecord
 from mailtriage.sla import deadlines
-from mailtriage.sla.clocks import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, RUNNING, Clocks
-from mailtriage.store.schema import Ticket
+from mailtriage.sla.clocks import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Clocks
 
 __all__ = ["first_response", "load", "severity_changed", "start", "status_changed", "store"]
 
 
-def start(ticket: Ticket, now: datetime, config: Config) -> None:
+def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
     """A new ticket: deadlines, next_deadline and sla_state from `now`."""
-    clocks = deadlines.start(now, ticket.severity, config.settings.sla)
-    store(ticket, _settle(ticket, clocks, now, config), now, config)
+    clocks = deadlines.start(now, ticket.severity, sla)
+    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
 
 
-def severity_changed(ticket: Ticket, now: datetime, config: Config) -> None:
+def severity_changed(ticket: TicketRecord, now: datetime, sla: SlaSettings,
+                     calendars: Calendars) -> TicketRecord:
     """`ticket.severity` was changed: recompute deadlines, keeping the working time used."""
-    clocks = load(ticket, config)
-    clocks = deadlines.change_severity(clocks, ticket.severity, now, config.settings.sla, config.calendars)
-    store(ticket, _settle(ticket, clocks, now, config), now, config)
+    clocks = deadlines.change_severity(load(ticket, sla, calendars), ticket.severity, now, sla, calendars)
+    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
 
 
-def status_changed(ticket: Ticket, old_status: str, now: datetime, config: Config) -> None:
+def status_changed(ticket: TicketRecord, old_status: str, now: datetime, sla: SlaSettings,
+                   calendars: Calendars) -> TicketRecord:
     """`ticket.status` changed from `old_status`: pause, resume, stop or restart clocks."""
     new_status = ticket.status
-    clocks = load(ticket, config)
+    clocks = load(ticket, sla, calendars)
     if new_status != old_status:
         clocks = clocks.noted(now, f"status {old_status} → {new_status}")
     if new_status == Status.RESOLVED.value:
         if ticket.resolved_at is None or old_status != Status.RESOLVED.value:
-            ticket.resolved_at = now
+            ticket = replace(ticket, resolved_at=now)
     elif new_status != Status.CLOSED.value:
-        ticket.resolved_at = None            # reopened (or never resolved)
-    store(ticket, _settle(ticket, clocks, now, config), now, config)
+        ticket = replace(ticket, resolved_at=None)            # reopened (or never resolved)
+    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
 
 
-def first_response(ticket: Ticket, now: datetime, config: Config) -> None:
+def first_response(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
     """An agent's public reply: the first one stops the first-response clock."""
-    clocks = load(ticket, config)
+    clocks = load(ticket, sla, calendars)
     if ticket.first_responded_at is None:
-        ticket.first_responded_at = now
+        ticket = replace(ticket, first_responded_at=now)
         clocks = clocks.noted(now, "first public reply")
     else:
         update = clocks.get(NEXT_UPDATE)
         if update is not None and update.segments and ticket.status not in (
                 Status.RESOLVED.value, Status.CLOSED.value):
             clocks = clocks.with_clock(update.next_cycle(now)).noted(now, "public reply (update)")
-    store(ticket, _settle(ticket, clocks, now, config), now, config)
+    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
 
 
-# -- the store side ------------------------------------------------------------
-
-def load(ticket: Ticket, config: Config) -> Clocks:
+def load(ticket: TicketRecord, sla: SlaSettings, calendars: Calendars) -> Clocks:
     """The ticket's clocks; a ticket from before SLA clocks gets them from its creation."""
     clocks = Clocks.from_json(ticket.sla_data or {})
     if clocks is None:
-        clocks = deadlines.start(ticket.created_at, ticket.severity, config.settings.sla)
-        clocks = _settle(ticket, clocks, ticket.created_at, config)
+        clocks = deadlines.start(ticket.created_at, ticket.severity, sla)
+        clocks = _settle(ticket, clocks, ticket.created_at, calendars)
     return clocks
 
 
-def store(ticket: Ticket, clocks: Clocks, now: datetime, config: Config) -> None:
-    """Write the clocks and everything derived from them onto the ticket."""
-    sla, calendars = config.settings.sla, config.calendars
-    ticket.sla_data = clocks.to_json()                    # a new dict: SQLAlchemy sees the change
+def store(ticket: TicketRecord, clocks: Clocks, now: datetime, sla: SlaSettings,
+          calendars: Calendars) -> TicketRecord:
+    """The record with the clocks and everything derived from them."""
     # Paused or stopped clocks keep the deadline that was in force when they last ran.
-    for name, column in ((FIRST_RESPONSE, "first_response_due"), (RESOLUTION, "resolution_due")):
-        clock = clocks.get(name)
-        if clock is not None and clock.state == RUNNING:
-            setattr(ticket, column, clock.when(1.0, calendars))
-    ticket.next_deadline = deadlines.next_deadline(clocks, sla.warn_at, calendars)
-    ticket.sla_state = deadlines.state_of(clocks, ticket.status, now, sla.warn_at, calendars)
+    first, resolution = clocks.get(FIRST_RESPONSE), clocks.get(RESOLUTION)
+    if first is not None and first.state == RUNNING:
+        ticket = replace(ticket, first_response_due=first.when(1.0, calendars))
+    if resolution is not None and resolution.state == RUNNING:
+        ticket = replace(ticket, resolution_due=resolution.when(1.0, calendars))
+    return replace(ticket, sla_data=clocks.to_json(),
+                   next_deadline=deadlines.next_deadline(clocks, sla.warn_at, calendars),
+                   sla_state=deadlines.state_of(clocks, ticket.status, now, sla.warn_at, calendars))
 
 
-def _settle(ticket: Ticket, clocks: Clocks, now: datetime, config: Config) -> Clocks:
-    return deadlines.settle(clocks, ticket.status, ticket.first_responded_at is not None, now, config.calendars)
+def _settle(ticket: TicketRecord, clocks: Clocks, now: datetime, calendars: Calendars) -> Clocks:
+    return deadlines.settle(clocks, ticket.status, ticket.first_responded_at is not None, now, calendars)

@@ -17,18 +17,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailtriage.app import Config
+from mailtriage.config.loaded import Config
 from mailtriage.model import Severity, Tier
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
-from mailtriage.config.values import Settings
+from mailtriage.config.values import agent_for
 from mailtriage.sla.calendar import Calendar
 from mailtriage.sla.clocks import LABELS, RUNNING, Clock, Clocks
 from mailtriage.sla.deadlines import Milestone
 from mailtriage.sla.durations import format_duration
 from mailtriage.store import queries
 from mailtriage.store.schema import Event, Message, Ticket
-from mailtriage.tickets.transitions import TicketView, agent_for, ticket_ref
+from mailtriage.notify.views import minutes, sender, ticket_view
 
 HISTORY_LINES = 25
 EXCERPT_LINES = 15
@@ -122,15 +122,13 @@ def _clock_state(clock: Clock, due: datetime | None, now: datetime) -> str:
 
 def _context(session: Session, config: Config, ticket: Ticket, clocks: Clocks, now: datetime) -> dict[str, Any]:
     settings = config.settings
-    ref = ticket_ref(settings.ticket_prefix, ticket.id)
-    view = TicketView(ref=ref, subject=ticket.subject, requester=ticket.requester, status=ticket.status,
-                      severity=ticket.severity, tier=ticket.tier, queue=ticket.queue, tags=tuple(ticket.tags or ()),
-                      first_response_due=_iso(ticket.first_response_due), resolution_due=_iso(ticket.resolution_due))
+    view = ticket_view(ticket, settings.ticket_prefix)
+    ref = view.ref
     lines = [_clock_line(clock, config, now) for clock in clocks.clocks.values()]
     return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
-            "assignee": ticket.assignee, "created_at": _iso(ticket.created_at),
+            "assignee": ticket.assignee, "created_at": minutes(ticket.created_at),
             "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",
-            "from_name": _sender(settings, ticket)[1]}
+            "from_name": sender(settings, ticket)[1]}
 
 
 def _history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
@@ -147,22 +145,13 @@ def _excerpt(session: Session, ticket: Ticket) -> list[str]:
     return lines[:EXCERPT_LINES] + (["…"] if len(lines) > EXCERPT_LINES else [])
 
 
-def _sender(settings: Settings, ticket: Ticket) -> tuple[str, str]:
-    for mailbox in settings.mailboxes:
-        if mailbox.name == ticket.mailbox:
-            return mailbox.address, mailbox.from_name
-    if settings.mailboxes:
-        return settings.mailboxes[0].address, settings.mailboxes[0].from_name
-    return "mailtriage@localhost", "Support"
-
-
 def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: dict[str, Any],
           to: tuple[str, ...], held_until: datetime | None, now: datetime) -> Sent:
     if not to:
         return Sent(())
     settings = config.settings
     rendered = config.templates.render(kind, context)
-    from_addr, from_name = _sender(settings, ticket)
+    from_addr, from_name = sender(settings, ticket)
     thread = queries.conversation_ids(session, ticket.id)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=to, subject=rendered.subject,
                     body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),
@@ -171,7 +160,3 @@ def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: 
     if held_until is not None:
         row.due_at = held_until
     return Sent(to, held_until, row.message_id)
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="minutes") if at else None

@@ -27,6 +27,7 @@ from mailtriage.sla import deadlines, lifecycle, notices
 from mailtriage.sla.clocks import LABELS, Clocks
 from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
 from mailtriage.store import queries
+from mailtriage.store.records import copy_onto, record_of
 from mailtriage.store.schema import Ticket
 
 __all__ = ["SweepResult", "run_once"]
@@ -105,7 +106,7 @@ def _sweep_ticket(session: Session, app: App, ticket: Ticket, now: datetime, res
 def _act(session: Session, app: App, ticket: Ticket, now: datetime, result: SweepResult) -> None:
     config = app.config
     sla, calendars = config.settings.sla, config.calendars
-    clocks = lifecycle.load(ticket, config)
+    clocks = lifecycle.load(record_of(ticket), sla, calendars)
     due = [m for m in deadlines.milestones(clocks, sla.warn_at, calendars) if m.at <= now]
     for milestone in due:
         later = any(o.clock == milestone.clock and o.kind != WARN for o in due)
@@ -116,7 +117,7 @@ def _act(session: Session, app: App, ticket: Ticket, now: datetime, result: Swee
         else:
             _escalate(session, app, ticket, clocks, milestone, now, result)
         clocks = clocks.mark_done(milestone.key)
-    lifecycle.store(ticket, clocks, now, config)
+    copy_onto(ticket, lifecycle.store(record_of(ticket), clocks, now, sla, calendars))
 
 
 def _warn(session: Session, app: App, ticket: Ticket, clocks: Clocks, milestone: Milestone, now: datetime,

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import authres
 
 from mailtriage.model import ParsedMail
-from mailtriage.config.values import Agent, AgentAuth, Settings
-from mailtriage.tickets.transitions import agent_for
+from mailtriage.config.values import Agent, AgentAuth, Settings, agent_for
 
 log = logging.getLogger(__name__)
 

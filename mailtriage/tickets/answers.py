@@ -1,39 +1,37 @@
-"""The apply step for an authenticated agent's mail to a ticket.
+"""The ticket step for an authenticated agent's mail to a ticket (pure).
 
     agent's mail ─► trim quote and signature ─► commands at the top ─► events
                                               └─► the rest: relayed to the customers
                                                   (or an internal note, when sent
                                                   to the comment address)
 
-workflow.apply() sends a message here only when agents.authenticate()
-believed its From: (DESIGN invariant 5); everything runs in the caller's
-transaction, the outgoing mail included.
+The spine sends a message here only when tickets.agents believed its From:
+(DESIGN invariant 5). Returns a Change like the customer step does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
 
+from mailtriage.config.loaded import Config
+from mailtriage.config.values import agent_for
 from mailtriage.mail import quotes
-from mailtriage.tickets import transitions as tickets
-from mailtriage.tickets.commands import CommandBlock, NotUnderstood, parse_commands
-from mailtriage.model import Severity, Status, Tier
-from mailtriage.notify import agentmail
+from mailtriage.model import Severity, Status, TicketEvent, TicketRecord, Tier
+from mailtriage.notify import agentmail, customermail
+from mailtriage.notify.compose import OutgoingMail
 from mailtriage.sla import lifecycle
-from mailtriage.store import queries
-from mailtriage.store.schema import Ticket
-from mailtriage.tickets.transitions import TicketState
-
-if TYPE_CHECKING:
-    from mailtriage.tickets.customers import Context
+from mailtriage.tickets.change import Change, Facts, Incoming, StoredMessage
+from mailtriage.tickets.commands import CommandBlock, NotUnderstood, parse_commands
+from mailtriage.tickets.transitions import TicketState, apply_command, status_after_agent_reply
 
 
 @dataclass
 class CommandResult:
-    """What the commands of one mail did."""
+    """What the commands of one mail did (built up while they run, then read)."""
 
+    ticket: TicketRecord
+    events: list[TicketEvent] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     problems: list[NotUnderstood] = field(default_factory=list)
     assigned: str | None = None          # a new assignee other than the sender
@@ -41,53 +39,60 @@ class CommandResult:
     status_set: bool = False
 
 
-def handle(ctx: "Context", ticket: Ticket, *, note: bool) -> None:
+def handle(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config) -> Change:
     """Record the agent's mail, run its commands, then relay its text (or keep it internal)."""
-    mail, session, now, config = ctx.mail, ctx.session, ctx.now, ctx.app.config
-    actor = mail.from_addr
-    name = agentmail.display_name(ctx.agent.agent, actor, mail.from_name)
-    reply = quotes.split_reply(mail.body_text)
-    block = parse_commands(reply.text)
+    mail, now = incoming.mail, incoming.now
+    actor, note = mail.from_addr, incoming.note
+    name = agentmail.display_name(incoming.agent.agent, actor, mail.from_name)
+    block = parse_commands(quotes.split_reply(mail.body_text).text)
     text = block.body.strip("\n").rstrip()
     public = bool(text.strip()) and not note
-    stored = text if text.strip() else _command_lines(block)
-    queries.add_message(session, ticket.id, dataclasses.replace(mail, body_text=stored), raw_id=ctx.raw.id,
-                        key=ctx.content_key, direction="out" if public else "in",
-                        kind="agent" if public else "internal", now=now)
-    result = run_commands(ctx, ticket, block)
-    _report(ctx, ticket, result)
+    stored = StoredMessage(dataclasses.replace(mail, body_text=text if text.strip() else _command_lines(block)),
+                           "out" if public else "in", "agent" if public else "internal")
+    facts = facts.with_message(mail.message_id, customer=False)
+    result = run_commands(incoming, ticket, block, config)
+    events, mails = _report(incoming, result, facts, config)
+    ticket = result.ticket
     if note:
-        queries.add_event(session, ticket.id, now, "note", f"internal note by {actor}")
-        if text.strip() and ctx.acknowledge:
-            agentmail.notify(session, config, ticket, "note", now, exclude=(actor,),
-                             written=agentmail.Written(name, text, mail.message_id))
-    elif public and not ctx.acknowledge:
-        queries.add_event(session, ticket.id, now, "not-relayed", f"answer by {actor} kept: bulk import sends no mail")
+        events.append(TicketEvent("note", f"internal note by {actor}"))
+        if text.strip() and incoming.acknowledge:
+            sent, event = agentmail.notice(config.settings, config.templates, ticket, "note", facts.thread,
+                                           exclude=(actor,), written=agentmail.Written(name, text, mail.message_id))
+            mails += [sent] if sent else []
+            events += [event] if event else []
+    elif public and not incoming.acknowledge:
+        events.append(TicketEvent("not-relayed", f"answer by {actor} kept: bulk import sends no mail"))
     elif public:
-        _relay(ctx, ticket, name, text, result)
-    ticket.updated_at = now
+        ticket, relay_events, relayed = _relay(incoming, ticket, name, text, result, facts, config)
+        events += relay_events
+        mails += relayed
+    return Change(replace(ticket, updated_at=now), stored, events=tuple(events), mail=tuple(mails))
 
 
-def commands_on_new_ticket(ctx: "Context", ticket: Ticket) -> None:
+def commands_on_new_ticket(incoming: Incoming, ticket: TicketRecord,
+                           config: Config) -> tuple[TicketRecord, list[TicketEvent], list[OutgoingMail]]:
     """An agent opened the ticket (a phone call written down): its commands apply too."""
-    block = parse_commands(quotes.split_reply(ctx.mail.body_text).text)
-    if not block.empty:
-        # No "assigned"/"tier" notice: the new-ticket notice that follows goes to the right people.
-        _report(ctx, ticket, run_commands(ctx, ticket, block), tell=False)
+    block = parse_commands(quotes.split_reply(incoming.mail.body_text).text)
+    if block.empty:
+        return ticket, [], []
+    result = run_commands(incoming, ticket, block, config)
+    # No "assigned"/"tier" notice: the new-ticket notice that follows goes to the right people.
+    events, mails = _report(incoming, result, Facts(), config, tell=False)
+    return result.ticket, events, mails
 
 
-def run_commands(ctx: "Context", ticket: Ticket, block: CommandBlock) -> CommandResult:
+def run_commands(incoming: Incoming, ticket: TicketRecord, block: CommandBlock, config: Config) -> CommandResult:
     """Apply the commands in order, each recorded as an event."""
-    settings, actor = ctx.app.settings, ctx.mail.from_addr
-    result = CommandResult(problems=list(block.errors))
+    actor = incoming.mail.from_addr
+    result = CommandResult(ticket, problems=list(block.errors))
     for parsed in block.commands:
-        before = _state(ticket)
-        change = tickets.apply_command(before, parsed.command, actor, settings.agents)
+        before = _state(result.ticket)
+        change = apply_command(before, parsed.command, actor, config.settings.agents)
         if isinstance(change, str):
             result.problems.append(NotUnderstood(parsed.line, change))
             continue
-        _store(ctx, ticket, before, change.state)
-        queries.add_event(ctx.session, ticket.id, ctx.now, change.event, change.detail, {"command": parsed.line})
+        result.ticket = _changed(result.ticket, before, change.state, incoming, config)
+        result.events.append(TicketEvent(change.event, change.detail, {"command": parsed.line}))
         result.done.append(f"{parsed.line}  →  {change.event} {change.detail}")
         result.status_set = result.status_set or change.event == "status"
         if change.state.assignee != before.assignee and change.state.assignee != actor:
@@ -96,68 +101,84 @@ def run_commands(ctx: "Context", ticket: Ticket, block: CommandBlock) -> Command
     return result
 
 
-def _state(ticket: Ticket) -> TicketState:
+def _state(ticket: TicketRecord) -> TicketState:
     return TicketState(Status(ticket.status), Severity(ticket.severity), Tier(ticket.tier), ticket.assignee,
                        tuple(ticket.tags or ()))
 
 
-def _store(ctx: "Context", ticket: Ticket, before: TicketState, after: TicketState) -> None:
-    """Write one change onto the ticket and keep its SLA clocks in step."""
-    config, now = ctx.app.config, ctx.now
-    ticket.assignee = after.assignee
-    ticket.tags = list(after.tags)                     # a new list: SQLAlchemy sees the change
-    ticket.tier = after.tier.value
+def _changed(ticket: TicketRecord, before: TicketState, after: TicketState, incoming: Incoming,
+             config: Config) -> TicketRecord:
+    """One command's change on the ticket, with its SLA clocks kept in step."""
+    sla, calendars, now = config.settings.sla, config.calendars, incoming.now
+    ticket = replace(ticket, assignee=after.assignee, tags=tuple(after.tags), tier=after.tier.value)
     if after.severity is not before.severity:
-        ticket.severity = after.severity.value
-        lifecycle.severity_changed(ticket, now, config)
+        ticket = lifecycle.severity_changed(replace(ticket, severity=after.severity.value), now, sla, calendars)
     if after.status is not before.status:
-        ticket.status = after.status.value
-        lifecycle.status_changed(ticket, before.status.value, now, config)
+        ticket = lifecycle.status_changed(replace(ticket, status=after.status.value), before.status.value, now,
+                                          sla, calendars)
+    return ticket
 
 
-def _relay(ctx: "Context", ticket: Ticket, name: str, text: str, result: CommandResult) -> None:
-    session, now, config = ctx.session, ctx.now, ctx.app.config
-    row = agentmail.relay(session, config, ticket, name, text, now)
-    if row is None:
-        queries.add_event(session, ticket.id, now, "not-relayed",
-                          f"answer by {ctx.mail.from_addr} kept: no customer on the ticket to send it to")
-        return
-    queries.add_event(session, ticket.id, now, "replied",
-                      f"{name} ({ctx.mail.from_addr}) answered; sent to {', '.join(row.recipients)} "
-                      f"as {row.message_id}")
+def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, result: CommandResult, facts: Facts,
+           config: Config) -> tuple[TicketRecord, list[TicketEvent], list[OutgoingMail]]:
+    """The answer to the customers; the ticket opens, and its first response is met."""
+    settings, now, actor = config.settings, incoming.now, incoming.mail.from_addr
+    customers = tuple(address for address, _ in facts.participants
+                      if address not in settings.own_addresses and agent_for(address, settings.agents) is None)
+    sent = customermail.answer(settings, config.templates, ticket, name, text, customers=customers,
+                               participants=facts.participants, seen=facts.customer_seen,
+                               theirs=facts.customer_theirs)
+    if sent is None:
+        return ticket, [TicketEvent("not-relayed", f"answer by {actor} kept: no customer on the ticket to send "
+                                    "it to")], []
+    recipients = [a for a in sent.mail.to + sent.mail.cc if a.lower() not in facts.suppressed] \
+        or list(sent.mail.to + sent.mail.cc)         # the outbox leaves the suppressed ones out
+    events = [TicketEvent("replied", f"{name} ({actor}) answered; sent to {', '.join(recipients)} "
+                          f"as {sent.message_id}")]
     if not result.status_set:
         old = Status(ticket.status)
-        new = tickets.status_after_agent_reply(old)
+        new = status_after_agent_reply(old)
         if new is not old:
-            ticket.status = new.value
-            queries.add_event(session, ticket.id, now, "status", f"{old.value} → {new.value} (agent answered)")
-            lifecycle.status_changed(ticket, old.value, now, config)
-    lifecycle.first_response(ticket, now, config)
+            events.append(TicketEvent("status", f"{old.value} → {new.value} (agent answered)"))
+            ticket = lifecycle.status_changed(replace(ticket, status=new.value), old.value, now,
+                                              settings.sla, config.calendars)
+    return lifecycle.first_response(ticket, now, settings.sla, config.calendars), events, [sent]
 
 
-def _report(ctx: "Context", ticket: Ticket, result: CommandResult, tell: bool = True) -> None:
-    """Lines not understood go back to the agent; a new assignee or tier hears of the ticket."""
-    mail, session, now = ctx.mail, ctx.session, ctx.now
+def _report(incoming: Incoming, result: CommandResult, facts: Facts, config: Config,
+            tell: bool = True) -> tuple[list[TicketEvent], list[OutgoingMail]]:
+    """The commands' events; lines not understood go back to the agent; a new
+    assignee or tier hears of the ticket."""
+    mail, ticket = incoming.mail, result.ticket
+    events = list(result.events)
     if result.problems:
-        queries.add_event(session, ticket.id, now, "command-error",
-                          "; ".join(f"{p.line!r}: {p.why}" for p in result.problems))
-    if not ctx.acknowledge:
-        return                                       # bulk import: no mail to anybody
+        events.append(TicketEvent("command-error", "; ".join(f"{p.line!r}: {p.why}" for p in result.problems)))
+    if not incoming.acknowledge:
+        return events, []                            # history import: no mail to anybody
+    mails: list[OutgoingMail] = []
     if result.problems:
-        name = agentmail.display_name(ctx.agent.agent, mail.from_addr, mail.from_name)
-        agentmail.command_error(session, ctx.app.config, ticket, mail.from_addr, name, tuple(result.problems),
-                                tuple(result.done), now, subject=mail.subject, in_reply_to=mail.message_id)
+        name = agentmail.display_name(incoming.agent.agent, mail.from_addr, mail.from_name)
+        mails.append(agentmail.command_error(
+            config.settings, config.templates, ticket, mail.from_addr, name,
+            tuple((p.line, p.why) for p in result.problems), tuple(result.done),
+            subject=mail.subject, in_reply_to=mail.message_id))
     if tell:
-        _tell_others(ctx, ticket, result)
+        sent, event = _tell_others(incoming, result, facts, config)
+        mails += [sent] if sent else []
+        events += [event] if event else []
+    return events, mails
 
 
-def _tell_others(ctx: "Context", ticket: Ticket, result: CommandResult) -> None:
+def _tell_others(incoming: Incoming, result: CommandResult, facts: Facts,
+                 config: Config) -> tuple[OutgoingMail | None, TicketEvent | None]:
     """A new assignee, or a new tier's team, hears about the ticket."""
-    session, config, now, actor = ctx.session, ctx.app.config, ctx.now, ctx.mail.from_addr
+    actor, ticket = incoming.mail.from_addr, result.ticket
     if result.assigned:
-        agentmail.notify(session, config, ticket, "assigned", now, to=(result.assigned,), exclude=(actor,))
-    elif result.tier_changed and not ticket.assignee:
-        agentmail.notify(session, config, ticket, "tier", now, exclude=(actor,))
+        return agentmail.notice(config.settings, config.templates, ticket, "assigned", facts.thread,
+                                to=(result.assigned,), exclude=(actor,))
+    if result.tier_changed and not ticket.assignee:
+        return agentmail.notice(config.settings, config.templates, ticket, "tier", facts.thread, exclude=(actor,))
+    return None, None
 
 
 def _command_lines(block: CommandBlock) -> str:

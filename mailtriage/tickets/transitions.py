@@ -10,47 +10,7 @@ from typing import Any
 
 from mailtriage.tickets import commands as c
 from mailtriage.model import ParsedMail, Severity, Status, Tier
-from mailtriage.config.values import Agent, Mailbox, Settings
-
-
-def ticket_ref(prefix: str, number: int) -> str:
-    return f"{prefix}-{number}"
-
-
-def parse_ref(text: str, prefix: str) -> int | None:
-    """`MT-42`, `mt-42` or `42` → 42."""
-    value = text.strip().strip("[]")
-    if value.lower().startswith(prefix.lower() + "-"):
-        value = value[len(prefix) + 1:]
-    return int(value) if value.isdigit() else None
-
-
-def agent_for(address: str, agents: list[Agent]) -> Agent | None:
-    """The agent entry an address belongs to (exact address first, then @domain)."""
-    address = address.lower()
-    for agent in agents:
-        if agent.email == address:
-            return agent
-    domain = "@" + address.partition("@")[2]
-    for agent in agents:
-        if agent.email == domain:
-            return agent
-    return None
-
-
-def find_agent(who: str, agents: list[Agent]) -> str | None:
-    """The address `#assign WHO` means: an agent's address (or one in an agent
-    domain), or an agent's name (case-insensitive); None when nobody matches."""
-    who = who.strip().lower()
-    if "@" in who and not who.startswith("@"):
-        return who if agent_for(who, agents) is not None else None
-    for agent in agents:
-        if agent.name.lower() == who and not agent.email.startswith("@"):
-            return agent.email
-    for agent in agents:
-        if not agent.email.startswith("@") and agent.email.partition("@")[0] == who:
-            return agent.email
-    return None
+from mailtriage.config.values import Agent, Mailbox, Settings, agent_for, find_agent
 
 
 def mailbox_for(mail: ParsedMail, settings: Settings, envelope_rcpts: tuple[str, ...] = ()) -> Mailbox | None:
@@ -160,22 +120,3 @@ def reply_address(mail: ParsedMail) -> str | None:
         if address and "@" in address:
             return address
     return None
-
-
-@dataclass(frozen=True)
-class TicketView:
-    """What templates see of a ticket: plain values, no database objects."""
-
-    ref: str
-    subject: str
-    requester: str
-    status: str
-    severity: str
-    tier: str
-    queue: str
-    tags: tuple[str, ...]
-    first_response_due: str | None
-    resolution_due: str | None
-
-    def as_context(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__}

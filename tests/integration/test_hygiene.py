@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from helpers import dsn, eml, qmail_bounce, site_app
 from mailtriage import pipeline
+from mailtriage.pipeline import spine
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
 from mailtriage.store.schema import AttachmentBlob, Event, Message, OutboxRow, RawMessage, Suppression, Ticket
@@ -230,14 +231,14 @@ def test_over_a_limit_is_stored_raw_and_quarantined_with_the_reason(site):
 
 def test_automatic_retries_are_bounded_and_a_poison_message_blocks_nothing(site, monkeypatch):
     app = site_app(site, T0)
-    real_apply = pipeline.apply
+    real_step = spine.change_ticket
 
-    def apply_with_a_bug(ctx):  # type: ignore[no-untyped-def]
-        if ctx.mail.message_id == "<poison@customer.example>":
+    def step_with_a_bug(app, session, incoming, ticket, threading):  # type: ignore[no-untyped-def]
+        if incoming.mail.message_id == "<poison@customer.example>":
             raise KeyError("a bug that hits this one message")
-        return real_apply(ctx)
+        return real_step(app, session, incoming, ticket, threading)
 
-    monkeypatch.setattr(pipeline, "apply", apply_with_a_bug)
+    monkeypatch.setattr(spine, "change_ticket", step_with_a_bug)
     assert pipeline.process(app, eml("Poison", message_id="<poison@customer.example>"), T0).action \
         == "quarantined:error:KeyError"
     # Two messages stored while the database failed after the commit (left pending).
@@ -256,7 +257,7 @@ def test_automatic_retries_are_bounded_and_a_poison_message_blocks_nothing(site,
     assert poison.attempts == pipeline.MAX_ATTEMPTS and "KeyError" in (poison.error or "")
     assert pipeline.retry_quarantined(app, later + timedelta(hours=1)) == []
 
-    monkeypatch.setattr(pipeline, "apply", real_apply)        # fixed: an operator retries by hand
+    monkeypatch.setattr(spine, "change_ticket", real_step)        # fixed: an operator retries by hand
     assert pipeline.process_stored(app, poison.id, later).action == "new"
     assert count(app, Ticket) == 3
 

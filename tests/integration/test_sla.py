@@ -5,6 +5,8 @@ make are made here through the store and `lifecycle`, as those commands do."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import email
 import email.policy
 import json
@@ -56,13 +58,14 @@ def change(site: Site, number: int, now: str, edit: Callable) -> None:  # type: 
     """Change a ticket through the store, as the agents' commands do."""
     from mailtriage.app import build_app, load_config
     from mailtriage.clock import FixedClock, parse_instant
+    from mailtriage.store.records import copy_onto, record_of
     from mailtriage.store.schema import Ticket
 
     app = build_app(load_config(site.config), FixedClock(parse_instant(now)))
     try:
         with app.store.session() as session, session.begin():
             ticket = session.get(Ticket, number)
-            edit(ticket, parse_instant(now), app.config)
+            copy_onto(ticket, edit(record_of(ticket), parse_instant(now), app.config))
     finally:
         app.store.close()
 
@@ -70,18 +73,18 @@ def change(site: Site, number: int, now: str, edit: Callable) -> None:  # type: 
 def set_status(status: str) -> Callable:  # type: ignore[type-arg]
     from mailtriage.sla import lifecycle
 
-    def edit(ticket, now, config) -> None:  # type: ignore[no-untyped-def]
-        old, ticket.status = ticket.status, status
-        lifecycle.status_changed(ticket, old, now, config)
+    def edit(ticket, now, config):  # type: ignore[no-untyped-def]
+        changed = replace(ticket, status=status)
+        return lifecycle.status_changed(changed, ticket.status, now, config.settings.sla, config.calendars)
     return edit
 
 
-def agent_reply(ticket, now, config) -> None:  # type: ignore[no-untyped-def]
+def agent_reply(ticket, now, config):  # type: ignore[no-untyped-def]
     from mailtriage.sla import lifecycle
 
-    old, ticket.status = ticket.status, "open"
-    lifecycle.first_response(ticket, now, config)
-    lifecycle.status_changed(ticket, old, now, config)
+    sla, calendars = config.settings.sla, config.calendars
+    answered = lifecycle.first_response(replace(ticket, status="open"), now, sla, calendars)
+    return lifecycle.status_changed(answered, ticket.status, now, sla, calendars)
 
 
 @pytest.fixture
@@ -206,9 +209,8 @@ def test_severity_change_keeps_the_time_used(sqlite_site: Site) -> None:
     site = sqlite_site
     ref = new_ticket(site, at(0))                                  # S3, office hours
 
-    def raise_to_s1(ticket, now, config) -> None:  # type: ignore[no-untyped-def]
-        ticket.severity = "S1"
-        lifecycle.severity_changed(ticket, now, config)
+    def raise_to_s1(ticket, now, config):  # type: ignore[no-untyped-def]
+        return lifecycle.severity_changed(replace(ticket, severity="S1"), now, config.settings.sla, config.calendars)
 
     change(site, 1, at(10), raise_to_s1)                           # S1: 15m / 1h on the 24x7 calendar
     ticket = site.ticket(ref)

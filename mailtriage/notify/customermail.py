@@ -1,0 +1,60 @@
+"""Mail to customers about a ticket: the acknowledgement and an agent's
+answer relayed to them (pure: values in, an OutgoingMail out).
+
+An answer goes from the support address in the agent's name ("Alice via
+Support") to the requester, with the other customers on Cc; it threads to
+the customer's newest message and carries References of what the customers
+have seen (their own mail, acknowledgements, earlier answers), never the
+Message-IDs of internal notes or notices.
+"""
+
+from __future__ import annotations
+
+from mailtriage.config.values import Mailbox, Settings
+from mailtriage.model import ParsedMail, TicketRecord
+from mailtriage.notify.agentmail import ticket_context
+from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
+from mailtriage.notify.render import Templates
+from mailtriage.notify.views import FALLBACK_SENDER, sender, ticket_view
+
+ACKNOWLEDGEMENT = "acknowledgement"
+ANSWER = "agent-reply"
+# Outgoing kinds the customers see: the References of the next mail to them.
+CUSTOMER_KINDS = (ACKNOWLEDGEMENT, ANSWER)
+
+
+def acknowledgement(settings: Settings, templates: Templates, ticket: TicketRecord, mail: ParsedMail,
+                    to: str, mailbox: Mailbox | None) -> OutgoingMail:
+    """"We have your message": to `to`, threaded to the customer's mail."""
+    from_addr, from_name = (mailbox.address, mailbox.from_name) if mailbox else FALLBACK_SENDER
+    view = ticket_view(ticket, settings.ticket_prefix)
+    rendered = templates.render("acknowledgement", {
+        "ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
+        "customer_name": mail.from_name, "from_name": from_name,
+        "first_response_due": view.first_response_due,
+    })
+    outgoing = Outgoing(
+        from_addr=from_addr, from_name=from_name, to=(to,), subject=rendered.subject, body=rendered.body,
+        in_reply_to=mail.message_id, references=tuple(dict.fromkeys(mail.references + (mail.message_id,))),
+        auto_submitted="auto-replied", loop_id=settings.loop_id,
+    )
+    return OutgoingMail(ACKNOWLEDGEMENT, outgoing, new_message_id(from_addr.partition("@")[2]))
+
+
+def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent_name: str, text: str, *,
+           customers: tuple[str, ...], participants: tuple[tuple[str, str], ...],
+           seen: tuple[str, ...], theirs: tuple[str, ...]) -> OutgoingMail | None:
+    """An agent's answer to `customers` (None: there is nobody to send it to).
+
+    `seen`: the Message-IDs the customers have seen, oldest first; `theirs`:
+    the customers' own messages, oldest first."""
+    if not customers:
+        return None
+    from_addr, from_name = sender(settings, ticket)
+    rendered = templates.render("agent_reply", {**ticket_context(settings, ticket, participants),
+                                                "text": text, "agent_name": agent_name})
+    outgoing = Outgoing(from_addr=from_addr, from_name=f"{agent_name} via {from_name}", to=(customers[0],),
+                        cc=customers[1:], subject=rendered.subject, body=rendered.body,
+                        in_reply_to=theirs[-1] if theirs else (seen[-1] if seen else None),
+                        references=seen, auto_submitted=None, loop_id=settings.loop_id)
+    return OutgoingMail(ANSWER, outgoing, new_message_id(from_addr.partition("@")[2]))

@@ -1,0 +1,89 @@
+"""The store side of the ticket step: what it reads before, and how its Change is written.
+
+    load_facts ─► (tickets.customers | tickets.answers: pure) ─► write
+
+`write()` is the one call that records what a message did to its ticket:
+the ticket's new values, the message, the people, the events and the
+outgoing mail, all in the message's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from mailtriage.model import Status
+from mailtriage.notify import outbox
+from mailtriage.notify.customermail import CUSTOMER_KINDS
+from mailtriage.store import queries
+from mailtriage.store.records import copy_onto
+from mailtriage.store.schema import Ticket
+from mailtriage.thread import ThreadDecision, ThreadFacts
+from mailtriage.tickets.change import Change, Facts, Incoming
+from mailtriage.tickets.transitions import reply_address
+
+def target(session: Session, decision: ThreadDecision,
+           facts: ThreadFacts) -> tuple[Ticket | None, tuple[int, ...]]:
+    """The ticket to add the message to, and the tickets to merge into it.
+
+    A closed ticket stays closed. When the message also links to a ticket
+    that is not closed (typically the follow-up the closed one got, whose
+    mail quotes both), it goes there instead, and no closed ticket is merged."""
+    if decision.ticket_id is None:
+        return None, ()
+    ticket = session.get(Ticket, decision.ticket_id, execution_options=queries.NO_FLUSH)
+    assert ticket is not None
+    if ticket.status != Status.CLOSED.value:
+        return ticket, decision.merge
+    linked = set(decision.merge) | set(facts.referenced_tickets) | set(facts.referring_tickets)
+    others = [t for t in (session.get(Ticket, n) for n in sorted(linked - {ticket.id}))
+              if t is not None and t.status != Status.CLOSED.value]
+    if not others:
+        return ticket, ()
+    chosen = max(others, key=lambda t: t.id)
+    return chosen, tuple(t.id for t in others if t.id != chosen.id)
+
+
+def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, window: timedelta, *,
+               answer: bool = False) -> Facts:
+    """What the ticket step needs to know of the ticket and of the sender to
+    write its mail; nothing when it will send none (a history import).
+    `answer`: an agent's answer, which needs the customers' side of the thread."""
+    if not incoming.acknowledge:
+        return Facts()
+    people: tuple[tuple[str, str], ...] = ()
+    conversation: tuple[str, ...] = ()
+    seen: tuple[str, ...] = ()
+    theirs: tuple[str, ...] = ()
+    if ticket_id is not None:
+        people = tuple(queries.participants(session, ticket_id))
+        conversation = tuple(queries.conversation_ids(session, ticket_id))
+    if ticket_id is not None and answer:
+        seen = tuple(queries.customer_thread(session, ticket_id, CUSTOMER_KINDS))
+        theirs = tuple(queries.customer_thread(session, ticket_id, ()))
+    sender = None if answer else reply_address(incoming.mail)
+    replies = queries.auto_replies_since(session, sender, incoming.now - window) if ticket_id is None and sender \
+        else 0
+    addresses = [address for address, _ in people] + ([sender] if sender else [])
+    return Facts(people, conversation, seen, theirs, replies, frozenset(queries.suppressed(session, addresses)))
+
+
+def write(session: Session, incoming: Incoming, change: Change) -> None:
+    """Record what one message did to its ticket, in the caller's transaction."""
+    ticket_id, now = change.ticket.id, incoming.now
+    row = session.get(Ticket, ticket_id, execution_options=queries.NO_FLUSH)
+    assert row is not None, f"ticket {ticket_id} vanished"
+    copy_onto(row, change.ticket)
+    if change.participants:
+        queries.add_participants(session, ticket_id, list(change.participants), new_ticket=change.new_ticket)
+    if change.message is not None:
+        queries.add_message(session, ticket_id, change.message.mail, raw_id=incoming.raw_id,
+                            key=incoming.content_key, direction=change.message.direction,
+                            kind=change.message.kind, now=now)
+    queries.add_events(session, ticket_id, now, [(e.type, e.detail, e.data) for e in change.events])
+    for mail in change.mail:
+        outbox.enqueue(session, mail.mail, kind=mail.kind, now=now, ticket_id=ticket_id,
+                       message_id=mail.message_id)
+    if change.auto_replied_to is not None:
+        queries.log_auto_reply(session, change.auto_replied_to, now)

@@ -1,0 +1,102 @@
+"""The ticket step's values: what it is given and what it decides (pure).
+
+    Incoming (the message, as threading left it) + TicketRecord + Facts
+        ─► customers.handle / answers.handle ─► Change ─► store.write
+
+A Change is everything one message does to its ticket: the ticket as it is
+afterwards, the message and people to record, the events, and the mail to
+send. The store writes it in the message's transaction, so the outbox rows
+commit with the ticket (exactly once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailtriage.model import ParsedMail, TicketEvent, TicketRecord
+from mailtriage.notify.agentmail import Thread
+from mailtriage.notify.compose import OutgoingMail
+from mailtriage.tickets.agents import NOT_AN_AGENT, AgentCheck
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message on its way into a ticket, with what the steps before learnt."""
+
+    mail: ParsedMail
+    raw_id: int
+    source: str                       # stdin, smtp, imap:NAME, maildir:PATH …
+    content_key: str                  # what makes two copies of it the same message
+    now: datetime
+    automatic: str | None = None      # why it is automatic mail (guards), or None
+    envelope_rcpts: tuple[str, ...] = ()
+    acknowledge: bool = True          # False (history import): no mail to customers or agents
+    agent: AgentCheck = NOT_AN_AGENT  # who vouches for its From:
+    note: bool = False                # sent to a comment address
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the store knew about the ticket before this message."""
+
+    participants: tuple[tuple[str, str], ...] = ()   # (address, role), the requester first
+    conversation: tuple[str, ...] = ()               # Message-IDs: the first and the latest 19
+    customer_seen: tuple[str, ...] = ()              # Message-IDs the customers saw, oldest first
+    customer_theirs: tuple[str, ...] = ()            # the customers' own messages, oldest first
+    auto_replies: int = 0                            # automatic replies to the sender within the window
+    suppressed: frozenset[str] = frozenset()         # those of the people above that hard-bounced
+
+    def with_message(self, message_id: str, *, customer: bool) -> "Facts":
+        """As they are once this message is stored."""
+        conversation = tuple(dict.fromkeys(self.conversation + (message_id,)))
+        if len(conversation) > 20:
+            conversation = conversation[:1] + conversation[-19:]
+        seen, theirs = self.customer_seen, self.customer_theirs
+        if customer:
+            seen, theirs = _trim(seen + (message_id,)), _trim(theirs + (message_id,))
+        return Facts(self.participants, conversation, seen, theirs, self.auto_replies, self.suppressed)
+
+    def with_people(self, people: list[tuple[str, str]]) -> "Facts":
+        known = {address for address, _ in self.participants}
+        added = tuple(p for p in people if p[0] not in known)
+        everyone = sorted(self.participants + added, key=lambda person: person[1] != "requester")
+        return Facts(tuple(everyone), self.conversation, self.customer_seen, self.customer_theirs,
+                     self.auto_replies, self.suppressed)
+
+    def with_sent(self, mail: OutgoingMail, kinds: tuple[str, ...]) -> "Facts":
+        if mail.kind not in kinds:
+            return self
+        return Facts(self.participants, self.conversation, _trim(self.customer_seen + (mail.message_id,)),
+                     self.customer_theirs, self.auto_replies, self.suppressed)
+
+    @property
+    def thread(self) -> Thread:
+        return Thread(self.participants, self.conversation)
+
+
+def _trim(ids: tuple[str, ...], limit: int = 20) -> tuple[str, ...]:
+    ids = tuple(dict.fromkeys(ids))
+    return ids[:1] + ids[1:][-(limit - 1):] if len(ids) > limit else ids
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message to record on the ticket (the agent's text may be trimmed to what it says)."""
+
+    mail: ParsedMail
+    direction: str                    # in | out
+    kind: str                         # customer | agent | internal
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one message does to its ticket."""
+
+    ticket: TicketRecord
+    message: StoredMessage | None = None
+    participants: tuple[tuple[str, str], ...] = ()
+    new_ticket: bool = False                     # participants: none are stored yet
+    events: tuple[TicketEvent, ...] = ()
+    mail: tuple[OutgoingMail, ...] = ()
+    auto_replied_to: str | None = None           # counted against the per-sender limit
