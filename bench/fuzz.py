@@ -1,11 +1,12 @@
 """The long fuzz run: `python bench/fuzz.py [--seconds 60] [--pipeline]`.
 
 Mutated corpus messages (tests/fuzzing.py: bytes flipped, MIME and header
-syntax spliced in, slices cut and doubled) through limits → parse → guards →
-bounces → thread → classify → the acknowledgement's composition, with every
-invariant asserted, for as long as asked. `--pipeline` also sends each one
-through the whole pipeline on a throw-away SQLite site (slower): stored byte
-for byte, and never quarantined for an error (over a limit is fine).
+syntax spliced in, slices cut and doubled) through limits → parse → guards
+(and the delivery path) → bounces → thread → classify → the acknowledgement's
+composition, with every invariant asserted, for as long as asked.
+`--pipeline` also sends each one through the whole pipeline on a throw-away
+SQLite site (slower): stored byte for byte, and never quarantined for an
+error (over a limit is fine).
 
 Prints how long it ran, how many messages, what they were, and the result;
 on a failure, Hypothesis's smallest failing message, and exit status 1.

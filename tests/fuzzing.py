@@ -5,8 +5,9 @@ property test (tests/unit/test_fuzz.py, a few seconds) and the long run
 A mutation takes a real message and breaks it the way mail breaks: bytes
 flipped to NUL, CR, LF or 8-bit; MIME, encoded-word and header syntax
 spliced in; slices cut, doubled or truncated. `check()` runs the pure part
-of the flow — limits, parse, guards, bounces, thread, classify, and the
-composition of an acknowledgement — and asserts its invariants.
+of the flow — limits, parse, guards, the delivery path, bounces, thread,
+classify, and the composition of an acknowledgement — and asserts its
+invariants.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mailtriage import thread
 from mailtriage.mail import bounces
 from mailtriage.mail import guards
 from mailtriage.mail import limits
+from mailtriage.mail import received
 from mailtriage.classify import RuleSet, classify, load_rules
 from mailtriage.notify.compose import Outgoing, compose, deliverable
 from mailtriage.mail.parse import parse
@@ -111,6 +113,8 @@ def check(raw: bytes, rules: RuleSet) -> str:
         breach = limits.check_parsed(mail, LIMITS)
     queries.content_key(mail)
     reason = guards.automatic_reason(mail, OWN, "mailtriage")
+    path = received.delivery_path(mail)
+    assert [hop.raw for hop in path] == list(reversed(received.received_headers(mail)))
     guards.is_out_of_office(mail)
     if guards.is_bounce(mail):
         report = bounces.read(raw, mail)

@@ -158,13 +158,17 @@ class AutoReply(_Frozen):
 
 class Limits(_Frozen):
     """What one message may be; a message over a limit is stored raw and
-    quarantined (`quarantined:limit:size`, …), never half-processed."""
+    quarantined (`quarantined:limit:size`, …), never half-processed. Over
+    `max_hops` it is a mail loop instead: automatic mail (`hop-count`)."""
 
     max_message_size: Size = 25 * 1024**2
     max_headers: int = Field(default=1000, gt=0)       # header fields at the top level
     max_parts: int = Field(default=1000, gt=0)         # MIME parts, enclosed messages included
     max_depth: int = Field(default=50, gt=0)           # nesting of multiparts and enclosed messages
     max_attachment_size: Size = 20 * 1024**2           # one attachment, decoded
+    # Received headers; more is a loop (guards.MAX_HOPS, Postfix's hopcount_limit).
+    # RFC 5321 section 6.3 asks for at least 100 where mail is bounced on it; ours is only ignored.
+    max_hops: int = Field(default=50, gt=0)
 
 
 class Settings(_Frozen):

@@ -6,10 +6,20 @@ DESIGN invariant 3, "no loops": we never auto-reply to automatic mail. Like
 Mailman's rules (`rules/*.py`: a name, a description, one check) run from a
 table (`chains/builtin.py`), each guard here is a named `Check` holding a
 small predicate, and one short function runs a table of them in order. The
-order matters only for which name is reported: the most specific comes
-first, so a delivery report says `bounce` (the pipeline sends those to the
-bounce path, `bounces.read()`) rather than `mailer-daemon`. Our own mail
-coming back by its Message-ID needs the outbox, so the pipeline checks that.
+order matters only for which name is reported, and the pipeline acts on the
+first: a mail loop (`hop-count`) comes before everything, since a message
+that went round more than `limits.max_hops` relays must never be answered
+or ticketed whatever else it is; then the most specific, so a delivery
+report says `bounce` (the pipeline sends those to the bounce path,
+`bounces.read()`) rather than `mailer-daemon`. Our own mail coming back by
+its Message-ID needs the outbox, so the pipeline checks that.
+
+The hop count is what Postfix's `hopcount_limit` (default 50) and RFC 5321
+section 6.3 ("a simple counter of the number of Received headers") use: the
+number of Received headers, parsed or not. mail-parser's parsed chain
+(`received.delivery_path`, one hop per header by construction) would give
+the same number at about 0.15 ms a hop (7.6 ms for a 51-hop loop) plus
+55 to 100 ms to import mail-parser in every process; counting costs 2 µs.
 
 Everything here works on a `ParsedMail` and is pure, except
 `bounce_recipients(raw)`, which re-parses the raw bytes for flufl.bounce
@@ -30,6 +40,7 @@ from email.policy import compat32
 from mailtriage.mail import bounces
 from mailtriage.model import ParsedMail
 
+MAX_HOPS = 50   # Received headers; Postfix's hopcount_limit. config.values.Limits.max_hops defaults to it
 _DSN_REPORT_TYPES = ("delivery-status", "")  # a report without report-type is almost always a DSN
 _COMMENT = re.compile(r"\([^()]*\)")
 _TOKEN = re.compile(r"[a-z0-9_.-]+")
@@ -65,10 +76,11 @@ class Context:
 
     own_addresses: frozenset[str] = frozenset()   # lower-cased, as ParsedMail's
     loop_id: str | None = None
+    max_hops: int = MAX_HOPS
 
     @classmethod
-    def of(cls, own_addresses: Iterable[str], loop_id: str | None) -> Context:
-        return cls(frozenset(address.strip().lower() for address in own_addresses), loop_id)
+    def of(cls, own_addresses: Iterable[str], loop_id: str | None, max_hops: int = MAX_HOPS) -> Context:
+        return cls(frozenset(address.strip().lower() for address in own_addresses), loop_id, max_hops)
 
 
 Predicate = Callable[[ParsedMail, Context], bool]
@@ -151,6 +163,11 @@ def _x_loop_is_ours(mail: ParsedMail, context: Context) -> bool:
     return any(value.strip().lower() == ours for value in mail.header_all("x-loop"))
 
 
+def _too_many_hops(mail: ParsedMail, context: Context) -> bool:
+    hops = sum(1 for name, _ in mail.headers if name.lower() == "received")
+    return hops > context.max_hops
+
+
 def _is_bounce(mail: ParsedMail, _: Context) -> bool:
     return is_bounce(mail)
 
@@ -166,6 +183,8 @@ def _null_return_path(mail: ParsedMail, _: Context) -> bool:
 # -- the tables --------------------------------------------------------------
 
 AUTOMATIC: tuple[Check, ...] = (
+    Check("hop-count", "more Received headers than limits.max_hops (default 50): a mail loop "
+          "(RFC 5321 section 6.3)", _too_many_hops),
     Check("bounce", "a delivery status notification (multipart/report; report-type="
           "delivery-status) or a message from MAILER-DAEMON", _is_bounce),
     Check("report", "another machine report: a read receipt (disposition-notification), "
@@ -202,17 +221,19 @@ def _hits(checks: Iterable[Check], mail: ParsedMail, context: Context) -> Iterat
 
 
 def automatic_reasons(
-    mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None
+    mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None,
+    max_hops: int = MAX_HOPS,
 ) -> tuple[str, ...]:
     """Every reason this mail looks automatic (empty for human mail), for logs and events."""
-    return tuple(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id)))
+    return tuple(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id, max_hops)))
 
 
 def automatic_reason(
-    mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None
+    mail: ParsedMail, own_addresses: frozenset[str] = frozenset(), loop_id: str | None = None,
+    max_hops: int = MAX_HOPS,
 ) -> str | None:
     """The first reason this mail looks automatic, or None for human mail."""
-    return next(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id)), None)
+    return next(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id, max_hops)), None)
 
 
 def is_out_of_office(mail: ParsedMail) -> bool:

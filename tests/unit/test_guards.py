@@ -162,3 +162,49 @@ def test_tables_name_and_describe_each_check(table) -> None:
     names = [check.name for check in table]
     assert len(names) == len(set(names))
     assert all(check.description for check in table)
+
+
+def relayed(hops: int, *extra: str) -> ParsedMail:
+    """A message that passed `hops` relays, each adding its Received on top."""
+    received = [f"Received: from relay{i}.example (relay{i}.example [192.0.2.{i % 250 + 1}]) by "
+                f"relay{i + 1}.example (Postfix) with ESMTP id Q{i}; Mon, 13 May 2024 09:00:00 +0200"
+                for i in reversed(range(hops))]
+    return mail(*received, *extra)
+
+
+def test_fifty_relays_is_still_human_mail() -> None:
+    assert automatic_reason(relayed(50), OWN, LOOP_ID) is None
+    assert automatic_reasons(relayed(50), OWN, LOOP_ID) == ()
+
+
+def test_more_than_fifty_relays_is_a_mail_loop() -> None:
+    looped = relayed(51)
+    assert automatic_reason(looped, OWN, LOOP_ID) == "hop-count"
+    assert automatic_reasons(looped, OWN, LOOP_ID) == ("hop-count",)
+    assert not is_out_of_office(looped)
+
+
+def test_hop_count_is_reported_before_any_other_reason() -> None:
+    # Two auto-responders answering each other through a forwarder: the pipeline
+    # acts on the first reason, and a loop must be dropped, not ticketed.
+    looped = relayed(60, "Auto-Submitted: auto-replied", "Precedence: bulk")
+    assert automatic_reason(looped, OWN, LOOP_ID) == "hop-count"
+    assert automatic_reasons(looped, OWN, LOOP_ID) == ("hop-count", "auto-submitted", "precedence")
+    dsn_in_a_loop = parse((FIXTURES / "dsn-postfix.eml").read_bytes().replace(
+        b"Received:", b"".join(b"Received: from r%d.example by r%d.example\n" % (i, i) for i in range(51))
+        + b"Received:", 1))
+    assert automatic_reason(dsn_in_a_loop, OWN, LOOP_ID) == "hop-count"
+
+
+def test_the_hop_limit_is_a_parameter() -> None:
+    assert automatic_reason(relayed(4), OWN, LOOP_ID, max_hops=3) == "hop-count"
+    assert automatic_reason(relayed(3), OWN, LOOP_ID, max_hops=3) is None
+    assert automatic_reason(relayed(51), OWN, LOOP_ID, max_hops=100) is None
+    assert automatic_reasons(relayed(4), OWN, LOOP_ID, max_hops=3) == ("hop-count",)
+
+
+def test_every_received_header_counts_even_one_nobody_can_read() -> None:
+    garbage = [f"Received: ((( unbalanced {i}" for i in range(51)]
+    assert automatic_reason(mail(*garbage), OWN, LOOP_ID) == "hop-count"
+    other_trace = [f"X-Received: by 10.0.0.{i} with SMTP id x{i}" for i in range(60)]
+    assert automatic_reason(mail(*other_trace), OWN, LOOP_ID) is None     # only Received counts
