@@ -136,8 +136,8 @@ def main() -> int:
         (root / "templates").mkdir()
         config_path = root / "mailtriage.yaml"
         config_path.write_text(CONFIG.format(db=root / "sla.db") + "templates: templates/\n")
-        from mailtriage.config.load import DEFAULTS_DIR
-        (root / "rules.yaml").write_text((DEFAULTS_DIR / "rules.yaml").read_text())
+        from mailtriage.config.builtin import builtin
+        (root / "rules.yaml").write_text((builtin("config") / "rules.yaml").read_text())
         app = build_app(load_config(config_path), FixedClock(NOW))
         try:
             results: dict[str, object] = {"open_tickets": args.tickets}

@@ -13,7 +13,8 @@ from mailtriage.config.loaded import Config
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.notify.render import Templates, load_templates
 from mailtriage.config.values import Settings
-from mailtriage.config.load import DEFAULTS_DIR, load_settings, raw_paths
+from mailtriage.config.builtin import builtin
+from mailtriage.config.load import load_settings, raw_paths
 from mailtriage.sla.calendar import Calendar, calendar_from_config
 from mailtriage.store import Store, open_store
 
@@ -47,7 +48,7 @@ def load_config(path: Path | None) -> Config:
         problems.extend(exc.problems)
     templates = None
     try:
-        templates = load_templates(templates_path, DEFAULTS_DIR / "templates")
+        templates = load_templates(templates_path, builtin("templates"))
         problems.extend(templates.check())
     except ConfigError as exc:
         problems.extend(exc.problems)

@@ -29,7 +29,7 @@ from mailtriage.classify import RuleSet, classify, load_rules
 from mailtriage.notify.compose import Outgoing, compose, deliverable
 from mailtriage.mail.parse import parse
 from mailtriage.config.values import Limits
-from mailtriage.config.load import DEFAULTS_DIR
+from mailtriage.config.builtin import builtin
 from mailtriage.store import queries
 
 CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -90,7 +90,7 @@ def mutated(messages: list[bytes]) -> st.SearchStrategy[bytes]:
 
 
 def default_rules() -> RuleSet:
-    return load_rules(DEFAULTS_DIR / "rules.yaml")
+    return load_rules(builtin("config") / "rules.yaml")
 
 
 def check(raw: bytes, rules: RuleSet) -> str:

@@ -122,11 +122,11 @@ agent_notices: {agent_notices}     # [] keeps agents' notices out of tests about
 
 def make_site(root: Path, *, smtp_out: str = "{maildir: ./outbox}", smtp_in_port: int = 8025,
               database: str | None = None, agent_notices: str = "[]") -> Site:
-    from mailtriage.config.load import DEFAULTS_DIR
+    from mailtriage.config.builtin import builtin
 
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(DEFAULTS_DIR / "rules.yaml", root / "rules.yaml")
-    shutil.copytree(DEFAULTS_DIR / "templates", root / "templates", dirs_exist_ok=True)
+    shutil.copyfile(builtin("config") / "rules.yaml", root / "rules.yaml")
+    shutil.copytree(builtin("templates"), root / "templates", dirs_exist_ok=True)
     config = root / "mailtriage.yaml"
     config.write_text(SITE_CONFIG.format(database=database or "sqlite:///mailtriage.db",
                                          smtp_out=smtp_out, smtp_in_port=smtp_in_port,

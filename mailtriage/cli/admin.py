@@ -11,7 +11,8 @@ from mailtriage.app import load_config
 from mailtriage.classify import classify
 from mailtriage.cli import common
 from mailtriage.mail.parse import parse
-from mailtriage.config.load import DEFAULTS_DIR, default_config_path, load_settings
+from mailtriage.config.builtin import builtin
+from mailtriage.config.load import default_config_path, load_settings
 from mailtriage.store.db import connect, upgrade
 
 
@@ -39,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     target: Path = args.dir
     target.mkdir(parents=True, exist_ok=True)
-    copies = [(DEFAULTS_DIR / "mailtriage.yaml", target / "mailtriage.yaml"),
-              (DEFAULTS_DIR / "rules.yaml", target / "rules.yaml")]
-    copies += [(src, target / "templates" / src.name) for src in sorted((DEFAULTS_DIR / "templates").iterdir())]
+    config, templates = builtin("config"), builtin("templates")
+    copies = [(src, target / src.name) for src in sorted(config.glob("*.yaml"))]
+    copies += [(src, target / "templates" / src.relative_to(templates))
+               for src in sorted(templates.rglob("*")) if src.is_file() and src.suffix in (".txt", ".html")]
     for src, dst in copies:
         if dst.exists():
             print(f"kept     {dst} (exists; init never overwrites)")

@@ -2,8 +2,8 @@
 
     config file (YAML, with line numbers) + MAILTRIAGE_DATABASE ─► validate ─► Settings
 
-`load_settings(path)` reads the file (or the embedded defaults when there is
-none), checks every key against `config.values`, and reports each problem as
+`load_settings(path)` reads the file (or the embedded defaults, the built-in
+`config/mailtriage.yaml`, when there is none), checks every key against `config.values`, and reports each problem as
 `FILE:LINE: message`. Rules and templates are loaded by their own modules
 from the paths named here (see app.py).
 """
@@ -17,12 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from mailtriage.config import yamlsrc
+from mailtriage.config.builtin import builtin
 from mailtriage.config.values import ImapSettings, Settings, SmtpOut
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.model import Severity
-
-DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "defaults"
-
 
 def default_config_path() -> Path | None:
     """`$MAILTRIAGE_CONFIG`, else `./mailtriage.yaml`, else None (embedded defaults)."""
@@ -36,14 +34,7 @@ def default_config_path() -> Path | None:
 def load_settings(path: Path | None) -> Settings:
     """Load and validate a config file, or the embedded defaults for None."""
     if path is None:
-        data, locator = yamlsrc.load(DEFAULTS_DIR / "mailtriage.yaml")
-        base = DEFAULTS_DIR
-        data = dict(data or {})
-        data["base_dir"] = str(base)
-        # The embedded defaults keep their state in the working directory.
-        data["database"] = _resolve_sqlite("sqlite:///mailtriage.db", Path.cwd())
-        settings = _validate(data, locator)
-        return settings.model_copy(update={"smtp_out": SmtpOut(maildir=str(Path.cwd() / "outbox"))})
+        return _embedded_defaults()
     data, locator = yamlsrc.load(path)
     if data is None:
         data = {}
@@ -54,6 +45,19 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(locator.problem(("base_dir",), "base_dir is set by mailtriage, not in the file"))
     data["base_dir"] = str(path.resolve().parent)
     return _validate(data, locator)
+
+
+def _embedded_defaults() -> Settings:
+    """The built-in config/mailtriage.yaml, with its state in the working directory."""
+    folder = builtin("config")
+    data, locator = yamlsrc.load(folder / "mailtriage.yaml")
+    data = dict(data or {})
+    data["base_dir"] = str(folder)
+    # The example names the templates/ folder `init` writes beside it; here it is the built-in one.
+    data["templates"] = str(builtin("templates"))
+    data["database"] = _resolve_sqlite("sqlite:///mailtriage.db", Path.cwd())
+    settings = _validate(data, locator)
+    return settings.model_copy(update={"smtp_out": SmtpOut(maildir=str(Path.cwd() / "outbox"))})
 
 
 def _resolve_sqlite(url: str, base: Path) -> str:
@@ -110,7 +114,7 @@ def raw_paths(path: Path | None) -> tuple[Path, Path]:
     """Where the rules and templates are, read without validating the rest
     (so `config check` can report their problems next to the config's)."""
     if path is None:
-        return DEFAULTS_DIR / "rules.yaml", DEFAULTS_DIR / "templates"
+        return builtin("config") / "rules.yaml", builtin("templates")
     try:
         data, _ = yamlsrc.load(path)
     except ConfigError:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from helpers import ROOT, eml
 from mailtriage.cli import main
+from mailtriage.config.builtin import builtin
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -21,6 +23,7 @@ def test_init_writes_a_config_that_checks_and_never_overwrites(tmp_path):
     assert first.returncode == 0, first.stderr
     for name in ("mailtriage.yaml", "rules.yaml", "templates/acknowledgement.txt"):
         assert (target / name).is_file(), name
+    assert names(target / "templates") == names(builtin("templates"))     # every template
     assert "#" in (target / "mailtriage.yaml").read_text()          # commented example
 
     (target / "rules.yaml").write_text("rules: []\n")
@@ -31,6 +34,10 @@ def test_init_writes_a_config_that_checks_and_never_overwrites(tmp_path):
     check = run("--config", str(target / "mailtriage.yaml"), "config", "check")
     assert check.returncode == 0, check.stderr
     assert check.stdout.startswith("ok:")
+
+
+def names(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_config_check_reports_every_problem_at_its_line(tmp_path):
