@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailtriage.notify.compose import Outgoing, compose, new_message_id
-from mailtriage.notify.send import PermanentFailure, Sender, TemporaryFailure, make_sender
 from mailtriage.config.values import SmtpOut
+from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
+from mailtriage.notify.compose import Outgoing, compose, new_message_id
+from mailtriage.notify.send import Sender, make_sender
 from mailtriage.store import queries
 from mailtriage.store.schema import Event, OutboxRow
 
@@ -187,18 +188,18 @@ def _rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _deliver(sender: Sender, row: Claimed, prefix: str) -> Exception | None:
+def _deliver(sender: Sender, row: Claimed, prefix: str) -> DeliveryError | None:
     if row.resumed:
         log.warning("%s: was being sent when the daemon stopped; sending it again, with the same "
                     "Message-ID", _about(row, prefix))
     try:
         sender.send(row.id, row.mail_from, row.recipients, row.data)
-    except (TemporaryFailure, PermanentFailure) as exc:
+    except DeliveryError as exc:
         return exc
     return None
 
 
-def _record(sessions: sessionmaker[Session], claimed: Claimed, error: Exception | None, now: datetime,
+def _record(sessions: sessionmaker[Session], claimed: Claimed, error: DeliveryError | None, now: datetime,
             retry: Retry, result: FlushResult, prefix: str) -> None:
     about = _about(claimed, prefix)
     with sessions() as session, session.begin():
@@ -209,14 +210,14 @@ def _record(sessions: sessionmaker[Session], claimed: Claimed, error: Exception 
             row.status, row.sent_at, row.last_error = "sent", now, None
             result.sent += 1
             log.info("%s: sent to %s", about, ", ".join(claimed.recipients))
-        elif isinstance(error, TemporaryFailure) and claimed.attempts < retry.max_attempts:
+        elif isinstance(error, DeliveryDeferred) and claimed.attempts < retry.max_attempts:
             row.status, row.last_error = "pending", str(error)
             row.due_at = now + retry.after(claimed.attempts)
             result.deferred += 1
             log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
                         row.due_at.isoformat(timespec="seconds"), error)
         else:
-            why = str(error) if isinstance(error, PermanentFailure) else \
+            why = str(error) if isinstance(error, DeliveryRefused) else \
                 f"gave up after {claimed.attempts} attempts: {error}"
             _give_up(session, row, why, now)
             result.failed += 1
