@@ -6,6 +6,9 @@ daemon and of `mailtriage outbox flush`.
                         │    └─4xx / no connection─► pending (due later, backoff)
                         └─5xx, or too many attempts─► failed (+ an event on the ticket)
 
+The retry schedule is a `backoff.Backoff` without jitter, so `due_at` is a
+time an operator can read in `outbox list` and predict.
+
 Exactly once: claiming a row commits `sending` (with its Message-ID, fixed
 at enqueue) before a byte goes out, and `sent` is committed as soon as the
 relay has answered, before QUIT. A daemon that dies in between leaves the
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailtriage.backoff import Backoff
 from mailtriage.config.values import SmtpOut
 from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
@@ -86,24 +90,15 @@ def next_due(session: Session) -> datetime | None:
 class Retry:
     """When to try again after a 4xx or a lost connection, and when to stop."""
 
-    first: timedelta = timedelta(minutes=1)
-    cap: timedelta = timedelta(hours=1)
+    backoff: Backoff = Backoff.fixed(timedelta(minutes=1), timedelta(hours=1))
     max_attempts: int = MAX_ATTEMPTS
     lease: timedelta = timedelta(minutes=5)     # a `sending` row older than this is taken back
 
     @classmethod
     def from_settings(cls, smtp_out: SmtpOut) -> "Retry":
+        """`retry_first`, doubling up to `retry_max`; `max_attempts`; `lease`."""
         lease = smtp_out.lease or max(4 * smtp_out.timeout, timedelta(minutes=2))
-        return cls(smtp_out.retry_first, smtp_out.retry_max, smtp_out.max_attempts, lease)
-
-    def after(self, attempts: int) -> timedelta:
-        """first, 2×first, 4×first … capped."""
-        return min(self.first * 2 ** max(attempts - 1, 0), self.cap)
-
-
-def backoff(attempts: int) -> timedelta:
-    """The default delay after `attempts` failed tries: 1 min, 2, 4 … capped at 1 hour."""
-    return Retry().after(attempts)
+        return cls(Backoff.fixed(smtp_out.retry_first, smtp_out.retry_max), smtp_out.max_attempts, lease)
 
 
 @dataclass
@@ -212,7 +207,7 @@ def _record(sessions: sessionmaker[Session], claimed: Claimed, error: DeliveryEr
             log.info("%s: sent to %s", about, ", ".join(claimed.recipients))
         elif isinstance(error, DeliveryDeferred) and claimed.attempts < retry.max_attempts:
             row.status, row.last_error = "pending", str(error)
-            row.due_at = now + retry.after(claimed.attempts)
+            row.due_at = now + retry.backoff.after(claimed.attempts)
             result.deferred += 1
             log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
                         row.due_at.isoformat(timespec="seconds"), error)
