@@ -5,9 +5,10 @@ daemon and of `mailtriage outbox flush`.
     pending ─claim─► sending ─relay says 250─► sent
                         │    └─4xx / no connection─► pending (due later, backoff)
                         └─5xx, or too many attempts─► failed (+ an event on the ticket)
+    (every recipient hard-bounced before) ─enqueue─► suppressed
 
-The retry schedule is a `backoff.Backoff` without jitter, so `due_at` is a
-time an operator can read in `outbox list` and predict.
+The states are `model.OutboxStatus`; the retry schedule is a `backoff.Backoff`
+without jitter, so `due_at` is a time an operator can read and predict.
 
 Exactly once: claiming a row commits `sending` (with its Message-ID, fixed
 at enqueue) before a byte goes out, and `sent` is committed as soon as the
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailtriage.backoff import Backoff
 from mailtriage.config.values import SmtpOut
 from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
+from mailtriage.model import OutboxStatus
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
 from mailtriage.notify.send import Sender, make_sender
 from mailtriage.store import queries
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may still take
 
 
 def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
@@ -61,7 +64,8 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
     row = OutboxRow(
         ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail.from_addr,
         recipients=recipients or wanted, data=compose(mail, now, message_id),
-        created_at=now, due_at=now, status="pending" if recipients else "suppressed", attempts=0,
+        created_at=now, due_at=now, attempts=0,
+        status=OutboxStatus.PENDING if recipients else OutboxStatus.SUPPRESSED,
         last_error=f"not sent to {', '.join(sorted(blocked))}: hard-bounced before" if blocked else None,
     )
     session.add(row)
@@ -72,7 +76,7 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
 def pending(session: Session, now: datetime | None = None, limit: int = 100) -> list[OutboxRow]:
     """Rows to send: pending and due, or left in `sending` by a daemon that
     died mid-send (for those, `due_at` is the end of the sender's lease)."""
-    query = select(OutboxRow).where(OutboxRow.status.in_(("pending", "sending")))
+    query = select(OutboxRow).where(OutboxRow.status.in_(UNSENT))
     if now is not None:
         query = query.where(OutboxRow.due_at <= now)
     query = query.order_by(OutboxRow.due_at, OutboxRow.id).limit(limit)
@@ -83,7 +87,7 @@ def pending(session: Session, now: datetime | None = None, limit: int = 100) -> 
 
 def next_due(session: Session) -> datetime | None:
     """When the next row falls due (the daemon sleeps until then, not a whole tick)."""
-    return session.scalar(select(func.min(OutboxRow.due_at)).where(OutboxRow.status.in_(("pending", "sending"))))
+    return session.scalar(select(func.min(OutboxRow.due_at)).where(OutboxRow.status.in_(UNSENT)))
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,11 @@ def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()
                 update(OutboxRow)
                 .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
                        OutboxRow.attempts == row.attempts)
-                .values(status="sending", attempts=row.attempts + 1, due_at=now + retry.lease)
+                .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
                 .execution_options(synchronize_session=False)))
             if taken == 1:
                 return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
-                               list(row.recipients), row.data, row.attempts + 1, row.status == "sending")
+                               list(row.recipients), row.data, row.attempts + 1, row.status == OutboxStatus.SENDING)
     return None
 
 
@@ -174,7 +178,7 @@ def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
     daemons wait for the lease instead: another daemon may be mid-send.)"""
     with sessions() as session, session.begin():
         return _rowcount(session.execute(
-            update(OutboxRow).where(OutboxRow.status == "sending").values(due_at=now)
+            update(OutboxRow).where(OutboxRow.status == OutboxStatus.SENDING).values(due_at=now)
             .execution_options(synchronize_session=False)))
 
 
@@ -202,11 +206,11 @@ def _record(sessions: sessionmaker[Session], claimed: Claimed, error: DeliveryEr
         if row is None:
             return
         if error is None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
             result.sent += 1
             log.info("%s: sent to %s", about, ", ".join(claimed.recipients))
         elif isinstance(error, DeliveryDeferred) and claimed.attempts < retry.max_attempts:
-            row.status, row.last_error = "pending", str(error)
+            row.status, row.last_error = OutboxStatus.PENDING, str(error)
             row.due_at = now + retry.backoff.after(claimed.attempts)
             result.deferred += 1
             log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
@@ -224,7 +228,7 @@ def _about(row: Claimed, prefix: str) -> str:
 
 
 def _give_up(session: Session, row: OutboxRow, why: str, now: datetime) -> None:
-    row.status, row.last_error = "failed", why
+    row.status, row.last_error = OutboxStatus.FAILED, why
     log.error("outbox %s (%s): failed: %s", row.id, row.message_id, why)
     if row.ticket_id is not None:
         session.add(Event(ticket_id=row.ticket_id, at=now, type="send-failed",
