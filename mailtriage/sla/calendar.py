@@ -100,7 +100,7 @@ class Calendar:
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The instant at which `duration` of working time has passed since `start`.
 
-        Outside working time the clock starts at the next opening. The result
+        Outside working time the count starts at the next opening. The result
         may be a window's close (exactly used up), never a later opening. A
         zero duration returns `start` unchanged, even outside working time.
         """
