@@ -4,7 +4,7 @@ Fills a fresh SQLite database with N open tickets (default 1,000,000) whose
 next deadline lies in the future, times `sweep.run_once(app, now)` when none
 is due, then makes K of them due (default 1,000) and times the sweep that
 sends their warnings, and the empty sweep after it. Prints a table and a
-JSON line. The rows are real: each carries the clocks `lifecycle.start`
+JSON line. The rows are real: each carries the timers `lifecycle.start`
 writes, so the due ones go through the whole warning path (template,
 outbox row, event).
 """

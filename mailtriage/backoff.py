@@ -1,6 +1,8 @@
-"""Waiting after failures: exponential backoff with jitter, and an outage
-that is logged once when it starts and once when it ends — never a line per
-retry, never a tight loop.
+"""Waiting after failures, for every retry in mailtriage: exponential
+backoff, with jitter where several daemons reconnect to one server (IMAP,
+the daemon's restarts) and without it where the next try is a stored time
+(the outbox's `due_at`); and an outage that is logged once when it starts
+and once when it ends — never a line per retry, never a tight loop.
 """
 
 from __future__ import annotations
@@ -9,21 +11,34 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable
 
 
 @dataclass(frozen=True)
 class Backoff:
-    """first, 2×first, 4×first … capped; each delay shortened by a random share
-    up to `jitter`, so daemons that lost the same server do not return in step."""
+    """first, 2×first, 4×first … capped (in seconds); each delay shortened by
+    a random share up to `jitter`, so daemons that lost the same server do not
+    return in step. `jitter=0` is a fixed schedule."""
 
     first: float = 1.0
     cap: float = 300.0
     jitter: float = 0.5
 
+    @classmethod
+    def fixed(cls, first: timedelta, cap: timedelta) -> Backoff:
+        """The same doubling without jitter: retry times an operator reads
+        in `outbox list` and tests can name exactly."""
+        return cls(first.total_seconds(), cap.total_seconds(), jitter=0.0)
+
     def delay(self, failures: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after the `failures`-th failure in a row."""
         base = min(self.cap, self.first * 2 ** max(failures - 1, 0))
-        return base * (1.0 - self.jitter * rng())
+        return base * (1.0 - self.jitter * rng()) if self.jitter else base
+
+    def after(self, failures: int, rng: Callable[[], float] = random.random) -> timedelta:
+        """`delay()` as a timedelta, to add to a `now`."""
+        return timedelta(seconds=self.delay(failures, rng))
 
 
 class Outage:

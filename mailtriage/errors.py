@@ -1,9 +1,22 @@
-"""The short exception hierarchy; cli.py and the SMTP listener map it to exit
-codes and SMTP replies in one place."""
+"""The one exception hierarchy. cli/ maps it to exit codes, ingest/smtp.py to
+SMTP replies and notify/outbox.py to what happens to a mail; every error
+mailtriage raises on purpose is a MailtriageError and is defined here.
+
+    MailtriageError
+    ├── ConfigError          the config, rules, calendars or templates (exit 2)
+    ├── CalendarError        one calendar definition; the loader makes it a ConfigError line
+    ├── UsageError, NotFound, SchemaOutdated, AlreadyRunning     (exit 2)
+    ├── TemporaryFailure     nothing lost, try again later (exit 75, SMTP 451)
+    ├── DeliveryError        the outgoing relay or Maildir did not take a mail
+    │   ├── DeliveryDeferred     4xx, no connection: the outbox retries it
+    │   └── DeliveryRefused      5xx: the outbox gives it up
+    └── HeaderInjection      a value for a header line was not one line
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class MailtriageError(Exception):
@@ -34,6 +47,21 @@ class ConfigError(MailtriageError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class CalendarError(MailtriageError, ValueError):
+    """A calendar definition is invalid; `path` leads to the bad value.
+
+    `path` is relative to the calendar's mapping (e.g. `("hours", "mon-fry")`),
+    so the config loader can find the line; the message starts with its key.
+    It is a ValueError too: the loader reports every bad value alike.
+    """
+
+    exit_code = 2
+
+    def __init__(self, path: tuple[Any, ...], message: str):
+        self.path = path
+        super().__init__(f"{path[0]}: {message}" if path else message)
+
+
 class UsageError(MailtriageError):
     """The command line asked for something that cannot be done."""
 
@@ -60,3 +88,21 @@ class AlreadyRunning(MailtriageError):
     """Another daemon already runs on this SQLite database."""
 
     exit_code = 2
+
+
+class DeliveryError(MailtriageError):
+    """A sender (notify/send.py) could not hand a mail over; the outbox row
+    says what happens next, so this never reaches a command's exit code."""
+
+
+class DeliveryDeferred(DeliveryError):
+    """4xx, a lost connection, a full disk: the mail stays pending and is retried."""
+
+
+class DeliveryRefused(DeliveryError):
+    """5xx: the relay will not take the mail (or not for some recipients); it is given up."""
+
+
+class HeaderInjection(MailtriageError, ValueError):
+    """A value that must be a single header line was not (notify/compose.py).
+    A ValueError too: it is bad data, refused before any mail is built."""

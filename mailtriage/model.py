@@ -130,6 +130,32 @@ class TicketEvent:
     data: dict[str, Any] | None = None
 
 
+# The two below are StrEnums (str() and f-strings give the value) because
+# they are written to the database and into log lines as their value.
+
+class OutboxStatus(enum.StrEnum):
+    """Where an outgoing mail is (notify/outbox.py draws the flow); stored as the value."""
+
+    PENDING = "pending"          # waiting for its due time
+    SENDING = "sending"          # claimed by a sender; taken back when its lease ends
+    SENT = "sent"
+    FAILED = "failed"            # refused, or too many attempts (an event on the ticket says which)
+    SUPPRESSED = "suppressed"    # every recipient hard-bounced before: never sent
+
+
+class RawState(enum.StrEnum):
+    """What became of an accepted message's bytes; stored as the value.
+
+    pending → processed | duplicate | ignored | quarantined; a quarantined
+    one that is retried goes on from there to any of the others."""
+
+    PENDING = "pending"
+    PROCESSED = "processed"      # made or updated a ticket (new, reply)
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"          # a loop, a bounce, an auto-reply …
+    QUARANTINED = "quarantined"
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str                 # safe to show and store: no path, no control characters

@@ -14,6 +14,7 @@ from mailtriage import pipeline
 from mailtriage.cli import common
 from mailtriage.errors import NotFound, TemporaryFailure, UsageError
 from mailtriage.ingest import mailbox
+from mailtriage.model import RawState
 from mailtriage.notify import outbox
 from mailtriage.store.schema import OutboxRow, RawMessage
 from mailtriage.cli.views import iso
@@ -89,7 +90,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     app = common.app(args)
     with app.store.session() as session:
-        rows = list(session.scalars(select(RawMessage).where(RawMessage.state == "quarantined")
+        rows = list(session.scalars(select(RawMessage).where(RawMessage.state == RawState.QUARANTINED)
                                     .order_by(RawMessage.id)))
         data = [{"id": r.id, "received_at": iso(r.received_at), "source": r.source, "size": r.size,
                  "reason": r.reason, "attempts": r.attempts,
@@ -108,7 +109,7 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
         raise UsageError("quarantine retry needs an ID or --all")
     app = common.app(args)
     with app.store.session() as session:
-        query = select(RawMessage.id).where(RawMessage.state == "quarantined")
+        query = select(RawMessage.id).where(RawMessage.state == RawState.QUARANTINED)
         if not args.all:
             query = query.where(RawMessage.id == args.id)
         ids = list(session.scalars(query.order_by(RawMessage.id)))
@@ -124,7 +125,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     with app.store.session() as session:
         query = select(OutboxRow).order_by(OutboxRow.id)
         if not args.all:
-            query = query.where(OutboxRow.status.in_(("pending", "sending")))
+            query = query.where(OutboxRow.status.in_(outbox.UNSENT))
         data: list[dict[str, Any]] = [
                 {"id": r.id, "ticket": f"{app.settings.ticket_prefix}-{r.ticket_id}" if r.ticket_id else None,
                  "kind": r.kind, "message_id": r.message_id, "to": list(r.recipients), "status": r.status,

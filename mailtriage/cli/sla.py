@@ -20,7 +20,7 @@ from mailtriage.store.records import record_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sla = sub.add_parser("sla", help="SLA clocks: sweep, explain").add_subparsers(dest="sub", required=True)
+    sla = sub.add_parser("sla", help="SLA timers: sweep, explain").add_subparsers(dest="sub", required=True)
     tick = sla.add_parser("tick", help="one SLA sweep: send due warnings and escalations, then exit")
     _now_option(tick)
     tick.set_defaults(handler=cmd_tick)
@@ -65,8 +65,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         ticket = common.find_ticket(session, app, args.ref)
         head = {"ref": ticket_ref(prefix, ticket.id), "subject": ticket.subject, "status": ticket.status,
                 "tier": ticket.tier, "sla_state": ticket.sla_state}
-        clocks = lifecycle.load(record_of(ticket), app.settings.sla, app.config.calendars)
-    data = explain(head, clocks, app.config.calendars, app.settings.sla.warn_at, now)
+        timers = lifecycle.load(record_of(ticket), app.settings.sla, app.config.calendars)
+    data = explain(head, timers, app.config.calendars, app.settings.sla.warn_at, now)
     if args.json:
         common.print_json(data)
     else:

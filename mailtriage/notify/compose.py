@@ -24,12 +24,10 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+from mailtriage.errors import HeaderInjection
+
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")     # str.splitlines() breaks on all of them
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+$")
-
-
-class HeaderInjection(ValueError):
-    """A value that must be a single header line was not."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ daemon and of `mailtriage outbox flush`.
     pending ─claim─► sending ─relay says 250─► sent
                         │    └─4xx / no connection─► pending (due later, backoff)
                         └─5xx, or too many attempts─► failed (+ an event on the ticket)
+    (every recipient hard-bounced before) ─enqueue─► suppressed
+
+The states are `model.OutboxStatus`; the retry schedule is a `backoff.Backoff`
+without jitter, so `due_at` is a time an operator can read and predict.
 
 Exactly once: claiming a row commits `sending` (with its Message-ID, fixed
 at enqueue) before a byte goes out, and `sent` is committed as soon as the
@@ -28,9 +32,12 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailtriage.notify.compose import Outgoing, compose, new_message_id
-from mailtriage.notify.send import PermanentFailure, Sender, TemporaryFailure, make_sender
+from mailtriage.backoff import Backoff
 from mailtriage.config.values import SmtpOut
+from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
+from mailtriage.model import OutboxStatus
+from mailtriage.notify.compose import Outgoing, compose, new_message_id
+from mailtriage.notify.send import Sender, make_sender
 from mailtriage.store import queries
 from mailtriage.store.schema import Event, OutboxRow
 
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may still take
 
 
 def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
@@ -56,7 +64,8 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
     row = OutboxRow(
         ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail.from_addr,
         recipients=recipients or wanted, data=compose(mail, now, message_id),
-        created_at=now, due_at=now, status="pending" if recipients else "suppressed", attempts=0,
+        created_at=now, due_at=now, attempts=0,
+        status=OutboxStatus.PENDING if recipients else OutboxStatus.SUPPRESSED,
         last_error=f"not sent to {', '.join(sorted(blocked))}: hard-bounced before" if blocked else None,
     )
     session.add(row)
@@ -67,7 +76,7 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
 def pending(session: Session, now: datetime | None = None, limit: int = 100) -> list[OutboxRow]:
     """Rows to send: pending and due, or left in `sending` by a daemon that
     died mid-send (for those, `due_at` is the end of the sender's lease)."""
-    query = select(OutboxRow).where(OutboxRow.status.in_(("pending", "sending")))
+    query = select(OutboxRow).where(OutboxRow.status.in_(UNSENT))
     if now is not None:
         query = query.where(OutboxRow.due_at <= now)
     query = query.order_by(OutboxRow.due_at, OutboxRow.id).limit(limit)
@@ -78,31 +87,22 @@ def pending(session: Session, now: datetime | None = None, limit: int = 100) -> 
 
 def next_due(session: Session) -> datetime | None:
     """When the next row falls due (the daemon sleeps until then, not a whole tick)."""
-    return session.scalar(select(func.min(OutboxRow.due_at)).where(OutboxRow.status.in_(("pending", "sending"))))
+    return session.scalar(select(func.min(OutboxRow.due_at)).where(OutboxRow.status.in_(UNSENT)))
 
 
 @dataclass(frozen=True)
 class Retry:
     """When to try again after a 4xx or a lost connection, and when to stop."""
 
-    first: timedelta = timedelta(minutes=1)
-    cap: timedelta = timedelta(hours=1)
+    backoff: Backoff = Backoff.fixed(timedelta(minutes=1), timedelta(hours=1))
     max_attempts: int = MAX_ATTEMPTS
     lease: timedelta = timedelta(minutes=5)     # a `sending` row older than this is taken back
 
     @classmethod
     def from_settings(cls, smtp_out: SmtpOut) -> "Retry":
+        """`retry_first`, doubling up to `retry_max`; `max_attempts`; `lease`."""
         lease = smtp_out.lease or max(4 * smtp_out.timeout, timedelta(minutes=2))
-        return cls(smtp_out.retry_first, smtp_out.retry_max, smtp_out.max_attempts, lease)
-
-    def after(self, attempts: int) -> timedelta:
-        """first, 2×first, 4×first … capped."""
-        return min(self.first * 2 ** max(attempts - 1, 0), self.cap)
-
-
-def backoff(attempts: int) -> timedelta:
-    """The default delay after `attempts` failed tries: 1 min, 2, 4 … capped at 1 hour."""
-    return Retry().after(attempts)
+        return cls(Backoff.fixed(smtp_out.retry_first, smtp_out.retry_max), smtp_out.max_attempts, lease)
 
 
 @dataclass
@@ -164,11 +164,11 @@ def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()
                 update(OutboxRow)
                 .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
                        OutboxRow.attempts == row.attempts)
-                .values(status="sending", attempts=row.attempts + 1, due_at=now + retry.lease)
+                .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
                 .execution_options(synchronize_session=False)))
             if taken == 1:
                 return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
-                               list(row.recipients), row.data, row.attempts + 1, row.status == "sending")
+                               list(row.recipients), row.data, row.attempts + 1, row.status == OutboxStatus.SENDING)
     return None
 
 
@@ -178,7 +178,7 @@ def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
     daemons wait for the lease instead: another daemon may be mid-send.)"""
     with sessions() as session, session.begin():
         return _rowcount(session.execute(
-            update(OutboxRow).where(OutboxRow.status == "sending").values(due_at=now)
+            update(OutboxRow).where(OutboxRow.status == OutboxStatus.SENDING).values(due_at=now)
             .execution_options(synchronize_session=False)))
 
 
@@ -187,18 +187,18 @@ def _rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _deliver(sender: Sender, row: Claimed, prefix: str) -> Exception | None:
+def _deliver(sender: Sender, row: Claimed, prefix: str) -> DeliveryError | None:
     if row.resumed:
         log.warning("%s: was being sent when the daemon stopped; sending it again, with the same "
                     "Message-ID", _about(row, prefix))
     try:
         sender.send(row.id, row.mail_from, row.recipients, row.data)
-    except (TemporaryFailure, PermanentFailure) as exc:
+    except DeliveryError as exc:
         return exc
     return None
 
 
-def _record(sessions: sessionmaker[Session], claimed: Claimed, error: Exception | None, now: datetime,
+def _record(sessions: sessionmaker[Session], claimed: Claimed, error: DeliveryError | None, now: datetime,
             retry: Retry, result: FlushResult, prefix: str) -> None:
     about = _about(claimed, prefix)
     with sessions() as session, session.begin():
@@ -206,17 +206,17 @@ def _record(sessions: sessionmaker[Session], claimed: Claimed, error: Exception 
         if row is None:
             return
         if error is None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
             result.sent += 1
             log.info("%s: sent to %s", about, ", ".join(claimed.recipients))
-        elif isinstance(error, TemporaryFailure) and claimed.attempts < retry.max_attempts:
-            row.status, row.last_error = "pending", str(error)
-            row.due_at = now + retry.after(claimed.attempts)
+        elif isinstance(error, DeliveryDeferred) and claimed.attempts < retry.max_attempts:
+            row.status, row.last_error = OutboxStatus.PENDING, str(error)
+            row.due_at = now + retry.backoff.after(claimed.attempts)
             result.deferred += 1
             log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
                         row.due_at.isoformat(timespec="seconds"), error)
         else:
-            why = str(error) if isinstance(error, PermanentFailure) else \
+            why = str(error) if isinstance(error, DeliveryRefused) else \
                 f"gave up after {claimed.attempts} attempts: {error}"
             _give_up(session, row, why, now)
             result.failed += 1
@@ -228,7 +228,7 @@ def _about(row: Claimed, prefix: str) -> str:
 
 
 def _give_up(session: Session, row: OutboxRow, why: str, now: datetime) -> None:
-    row.status, row.last_error = "failed", why
+    row.status, row.last_error = OutboxStatus.FAILED, why
     log.error("outbox %s (%s): failed: %s", row.id, row.message_id, why)
     if row.ticket_id is not None:
         session.add(Event(ticket_id=row.ticket_id, at=now, type="send-failed",

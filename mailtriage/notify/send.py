@@ -1,7 +1,7 @@
-"""Senders: hand a composed message to an SMTP relay or drop it in a Maildir.
+"""Senders: hand a composed message to the outgoing SMTP relay or drop it in a Maildir.
 
-A sender raises TemporaryFailure (4xx, connection trouble: try again later)
-or PermanentFailure (5xx: give up); anything it returns from is delivered.
+A sender raises DeliveryDeferred (4xx, connection trouble: try again later)
+or DeliveryRefused (5xx: give up); anything it returns from is delivered.
 The SMTP sender keeps its connection for a whole flush (one TCP and TLS
 handshake for many messages) and the caller closes it at the end.
 """
@@ -16,14 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mailtriage.config.values import SmtpOut
-
-
-class TemporaryFailure(Exception):
-    pass
-
-
-class PermanentFailure(Exception):
-    pass
+from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
 
 
 class Sender(Protocol):
@@ -53,7 +46,7 @@ class MaildirSender:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path / "new" / name)
         except OSError as exc:
-            raise TemporaryFailure(f"maildir {self.path}: {exc}") from exc
+            raise DeliveryDeferred(f"maildir {self.path}: {exc}") from exc
 
     def close(self) -> None:
         pass
@@ -85,10 +78,10 @@ class SmtpSender:
             raise _classify(exc.smtp_code, f"{exc.smtp_code} {exc.smtp_error!r}") from exc
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
-            raise TemporaryFailure(f"{cfg.host}:{cfg.port}: {exc}") from exc
+            raise DeliveryDeferred(f"{cfg.host}:{cfg.port}: {exc}") from exc
         if refused:
             # Some recipients were refused: report, but the accepted ones have it.
-            raise PermanentFailure(f"refused for some recipients: {refused}")
+            raise DeliveryRefused(f"refused for some recipients: {refused}")
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -121,10 +114,10 @@ class SmtpSender:
             self._smtp = None
 
 
-def _classify(code: int | None, text: str) -> Exception:
+def _classify(code: int | None, text: str) -> DeliveryError:
     if code is not None and 500 <= code < 600:
-        return PermanentFailure(text)
-    return TemporaryFailure(text)
+        return DeliveryRefused(text)
+    return DeliveryDeferred(text)
 
 
 def make_sender(settings: SmtpOut, base_dir: Path) -> Sender:

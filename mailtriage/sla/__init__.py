@@ -3,12 +3,11 @@
 Pure arithmetic on values; deadlines and the sweep build on these.
 """
 
-from mailtriage.sla.calendar import Calendar, CalendarError, calendar_from_config
+from mailtriage.sla.calendar import Calendar, calendar_from_config
 from mailtriage.sla.durations import format_duration, parse_duration, parse_percent
 
 __all__ = [
     "Calendar",
-    "CalendarError",
     "calendar_from_config",
     "format_duration",
     "parse_duration",

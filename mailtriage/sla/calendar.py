@@ -26,7 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as pyholidays
 
-__all__ = ["Calendar", "CalendarError", "DailyWindow", "calendar_from_config"]
+from mailtriage.errors import CalendarError
+
+__all__ = ["Calendar", "DailyWindow", "calendar_from_config"]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
@@ -34,18 +36,6 @@ SEARCH_LIMIT_DAYS = 3 * 366  # no working time for this long: give up, never loo
 _DAYS_KEPT = 4 * 366         # days of windows a calendar keeps computed
 
 Interval = tuple[datetime, datetime]
-
-
-class CalendarError(ValueError):
-    """A calendar definition is invalid; `path` leads to the bad value.
-
-    `path` is relative to the calendar's mapping (e.g. `("hours", "mon-fry")`),
-    so the config loader can find the line; the message starts with its key.
-    """
-
-    def __init__(self, path: tuple[Any, ...], message: str):
-        self.path = path
-        super().__init__(f"{path[0]}: {message}" if path else message)
 
 
 class DailyWindow(NamedTuple):
@@ -110,7 +100,7 @@ class Calendar:
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The instant at which `duration` of working time has passed since `start`.
 
-        Outside working time the clock starts at the next opening. The result
+        Outside working time the count starts at the next opening. The result
         may be a window's close (exactly used up), never a later opening. A
         zero duration returns `start` unchanged, even outside working time.
         """

@@ -1,13 +1,13 @@
-"""Deadlines (pure): what the status asks of each clock, and what is due when.
+"""Deadlines (pure): what the status asks of each SLA timer, and what is due when.
 
-Beside the message flow. `start` builds a ticket's clocks from the targets
-of its severity; `settle` brings every clock into the state the ticket's
+Beside the message flow. `start` builds a ticket's timers from the targets
+of its severity; `settle` brings every timer into the state the ticket's
 status asks for (running while new/open, paused while pending, stopped when
 resolved or closed); `change_severity` swaps targets keeping the working time
 used. `milestones` lists what the SLA sweep must act on and when: a warning
 at `warn_at` of each target, a breach at 100%, and for the resolution a
 second escalation at 200%. Each milestone has a key (`resolution.due`,
-`next_update.2.warn`) that goes into `Clocks.done` once acted on, so a sweep
+`next_update.2.warn`) that goes into `Timers.done` once acted on, so a sweep
 never sends a notice twice.
 """
 
@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 
 from mailtriage.model import Severity, Status
 from mailtriage.config.values import SlaSettings, Target
-from mailtriage.sla.clocks import (
-    CLOCK_NAMES,
+from mailtriage.sla.timers import (
     FIRST_RESPONSE,
     IDLE,
     NEXT_UPDATE,
@@ -27,9 +26,10 @@ from mailtriage.sla.clocks import (
     RESOLUTION,
     RUNNING,
     STOPPED,
+    TIMER_NAMES,
     Calendars,
-    Clock,
-    Clocks,
+    Timer,
+    Timers,
 )
 
 __all__ = ["Milestone", "change_severity", "milestones", "settle", "start", "state_of", "target_for"]
@@ -43,8 +43,8 @@ class Milestone:
     """One instant the sweep acts on."""
 
     at: datetime
-    key: str                # unique per ticket: goes into Clocks.done
-    clock: str              # first_response | resolution | next_update
+    key: str                # unique per ticket: goes into Timers.done
+    timer: str              # first_response | resolution | next_update
     kind: str               # warn | due | again
 
     @property
@@ -61,35 +61,35 @@ def _durations(target: Target) -> dict[str, timedelta | None]:
             NEXT_UPDATE: target.next_update}
 
 
-def start(now: datetime, severity: str, sla: SlaSettings) -> Clocks:
-    """Fresh clocks for a new ticket; `settle` then starts the right ones."""
+def start(now: datetime, severity: str, sla: SlaSettings) -> Timers:
+    """Fresh timers for a new ticket; `settle` then starts the right ones."""
     target = target_for(sla, severity)
-    clocks = {name: Clock(name, duration, target.calendar)
+    timers = {name: Timer(name, duration, target.calendar)
               for name, duration in _durations(target).items() if duration is not None}
-    return Clocks(severity, clocks).noted(now, f"started: {severity} targets in calendar {target.calendar}")
+    return Timers(severity, timers).noted(now, f"started: {severity} targets in calendar {target.calendar}")
 
 
-def change_severity(clocks: Clocks, severity: str, now: datetime, sla: SlaSettings,
-                    calendars: Calendars) -> Clocks:
+def change_severity(timers: Timers, severity: str, now: datetime, sla: SlaSettings,
+                    calendars: Calendars) -> Timers:
     """The new severity's targets from `now` on; working time already used still counts."""
-    if severity == clocks.severity:
-        return clocks
+    if severity == timers.severity:
+        return timers
     target = target_for(sla, severity)
-    changed: dict[str, Clock] = {}
+    changed: dict[str, Timer] = {}
     for name, duration in _durations(target).items():
-        old = clocks.get(name)
+        old = timers.get(name)
         if duration is None:
             continue                                  # a target the new severity does not have
         if old is None:
-            changed[name] = Clock(name, duration, target.calendar)
+            changed[name] = Timer(name, duration, target.calendar)
         else:
             changed[name] = old.retarget(duration, target.calendar, now, calendars)
-    result = Clocks(severity, changed, clocks.done, clocks.log)
-    return result.noted(now, f"severity {clocks.severity} → {severity}: targets in calendar {target.calendar}")
+    result = Timers(severity, changed, timers.done, timers.log)
+    return result.noted(now, f"severity {timers.severity} → {severity}: targets in calendar {target.calendar}")
 
 
 def _wanted(name: str, status: str, responded: bool) -> str:
-    """The state a clock should be in for a ticket status."""
+    """The state a timer should be in for a ticket status."""
     if status == Status.CLOSED.value:
         return STOPPED
     if name == FIRST_RESPONSE:
@@ -104,69 +104,69 @@ def _wanted(name: str, status: str, responded: bool) -> str:
     return PAUSED if status == Status.PENDING.value else RUNNING
 
 
-def settle(clocks: Clocks, status: str, responded: bool, now: datetime, calendars: Calendars) -> Clocks:
-    """Bring every clock into the state `status` asks for, at `now`."""
-    result = clocks
-    for name in CLOCK_NAMES:
-        clock = clocks.get(name)
-        if clock is None:
+def settle(timers: Timers, status: str, responded: bool, now: datetime, calendars: Calendars) -> Timers:
+    """Bring every timer into the state `status` asks for, at `now`."""
+    result = timers
+    for name in TIMER_NAMES:
+        timer = timers.get(name)
+        if timer is None:
             continue
         wanted = _wanted(name, status, responded)
-        if wanted == clock.state:
+        if wanted == timer.state:
             continue
         if wanted == RUNNING:
-            fresh_cycle = name == NEXT_UPDATE and clock.state == IDLE and clock.segments
-            moved = clock.next_cycle(now) if fresh_cycle else clock.run(now)
+            fresh_cycle = name == NEXT_UPDATE and timer.state == IDLE and timer.segments
+            moved = timer.next_cycle(now) if fresh_cycle else timer.run(now)
         else:
-            moved = clock.halt(now, calendars, wanted)
-        result = result.with_clock(moved)
+            moved = timer.halt(now, calendars, wanted)
+        result = result.with_timer(moved)
     return result
 
 
-def key_prefix(clock: Clock) -> str:
-    return f"{clock.name}.{clock.cycle}" if clock.name == NEXT_UPDATE else clock.name
+def key_prefix(timer: Timer) -> str:
+    return f"{timer.name}.{timer.cycle}" if timer.name == NEXT_UPDATE else timer.name
 
 
-def milestones(clocks: Clocks, warn_at: float, calendars: Calendars, *, include_done: bool = False) -> list[Milestone]:
-    """What is still to act on for the running clocks, earliest first."""
+def milestones(timers: Timers, warn_at: float, calendars: Calendars, *, include_done: bool = False) -> list[Milestone]:
+    """What is still to act on for the running timers, earliest first."""
     found = []
-    for clock in clocks.clocks.values():
-        if clock.state != RUNNING:
+    for timer in timers.timers.values():
+        if timer.state != RUNNING:
             continue
         shares = [(WARN, warn_at)] if 0 < warn_at < 1 else []
         shares.append((DUE, 1.0))
-        if clock.name == RESOLUTION:
+        if timer.name == RESOLUTION:
             shares.append((AGAIN, AGAIN_SHARE))
         for kind, share in shares:
-            key = f"{key_prefix(clock)}.{kind}"
-            at = clock.when(share, calendars)
-            if at is not None and (include_done or key not in clocks.done):
-                found.append(Milestone(at, key, clock.name, kind))
+            key = f"{key_prefix(timer)}.{kind}"
+            at = timer.when(share, calendars)
+            if at is not None and (include_done or key not in timers.done):
+                found.append(Milestone(at, key, timer.name, kind))
     return sorted(found)
 
 
-def next_deadline(clocks: Clocks, warn_at: float, calendars: Calendars) -> datetime | None:
-    pending = milestones(clocks, warn_at, calendars)
+def next_deadline(timers: Timers, warn_at: float, calendars: Calendars) -> datetime | None:
+    pending = milestones(timers, warn_at, calendars)
     return pending[0].at if pending else None
 
 
-def breaches(clocks: Clocks) -> int:
-    """How many targets were missed: breach notices, plus clocks that stopped late unnoticed."""
-    noticed = {key.rsplit(".", 1)[0] for key in clocks.done if key.endswith("." + DUE)}
-    late = {key_prefix(c) for c in clocks.clocks.values() if c.outcome == "breached"}
+def breaches(timers: Timers) -> int:
+    """How many targets were missed: breach notices, plus timers that stopped late unnoticed."""
+    noticed = {key.rsplit(".", 1)[0] for key in timers.done if key.endswith("." + DUE)}
+    late = {key_prefix(c) for c in timers.timers.values() if c.outcome == "breached"}
     return len(noticed | late)
 
 
-def state_of(clocks: Clocks, status: str, now: datetime, warn_at: float, calendars: Calendars) -> str:
+def state_of(timers: Timers, status: str, now: datetime, warn_at: float, calendars: Calendars) -> str:
     """ok | warning | breached | paused | met, as the CONTRACT's sla_state."""
-    due_now = [m for m in milestones(clocks, warn_at, calendars) if m.at <= now]
-    if breaches(clocks) or any(m.kind != WARN for m in due_now):
+    due_now = [m for m in milestones(timers, warn_at, calendars) if m.at <= now]
+    if breaches(timers) or any(m.kind != WARN for m in due_now):
         return "breached"
     if status in (Status.RESOLVED.value, Status.CLOSED.value):
         return "met"
     if status == Status.PENDING.value:
         return "paused"
-    for clock in clocks.clocks.values():
-        if clock.state == RUNNING and f"{key_prefix(clock)}.{WARN}" in clocks.done:
+    for timer in timers.timers.values():
+        if timer.state == RUNNING and f"{key_prefix(timer)}.{WARN}" in timers.done:
             return "warning"
     return "warning" if due_now else "ok"

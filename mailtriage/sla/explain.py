@@ -1,6 +1,6 @@
 """`mailtriage sla explain REF`: how each deadline was computed (pure).
 
-For every clock: its target and calendar, the stretches it ran (each in the
+For every timer: its target and calendar, the stretches it ran (each in the
 calendar in force then), the working windows that counted inside them, the
 days that did not count (weekends, holidays by name), the pauses, and where
 the deadline lands. The same data is printed as text or JSON.
@@ -14,9 +14,9 @@ from typing import Any, Mapping
 import holidays as pyholidays
 
 from mailtriage.sla.calendar import DAY_NAMES, Calendar
-from mailtriage.sla.clocks import LABELS, RUNNING, Calendars, Clock, Clocks
 from mailtriage.sla.deadlines import key_prefix, milestones
 from mailtriage.sla.durations import format_duration
+from mailtriage.sla.timers import LABELS, RUNNING, Calendars, Timer, Timers
 
 __all__ = ["explain", "explain_text", "hours_text"]
 
@@ -24,23 +24,24 @@ MAX_SKIPPED = 40
 DAY_LONG = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-def explain(head: Mapping[str, Any], clocks: Clocks, calendars: Calendars, warn_at: float,
+def explain(head: Mapping[str, Any], timers: Timers, calendars: Calendars, warn_at: float,
             now: datetime) -> dict[str, Any]:
     """`head` holds the ticket's ref, subject, status, tier and sla_state."""
-    upcoming = {m.key: m.at for m in milestones(clocks, warn_at, calendars, include_done=True)}
-    return {**head, "severity": clocks.severity, "as_of": now.isoformat(),
-            "clocks": [_clock(clock, calendars, upcoming, now) for clock in clocks.clocks.values()],
-            "pauses": _pauses(clocks), "notices_done": list(clocks.done),
-            "log": [{"at": at.isoformat(), "what": what} for at, what in clocks.log]}
+    upcoming = {m.key: m.at for m in milestones(timers, warn_at, calendars, include_done=True)}
+    return {**head, "severity": timers.severity, "as_of": now.isoformat(),
+            "clocks": [_timer(timer, calendars, upcoming, now)      # the key `sla explain --json` has had
+                       for timer in timers.timers.values()],
+            "pauses": _pauses(timers), "notices_done": list(timers.done),
+            "log": [{"at": at.isoformat(), "what": what} for at, what in timers.log]}
 
 
-def _clock(clock: Clock, calendars: Calendars, upcoming: dict[str, datetime], now: datetime) -> dict[str, Any]:
-    calendar = calendars[clock.calendar]
-    used = clock.used(now, calendars)
-    due = clock.when(1.0, calendars)
-    prefix = key_prefix(clock)
+def _timer(timer: Timer, calendars: Calendars, upcoming: dict[str, datetime], now: datetime) -> dict[str, Any]:
+    calendar = calendars[timer.calendar]
+    used = timer.used(now, calendars)
+    due = timer.when(1.0, calendars)
+    prefix = key_prefix(timer)
     segments = []
-    for segment in clock.segments:
+    for segment in timer.segments:
         seg_calendar = calendars[segment.calendar]
         end = segment.end if segment.end is not None else due
         running = segment.end is None
@@ -52,10 +53,10 @@ def _clock(clock: Clock, calendars: Calendars, upcoming: dict[str, datetime], no
             "skipped": _skipped(seg_calendar, segment.start, end) if end else [],
         })
     return {
-        "name": clock.name, "label": LABELS[clock.name], "cycle": clock.cycle,
-        "target": format_duration(clock.target), "calendar": clock.calendar,
-        "calendar_hours": describe_calendar(calendar), "state": clock.state, "outcome": clock.outcome,
-        "used": format_duration(used), "remaining": format_duration(clock.target - used),
+        "name": timer.name, "label": LABELS[timer.name], "cycle": timer.cycle,
+        "target": format_duration(timer.target), "calendar": timer.calendar,
+        "calendar_hours": describe_calendar(calendar), "state": timer.state, "outcome": timer.outcome,
+        "used": format_duration(used), "remaining": format_duration(timer.target - used),
         "warn_at": _local(upcoming.get(f"{prefix}.warn"), calendar),
         "due": due.isoformat() if due else None, "due_local": _local(due, calendar),
         "twice_target_at": _local(upcoming.get(f"{prefix}.again"), calendar),
@@ -100,24 +101,24 @@ def _why_closed(calendar: Calendar, day: date) -> str | None:
     return None
 
 
-def _pauses(clocks: Clocks) -> list[dict[str, str | None]]:
-    """Gaps in the resolution clock (or the first one), with what the log says about them."""
-    clock = clocks.get("resolution") or next(iter(clocks.clocks.values()), None)
-    if clock is None:
+def _pauses(timers: Timers) -> list[dict[str, str | None]]:
+    """Gaps in the resolution timer (or the first one), with what the log says about them."""
+    timer = timers.get("resolution") or next(iter(timers.timers.values()), None)
+    if timer is None:
         return []
     found: list[dict[str, str | None]] = []
-    for before, after in zip(clock.segments, clock.segments[1:]):
+    for before, after in zip(timer.segments, timer.segments[1:]):
         if before.end is not None and after.start > before.end:
             found.append({"from": before.end.isoformat(), "to": after.start.isoformat(),
-                          "why": _log_at(clocks, before.end), "until": _log_at(clocks, after.start)})
-    last = clock.segments[-1] if clock.segments else None
-    if last is not None and last.end is not None and clock.state != "stopped":
-        found.append({"from": last.end.isoformat(), "to": None, "why": _log_at(clocks, last.end), "until": None})
+                          "why": _log_at(timers, before.end), "until": _log_at(timers, after.start)})
+    last = timer.segments[-1] if timer.segments else None
+    if last is not None and last.end is not None and timer.state != "stopped":
+        found.append({"from": last.end.isoformat(), "to": None, "why": _log_at(timers, last.end), "until": None})
     return found
 
 
-def _log_at(clocks: Clocks, at: datetime) -> str | None:
-    texts = [what for when, what in clocks.log if when == at]
+def _log_at(timers: Timers, at: datetime) -> str | None:
+    texts = [what for when, what in timers.log if when == at]
     return "; ".join(texts) or None
 
 
@@ -158,21 +159,21 @@ def explain_text(data: Mapping[str, Any]) -> str:
     lines = [f"{data['ref']}  {data['subject']}",
              f"  severity {data['severity']}, status {data['status']}, tier {data['tier']}, "
              f"sla {data['sla_state']}; as of {data['as_of']}", ""]
-    for clock in data["clocks"]:
-        cycle = f" #{clock['cycle']}" if clock["name"] == "next_update" else ""
-        lines.append(f"{clock['label']}{cycle}: target {clock['target']} of working time in calendar "
-                     f"{clock['calendar']} ({clock['calendar_hours']})")
-        state = clock["state"] + (f" ({clock['outcome']})" if clock["outcome"] else "")
-        left = clock["remaining"]
+    for timer in data["clocks"]:
+        cycle = f" #{timer['cycle']}" if timer["name"] == "next_update" else ""
+        lines.append(f"{timer['label']}{cycle}: target {timer['target']} of working time in calendar "
+                     f"{timer['calendar']} ({timer['calendar_hours']})")
+        state = timer["state"] + (f" ({timer['outcome']})" if timer["outcome"] else "")
+        left = timer["remaining"]
         left = f"overdue by {left[1:]}" if left.startswith("-") else f"{left} left"
-        lines.append(f"  {state}: {clock['used']} used, {left}")
-        if clock["state"] == RUNNING:
-            if clock["warn_at"]:
-                lines.append(f"  warning at {clock['warn_at']}")
-            lines.append(f"  due {clock['due_local']}  ({clock['due']})")
-            if clock["twice_target_at"]:
-                lines.append(f"  escalates again at {clock['twice_target_at']} (twice the target)")
-        for segment in clock["segments"]:
+        lines.append(f"  {state}: {timer['used']} used, {left}")
+        if timer["state"] == RUNNING:
+            if timer["warn_at"]:
+                lines.append(f"  warning at {timer['warn_at']}")
+            lines.append(f"  due {timer['due_local']}  ({timer['due']})")
+            if timer["twice_target_at"]:
+                lines.append(f"  escalates again at {timer['twice_target_at']} (twice the target)")
+        for segment in timer["segments"]:
             if segment["running"]:
                 lines.append(f"  running since {segment['from']} in {segment['calendar']}: {segment['worked']} "
                              f"so far; the target is used up after these windows:")

@@ -1,11 +1,11 @@
-"""What a ticket's changes do to its SLA clocks (pure: records in, records out).
+"""What a ticket's changes do to its SLA timers (pure: records in, records out).
 
 The four entry points take a TicketRecord, `now`, the SLA settings and the
-calendars, and return a new record whose `sla_data` (the clocks, as JSON),
+calendars, and return a new record whose `sla_data` (the timers, as JSON),
 deadline columns, `next_deadline` (what the SLA sweep looks for) and
 `sla_state` are current. No database access and no clock reading here.
 
-    start              new ticket: clocks run from `now`
+    start              new ticket: timers run from `now`
     severity_changed   new targets; the working time used so far still counts
     status_changed     pending pauses, leaving pending resumes, resolved stops
                        the resolution clock, reopening restarts it with the
@@ -23,75 +23,75 @@ from datetime import datetime
 from mailtriage.config.values import SlaSettings
 from mailtriage.model import Status, TicketRecord
 from mailtriage.sla import deadlines
-from mailtriage.sla.clocks import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Clocks
+from mailtriage.sla.timers import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timers
 
 __all__ = ["first_response", "load", "severity_changed", "start", "status_changed", "store"]
 
 
 def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
     """A new ticket: deadlines, next_deadline and sla_state from `now`."""
-    clocks = deadlines.start(now, ticket.severity, sla)
-    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
+    timers = deadlines.start(now, ticket.severity, sla)
+    return store(ticket, _settle(ticket, timers, now, calendars), now, sla, calendars)
 
 
 def severity_changed(ticket: TicketRecord, now: datetime, sla: SlaSettings,
                      calendars: Calendars) -> TicketRecord:
     """`ticket.severity` was changed: recompute deadlines, keeping the working time used."""
-    clocks = deadlines.change_severity(load(ticket, sla, calendars), ticket.severity, now, sla, calendars)
-    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
+    timers = deadlines.change_severity(load(ticket, sla, calendars), ticket.severity, now, sla, calendars)
+    return store(ticket, _settle(ticket, timers, now, calendars), now, sla, calendars)
 
 
 def status_changed(ticket: TicketRecord, old_status: str, now: datetime, sla: SlaSettings,
                    calendars: Calendars) -> TicketRecord:
-    """`ticket.status` changed from `old_status`: pause, resume, stop or restart clocks."""
+    """`ticket.status` changed from `old_status`: pause, resume, stop or restart timers."""
     new_status = ticket.status
-    clocks = load(ticket, sla, calendars)
+    timers = load(ticket, sla, calendars)
     if new_status != old_status:
-        clocks = clocks.noted(now, f"status {old_status} → {new_status}")
+        timers = timers.noted(now, f"status {old_status} → {new_status}")
     if new_status == Status.RESOLVED.value:
         if ticket.resolved_at is None or old_status != Status.RESOLVED.value:
             ticket = replace(ticket, resolved_at=now)
     elif new_status != Status.CLOSED.value:
         ticket = replace(ticket, resolved_at=None)            # reopened (or never resolved)
-    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
+    return store(ticket, _settle(ticket, timers, now, calendars), now, sla, calendars)
 
 
 def first_response(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
     """An agent's public reply: the first one stops the first-response clock."""
-    clocks = load(ticket, sla, calendars)
+    timers = load(ticket, sla, calendars)
     if ticket.first_responded_at is None:
         ticket = replace(ticket, first_responded_at=now)
-        clocks = clocks.noted(now, "first public reply")
+        timers = timers.noted(now, "first public reply")
     else:
-        update = clocks.get(NEXT_UPDATE)
+        update = timers.get(NEXT_UPDATE)
         if update is not None and update.segments and ticket.status not in (
                 Status.RESOLVED.value, Status.CLOSED.value):
-            clocks = clocks.with_clock(update.next_cycle(now)).noted(now, "public reply (update)")
-    return store(ticket, _settle(ticket, clocks, now, calendars), now, sla, calendars)
+            timers = timers.with_timer(update.next_cycle(now)).noted(now, "public reply (update)")
+    return store(ticket, _settle(ticket, timers, now, calendars), now, sla, calendars)
 
 
-def load(ticket: TicketRecord, sla: SlaSettings, calendars: Calendars) -> Clocks:
-    """The ticket's clocks; a ticket from before SLA clocks gets them from its creation."""
-    clocks = Clocks.from_json(ticket.sla_data or {})
-    if clocks is None:
-        clocks = deadlines.start(ticket.created_at, ticket.severity, sla)
-        clocks = _settle(ticket, clocks, ticket.created_at, calendars)
-    return clocks
+def load(ticket: TicketRecord, sla: SlaSettings, calendars: Calendars) -> Timers:
+    """The ticket's timers; a ticket from before SLA timers gets them from its creation."""
+    timers = Timers.from_json(ticket.sla_data or {})
+    if timers is None:
+        timers = deadlines.start(ticket.created_at, ticket.severity, sla)
+        timers = _settle(ticket, timers, ticket.created_at, calendars)
+    return timers
 
 
-def store(ticket: TicketRecord, clocks: Clocks, now: datetime, sla: SlaSettings,
+def store(ticket: TicketRecord, timers: Timers, now: datetime, sla: SlaSettings,
           calendars: Calendars) -> TicketRecord:
-    """The record with the clocks and everything derived from them."""
-    # Paused or stopped clocks keep the deadline that was in force when they last ran.
-    first, resolution = clocks.get(FIRST_RESPONSE), clocks.get(RESOLUTION)
+    """The record with the timers and everything derived from them."""
+    # Paused or stopped timers keep the deadline that was in force when they last ran.
+    first, resolution = timers.get(FIRST_RESPONSE), timers.get(RESOLUTION)
     if first is not None and first.state == RUNNING:
         ticket = replace(ticket, first_response_due=first.when(1.0, calendars))
     if resolution is not None and resolution.state == RUNNING:
         ticket = replace(ticket, resolution_due=resolution.when(1.0, calendars))
-    return replace(ticket, sla_data=clocks.to_json(),
-                   next_deadline=deadlines.next_deadline(clocks, sla.warn_at, calendars),
-                   sla_state=deadlines.state_of(clocks, ticket.status, now, sla.warn_at, calendars))
+    return replace(ticket, sla_data=timers.to_json(),
+                   next_deadline=deadlines.next_deadline(timers, sla.warn_at, calendars),
+                   sla_state=deadlines.state_of(timers, ticket.status, now, sla.warn_at, calendars))
 
 
-def _settle(ticket: TicketRecord, clocks: Clocks, now: datetime, calendars: Calendars) -> Clocks:
-    return deadlines.settle(clocks, ticket.status, ticket.first_responded_at is not None, now, calendars)
+def _settle(ticket: TicketRecord, timers: Timers, now: datetime, calendars: Calendars) -> Timers:
+    return deadlines.settle(timers, ticket.status, ticket.first_responded_at is not None, now, calendars)

@@ -23,9 +23,9 @@ from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
 from mailtriage.config.values import agent_for
 from mailtriage.sla.calendar import Calendar
-from mailtriage.sla.clocks import LABELS, RUNNING, Clock, Clocks
 from mailtriage.sla.deadlines import Milestone
 from mailtriage.sla.durations import format_duration
+from mailtriage.sla.timers import LABELS, RUNNING, Timer, Timers
 from mailtriage.store import queries
 from mailtriage.store.schema import Event, Message, Ticket
 from mailtriage.notify.views import minutes, sender, ticket_view
@@ -51,34 +51,34 @@ class Sent:
         return text
 
 
-def warning(session: Session, config: Config, ticket: Ticket, clocks: Clocks, milestone: Milestone,
+def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, milestone: Milestone,
             now: datetime) -> Sent:
     """A warning at `warn_at`: to the assignee when that is an agent, else the tier's list."""
     settings = config.settings
     assignee = ticket.assignee
     personal = bool(assignee and "@" in assignee and not assignee.startswith("@")
                     and agent_for(assignee, settings.agents) is not None)
-    clock = clocks.clocks[milestone.clock]
-    context = _context(session, config, ticket, clocks, now)
-    context["clock"] = _clock_line(clock, config, now)
+    timer = timers.timers[milestone.timer]
+    context = _context(session, config, ticket, timers, now)
+    context["clock"] = _timer_line(timer, config, now)      # templates say {{ clock.label }} …
     if personal:
         assert assignee is not None
         return _send(session, config, ticket, "warning", context, (assignee,), None, now)
     return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now)
 
 
-def escalation(session: Session, config: Config, ticket: Ticket, clocks: Clocks, reason: str,
+def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers, reason: str,
                from_tier: str, now: datetime) -> Sent:
     """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
-    context = _context(session, config, ticket, clocks, now)
+    context = _context(session, config, ticket, timers, now)
     context.update(reason=reason, from_tier=from_tier, to_tier=ticket.tier,
                    history=_history(session, ticket), excerpt=_excerpt(session, ticket))
     return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now)
 
 
-def describe_clock(clock: Clock, config: Config, now: datetime) -> str:
+def describe_timer(timer: Timer, config: Config, now: datetime) -> str:
     """`first response: 48m of 1h used, due Mon 2026-03-02 10:00 CET` (for events)."""
-    line = _clock_line(clock, config, now)
+    line = _timer_line(timer, config, now)
     return f"{line['label']}: {line['used']} of {line['target']} used, due {line['due']}"
 
 
@@ -102,29 +102,29 @@ def _tier_recipients(config: Config, ticket: Ticket, now: datetime) -> tuple[tup
     return tuple(tier.notify), held
 
 
-def _clock_line(clock: Clock, config: Config, now: datetime) -> dict[str, Any]:
-    calendar = config.calendars[clock.calendar]
-    used = clock.used(now, config.calendars)
-    due = clock.when(1.0, config.calendars)
-    return {"name": clock.name, "label": LABELS[clock.name], "state": _clock_state(clock, due, now),
-            "target": format_duration(clock.target), "used": format_duration(used),
-            "remaining": format_duration(max(clock.target - used, timedelta(0))),
-            "due": local_time(due, calendar) if due else "", "calendar": clock.calendar}
+def _timer_line(timer: Timer, config: Config, now: datetime) -> dict[str, Any]:
+    calendar = config.calendars[timer.calendar]
+    used = timer.used(now, config.calendars)
+    due = timer.when(1.0, config.calendars)
+    return {"name": timer.name, "label": LABELS[timer.name], "state": _timer_state(timer, due, now),
+            "target": format_duration(timer.target), "used": format_duration(used),
+            "remaining": format_duration(max(timer.target - used, timedelta(0))),
+            "due": local_time(due, calendar) if due else "", "calendar": timer.calendar}
 
 
-def _clock_state(clock: Clock, due: datetime | None, now: datetime) -> str:
-    if clock.state == RUNNING:
+def _timer_state(timer: Timer, due: datetime | None, now: datetime) -> str:
+    if timer.state == RUNNING:
         return "overdue" if due is not None and due <= now else "running"
-    if clock.state == "stopped":
-        return clock.outcome or "stopped"
-    return clock.state
+    if timer.state == "stopped":
+        return timer.outcome or "stopped"
+    return timer.state
 
 
-def _context(session: Session, config: Config, ticket: Ticket, clocks: Clocks, now: datetime) -> dict[str, Any]:
+def _context(session: Session, config: Config, ticket: Ticket, timers: Timers, now: datetime) -> dict[str, Any]:
     settings = config.settings
     view = ticket_view(ticket, settings.ticket_prefix)
     ref = view.ref
-    lines = [_clock_line(clock, config, now) for clock in clocks.clocks.values()]
+    lines = [_timer_line(timer, config, now) for timer in timers.timers.values()]
     return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
             "assignee": ticket.assignee, "created_at": minutes(ticket.created_at),
             "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",

@@ -1,8 +1,8 @@
 """`mailtriage report sla`: compliance per severity, tier and queue (pure).
 
-A ticket's first-response target is *met* when its first-response clock
+A ticket's first-response target is *met* when its first-response timer
 stopped within the target, *missed* when it breached (noticed by the sweep,
-or stopped late, or overdue now); a clock still running in time counts in
+or stopped late, or overdue now); a timer still running in time counts in
 neither. The same for resolution, counted once the ticket was resolved.
 Times are working time in the target's calendar (pauses excluded), as the
 targets are. Renders as a table, JSON, or an HTML page with an inline-SVG
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from mailtriage.sla.clocks import FIRST_RESPONSE, RESOLUTION, RUNNING, STOPPED, Calendars, Clock, Clocks
 from mailtriage.sla.deadlines import breaches, key_prefix
 from mailtriage.sla.durations import format_duration
+from mailtriage.sla.timers import FIRST_RESPONSE, RESOLUTION, RUNNING, STOPPED, Calendars, Timer, Timers
 
 __all__ = ["Facts", "Group", "build", "render_html", "render_table"]
 
@@ -50,18 +50,18 @@ class Group:
     first_response_times: list[float] = field(default_factory=list)
     resolution_times: list[float] = field(default_factory=list)
 
-    def add(self, facts: Facts, clocks: Clocks | None, calendars: Calendars, now: datetime) -> None:
+    def add(self, facts: Facts, timers: Timers | None, calendars: Calendars, now: datetime) -> None:
         self.tickets += 1
-        if clocks is None:
+        if timers is None:
             return
-        self.breaches += breaches(clocks) + _overdue(clocks, calendars, now)
-        first = _verdict(clocks, FIRST_RESPONSE, facts.responded, calendars, now)
+        self.breaches += breaches(timers) + _overdue(timers, calendars, now)
+        first = _verdict(timers, FIRST_RESPONSE, facts.responded, calendars, now)
         if first is not None:
             self.first_response_met += first[0]
             self.first_response_missed += not first[0]
             if first[1] is not None:
                 self.first_response_times.append(first[1])
-        resolution = _verdict(clocks, RESOLUTION, facts.resolved, calendars, now)
+        resolution = _verdict(timers, RESOLUTION, facts.resolved, calendars, now)
         if resolution is not None:
             self.resolution_met += resolution[0]
             self.resolution_missed += not resolution[0]
@@ -77,30 +77,30 @@ class Group:
                 "median_resolution_seconds": _median(self.resolution_times)}
 
 
-def _verdict(clocks: Clocks, name: str, finished: bool, calendars: Calendars,
+def _verdict(timers: Timers, name: str, finished: bool, calendars: Calendars,
              now: datetime) -> tuple[bool, float | None] | None:
-    """(met, working seconds used) for a finished clock, (False, None) for one overdue now, else None."""
-    clock = clocks.get(name)
-    if clock is None:
+    """(met, working seconds used) for a finished timer, (False, None) for one overdue now, else None."""
+    timer = timers.get(name)
+    if timer is None:
         return None
-    noticed = f"{name}.due" in clocks.done
-    if clock.state == STOPPED and finished:
-        met = clock.outcome != "breached" and not noticed and clock.used_before <= clock.target
-        return met, clock.used_before.total_seconds()
-    if noticed or _is_overdue(clock, calendars, now):
+    noticed = f"{name}.due" in timers.done
+    if timer.state == STOPPED and finished:
+        met = timer.outcome != "breached" and not noticed and timer.used_before <= timer.target
+        return met, timer.used_before.total_seconds()
+    if noticed or _is_overdue(timer, calendars, now):
         return False, None
     return None
 
 
-def _is_overdue(clock: Clock, calendars: Calendars, now: datetime) -> bool:
-    due = clock.when(1.0, calendars) if clock.state == RUNNING else None
+def _is_overdue(timer: Timer, calendars: Calendars, now: datetime) -> bool:
+    due = timer.when(1.0, calendars) if timer.state == RUNNING else None
     return due is not None and due <= now
 
 
-def _overdue(clocks: Clocks, calendars: Calendars, now: datetime) -> int:
+def _overdue(timers: Timers, calendars: Calendars, now: datetime) -> int:
     """Breaches the sweep has not seen yet (it may not have run since)."""
-    return sum(1 for c in clocks.clocks.values()
-               if _is_overdue(c, calendars, now) and f"{key_prefix(c)}.due" not in clocks.done)
+    return sum(1 for c in timers.timers.values()
+               if _is_overdue(c, calendars, now) and f"{key_prefix(c)}.due" not in timers.done)
 
 
 def _rate(met: int, missed: int) -> dict[str, Any]:
@@ -116,11 +116,11 @@ def build(rows: Iterable[Facts], calendars: Calendars, now: datetime, since: dat
     total = Group("all")
     groups: dict[str, dict[str, Group]] = {key: {} for key, _ in GROUPINGS}
     for facts in rows:
-        clocks = Clocks.from_json(facts.sla_data or {})
-        total.add(facts, clocks, calendars, now)
+        timers = Timers.from_json(facts.sla_data or {})
+        total.add(facts, timers, calendars, now)
         for key, _ in GROUPINGS:
             value = getattr(facts, key)
-            groups[key].setdefault(value, Group(value)).add(facts, clocks, calendars, now)
+            groups[key].setdefault(value, Group(value)).add(facts, timers, calendars, now)
     return {"since": since.isoformat() if since else None, "as_of": now.isoformat(), "total": total.as_dict(),
             **{f"by_{key}": [groups[key][name].as_dict() for name in sorted(groups[key])] for key, _ in GROUPINGS}}
 

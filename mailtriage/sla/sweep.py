@@ -6,7 +6,7 @@ Due tickets are found through the indexed `tickets.next_deadline` column
 open. Tickets are claimed in batches, one transaction per batch: on
 PostgreSQL with `FOR UPDATE SKIP LOCKED` (several daemons share the work),
 on SQLite with one `UPDATE … RETURNING` under the database's write lock.
-Every notice is recorded in the ticket's clocks (`done`) in the same
+Every notice is recorded in the ticket's timers (`done`) in the same
 transaction as its outbox row, so a repeated or concurrent sweep sends
 nothing twice.
 """
@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from mailtriage.app import App
 from mailtriage.model import Tier
 from mailtriage.sla import deadlines, lifecycle, notices
-from mailtriage.sla.clocks import LABELS, Clocks
 from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
+from mailtriage.sla.timers import LABELS, Timers
 from mailtriage.store import queries
 from mailtriage.store.records import copy_onto, record_of
 from mailtriage.store.schema import Ticket
@@ -106,38 +106,38 @@ def _sweep_ticket(session: Session, app: App, ticket: Ticket, now: datetime, res
 def _act(session: Session, app: App, ticket: Ticket, now: datetime, result: SweepResult) -> None:
     config = app.config
     sla, calendars = config.settings.sla, config.calendars
-    clocks = lifecycle.load(record_of(ticket), sla, calendars)
-    due = [m for m in deadlines.milestones(clocks, sla.warn_at, calendars) if m.at <= now]
+    timers = lifecycle.load(record_of(ticket), sla, calendars)
+    due = [m for m in deadlines.milestones(timers, sla.warn_at, calendars) if m.at <= now]
     for milestone in due:
-        later = any(o.clock == milestone.clock and o.kind != WARN for o in due)
+        later = any(o.timer == milestone.timer and o.kind != WARN for o in due)
         if milestone.kind == WARN and later:
             pass                        # the breach is due as well: a warning now would only be noise
         elif milestone.kind == WARN:
-            _warn(session, app, ticket, clocks, milestone, now, result)
+            _warn(session, app, ticket, timers, milestone, now, result)
         else:
-            _escalate(session, app, ticket, clocks, milestone, now, result)
-        clocks = clocks.mark_done(milestone.key)
-    copy_onto(ticket, lifecycle.store(record_of(ticket), clocks, now, sla, calendars))
+            _escalate(session, app, ticket, timers, milestone, now, result)
+        timers = timers.mark_done(milestone.key)
+    copy_onto(ticket, lifecycle.store(record_of(ticket), timers, now, sla, calendars))
 
 
-def _warn(session: Session, app: App, ticket: Ticket, clocks: Clocks, milestone: Milestone, now: datetime,
+def _warn(session: Session, app: App, ticket: Ticket, timers: Timers, milestone: Milestone, now: datetime,
           result: SweepResult) -> None:
-    sent = notices.warning(session, app.config, ticket, clocks, milestone, now)
-    clock = clocks.clocks[milestone.clock]
-    detail = f"{notices.describe_clock(clock, app.config, now)}; {sent.describe()}"
+    sent = notices.warning(session, app.config, ticket, timers, milestone, now)
+    timer = timers.timers[milestone.timer]
+    detail = f"{notices.describe_timer(timer, app.config, now)}; {sent.describe()}"
     queries.add_event(session, ticket.id, now, "warning", detail,
                       {"milestone": milestone.key, "to": list(sent.to), "message_id": sent.message_id})
     result.warnings += 1
     result.held += sent.held_until is not None
 
 
-def _escalate(session: Session, app: App, ticket: Ticket, clocks: Clocks, milestone: Milestone, now: datetime,
+def _escalate(session: Session, app: App, ticket: Ticket, timers: Timers, milestone: Milestone, now: datetime,
               result: SweepResult) -> None:
-    clock = clocks.clocks[milestone.clock]
-    label = LABELS[milestone.clock]
+    timer = timers.timers[milestone.timer]
+    label = LABELS[milestone.timer]
     if milestone.kind == DUE:
         reason = f"{label} target missed"
-        queries.add_event(session, ticket.id, now, "breached", notices.describe_clock(clock, app.config, now),
+        queries.add_event(session, ticket.id, now, "breached", notices.describe_timer(timer, app.config, now),
                           {"milestone": milestone.key})
         result.breaches += 1
     else:
@@ -146,7 +146,7 @@ def _escalate(session: Session, app: App, ticket: Ticket, clocks: Clocks, milest
     from_tier = ticket.tier
     ticket.tier = Tier(from_tier).up().value
     ticket.updated_at = now
-    sent = notices.escalation(session, app.config, ticket, clocks, reason, from_tier, now)
+    sent = notices.escalation(session, app.config, ticket, timers, reason, from_tier, now)
     moved = f"{from_tier} → {ticket.tier}" if ticket.tier != from_tier else f"already at {from_tier}, told again"
     queries.add_event(session, ticket.id, now, "escalated", f"{moved}: {reason}; {sent.describe()}",
                       {"milestone": milestone.key, "from": from_tier, "to_tier": ticket.tier,

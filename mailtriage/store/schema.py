@@ -9,6 +9,7 @@ caused it. Alembic migrations in `migrations/` create exactly this.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +25,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from mailtriage.model import OutboxStatus, RawState
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -47,6 +50,25 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+class StrEnumValue(TypeDecorator[Any]):
+    """A StrEnum kept as its value in a plain VARCHAR: the database holds the
+    same strings it always did, Python gets the member back, and a value
+    that is not a member is refused before it is written."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, members: type[enum.StrEnum], length: int):
+        super().__init__(length)
+        self.members = members
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else self.members(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> enum.StrEnum | None:
+        return None if value is None else self.members(value)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -62,8 +84,8 @@ class RawMessage(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     source: Mapped[str] = mapped_column(String(200))      # "smtp", "imap:support", "file:…"
     received_at: Mapped[datetime]
-    # pending → processed | duplicate | ignored | quarantined
-    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    # a RawState; typed `str` while pipeline/ still assigns plain strings
+    state: Mapped[str] = mapped_column(StrEnumValue(RawState, 20), default=RawState.PENDING, index=True)
     outcome: Mapped[str | None] = mapped_column(String(200))   # the action printed by ingest
     reason: Mapped[str | None] = mapped_column(String(200))    # why quarantined or ignored
     error: Mapped[str | None] = mapped_column(Text)            # the error text, for operators
@@ -181,7 +203,7 @@ class OutboxRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(10), default="pending")   # pending | sent | failed
+    status: Mapped[OutboxStatus] = mapped_column(StrEnumValue(OutboxStatus, 10), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]

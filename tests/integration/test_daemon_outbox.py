@@ -1,15 +1,21 @@
 """The outbox sender's claim: a row is taken by one sender only, and one left
-mid-send is taken back after its lease (on both databases)."""
+mid-send is taken back after its lease; states are typed values stored as the
+strings they always were (on both databases)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import StatementError
+
 from helpers import eml, make_site
 from mailtriage.app import build_app, load_config
 from mailtriage.clock import FixedClock, parse_instant
+from mailtriage.model import OutboxStatus, RawState
 from mailtriage.notify import outbox
-from mailtriage.store.schema import OutboxRow
+from mailtriage.store.schema import OutboxRow, RawMessage
 
 NOW = parse_instant("2026-03-02T09:00:00+00:00")
 
@@ -32,5 +38,25 @@ def test_a_row_is_claimed_once_and_taken_back_after_its_lease(tmp_path, database
         with app.store.session() as session:
             row = session.get(OutboxRow, first.id)
             assert (row.status, row.message_id) == ("sending", first.message_id)
+    finally:
+        app.store.close()
+
+
+def test_states_are_typed_in_python_and_the_same_strings_in_the_database(tmp_path, database_url):
+    """Scripts and dashboards that read the tables keep seeing `pending`, `processed` …"""
+    site = make_site(tmp_path / "site", database=database_url)
+    site.write("a.eml", "").write_bytes(eml("Printer on fire", message_id="<typed@customer.example>"))
+    assert site.ingest(site.dir / "a.eml", now=NOW.isoformat())[0].endswith(" new")
+    app = build_app(load_config(site.config), FixedClock(NOW))
+    try:
+        with app.store.session() as session:
+            assert session.execute(text("SELECT status FROM outbox")).scalars().all() == ["pending"]
+            assert session.execute(text("SELECT state FROM raw_messages")).scalars().all() == ["processed"]
+            [row] = session.scalars(select(OutboxRow)).all()
+            [raw] = session.scalars(select(RawMessage)).all()
+            assert row.status is OutboxStatus.PENDING and raw.state is RawState.PROCESSED
+            raw.state = "bogus"
+            with pytest.raises(StatementError, match="'bogus' is not a valid RawState"):
+                session.flush()
     finally:
         app.store.close()

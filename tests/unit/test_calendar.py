@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailtriage.sla import Calendar, CalendarError, calendar_from_config
+from mailtriage.errors import CalendarError
+from mailtriage.sla import Calendar, calendar_from_config
 from mailtriage.sla.calendar import DailyWindow
 
 UTC = timezone.utc

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mailtriage.notify.compose import HeaderInjection, Outgoing, compose, deliverable
+from mailtriage.errors import HeaderInjection
+from mailtriage.notify.compose import Outgoing, compose, deliverable
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 SMUGGLED = "=?utf-8?b?" + base64.b64encode(b"\r\nBcc: victim@evil.example").decode() + "?="

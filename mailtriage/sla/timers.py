@@ -1,14 +1,14 @@
-"""SLA clocks (pure): how much working time a target has used, and when it runs out.
+"""SLA timers (pure): how much working time a target has used, and when it runs out.
 
-Beside the message flow. A ticket has up to three clocks, one per target of
+Beside the message flow. A ticket has up to three timers, one per target of
 its severity: `first_response`, `resolution` and, when configured,
-`next_update`. A clock runs in *segments*: each segment starts when the
-clock (re)starts and ends when it pauses (ticket pending), stops (first
+`next_update`. A timer runs in *segments*: each segment starts when the
+timer (re)starts and ends when it pauses (ticket pending), stops (first
 reply, resolved, closed) or changes calendar (severity changed). A closed
 segment keeps the working time it counted in the calendar in force at the
 time, so a severity change keeps the time already used and a pause costs
 nothing. The whole state is a value that round-trips through JSON
-(`Clocks.to_json` / `Clocks.from_json`), which is how the store keeps it in
+(`Timers.to_json` / `Timers.from_json`), which is how the store keeps it in
 `tickets.sla_data`.
 """
 
@@ -20,13 +20,13 @@ from typing import Any, Mapping
 
 from mailtriage.sla.calendar import Calendar
 
-__all__ = ["CLOCK_NAMES", "Clock", "Clocks", "Segment"]
+__all__ = ["TIMER_NAMES", "Timer", "Timers", "Segment"]
 
 FIRST_RESPONSE, RESOLUTION, NEXT_UPDATE = "first_response", "resolution", "next_update"
-CLOCK_NAMES = (FIRST_RESPONSE, RESOLUTION, NEXT_UPDATE)
+TIMER_NAMES = (FIRST_RESPONSE, RESOLUTION, NEXT_UPDATE)
 LABELS = {FIRST_RESPONSE: "first response", RESOLUTION: "resolution", NEXT_UPDATE: "next update"}
 
-# Clock states. `idle`: not started (next_update before the first reply, or
+# Timer states. `idle`: not started (next_update before the first reply, or
 # between a resolution and a reopening).
 RUNNING, PAUSED, STOPPED, IDLE = "running", "paused", "stopped", "idle"
 
@@ -35,7 +35,7 @@ Calendars = Mapping[str, Calendar]
 
 @dataclass(frozen=True)
 class Segment:
-    """One stretch of running clock; `end` None while it runs."""
+    """One stretch of running timer; `end` None while it runs."""
 
     start: datetime
     end: datetime | None
@@ -44,18 +44,18 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class Clock:
+class Timer:
     name: str
     target: timedelta
     calendar: str                       # the calendar the target is measured in now
     state: str = IDLE
     segments: tuple[Segment, ...] = ()
     cycle: int = 1                      # next_update: which update is awaited
-    outcome: str | None = None          # met | breached, set when the clock stops
+    outcome: str | None = None          # met | breached, set when the timer stops
 
     @property
     def since(self) -> datetime | None:
-        """Start of the running segment, or None when the clock is not running."""
+        """Start of the running segment, or None when the timer is not running."""
         if self.state == RUNNING and self.segments and self.segments[-1].end is None:
             return self.segments[-1].start
         return None
@@ -82,25 +82,25 @@ class Clock:
         remaining = max(self.target * share - self.used_before, timedelta(0))
         return calendars[self.calendar].add(since, remaining)
 
-    # -- transitions; each returns a new Clock -----------------------------
+    # -- transitions; each returns a new Timer -----------------------------
 
-    def run(self, now: datetime) -> Clock:
-        """Start or resume at `now` (a running clock is left alone)."""
+    def run(self, now: datetime) -> Timer:
+        """Start or resume at `now` (a running timer is left alone)."""
         if self.state == RUNNING:
             return self
         return replace(self, state=RUNNING, outcome=None,
                        segments=self.segments + (Segment(now, None, self.calendar),))
 
-    def halt(self, now: datetime, calendars: Calendars, state: str) -> Clock:
+    def halt(self, now: datetime, calendars: Calendars, state: str) -> Timer:
         """Pause, stop or idle at `now`, closing the running segment."""
-        clock = self._close(now, calendars)
+        timer = self._close(now, calendars)
         outcome = None
         if state == STOPPED:
-            outcome = clock.outcome if self.state == STOPPED else \
-                ("met" if clock.used_before <= clock.target else "breached")
-        return replace(clock, state=state, outcome=outcome)
+            outcome = timer.outcome if self.state == STOPPED else \
+                ("met" if timer.used_before <= timer.target else "breached")
+        return replace(timer, state=state, outcome=outcome)
 
-    def retarget(self, target: timedelta, calendar: str, now: datetime, calendars: Calendars) -> Clock:
+    def retarget(self, target: timedelta, calendar: str, now: datetime, calendars: Calendars) -> Timer:
         """A new target and calendar from `now` on, keeping the time used so far."""
         if self.state != RUNNING:
             return replace(self, target=target, calendar=calendar)
@@ -108,12 +108,12 @@ class Clock:
         return replace(closed, target=target, calendar=calendar,
                        segments=closed.segments + (Segment(now, None, calendar),))
 
-    def next_cycle(self, now: datetime) -> Clock:
+    def next_cycle(self, now: datetime) -> Timer:
         """next_update: the awaited update came; wait for the next one from `now`."""
         return replace(self, state=RUNNING, cycle=self.cycle + 1, outcome=None,
                        segments=(Segment(now, None, self.calendar),))
 
-    def _close(self, now: datetime, calendars: Calendars) -> Clock:
+    def _close(self, now: datetime, calendars: Calendars) -> Timer:
         since = self.since
         if since is None:
             return self
@@ -130,7 +130,7 @@ class Clock:
                              for s in self.segments]}
 
     @classmethod
-    def from_json(cls, name: str, data: Mapping[str, Any]) -> Clock:
+    def from_json(cls, name: str, data: Mapping[str, Any]) -> Timer:
         segments = tuple(Segment(_instant(start), _instant(end) if end else None, calendar,
                                  timedelta(seconds=worked))
                          for start, end, calendar, worked in data.get("segments", ()))
@@ -139,38 +139,39 @@ class Clock:
 
 
 @dataclass(frozen=True)
-class Clocks:
-    """All SLA state of one ticket: its clocks, the notices done, a short log."""
+class Timers:
+    """All SLA state of one ticket: its timers, the notices done, a short log."""
 
     severity: str
-    clocks: dict[str, Clock]
+    timers: dict[str, Timer]
     done: tuple[str, ...] = ()                              # milestone keys acted on (see deadlines)
     log: tuple[tuple[datetime, str], ...] = field(default=())   # pauses, resumes, severity changes …
 
-    def get(self, name: str) -> Clock | None:
-        return self.clocks.get(name)
+    def get(self, name: str) -> Timer | None:
+        return self.timers.get(name)
 
-    def with_clock(self, clock: Clock) -> Clocks:
-        return replace(self, clocks={**self.clocks, clock.name: clock})
+    def with_timer(self, timer: Timer) -> Timers:
+        return replace(self, timers={**self.timers, timer.name: timer})
 
-    def noted(self, now: datetime, what: str) -> Clocks:
+    def noted(self, now: datetime, what: str) -> Timers:
         return replace(self, log=self.log + ((now, what),))
 
-    def mark_done(self, *keys: str) -> Clocks:
+    def mark_done(self, *keys: str) -> Timers:
         return replace(self, done=self.done + tuple(k for k in keys if k not in self.done))
 
     def to_json(self) -> dict[str, Any]:
         return {"v": 1, "severity": self.severity,
-                "clocks": {name: clock.to_json() for name, clock in self.clocks.items()},
+                # "clocks": the key tickets.sla_data has always had
+                "clocks": {name: timer.to_json() for name, timer in self.timers.items()},
                 "done": list(self.done), "log": [[_iso(at), what] for at, what in self.log]}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Clocks | None:
-        """None for an empty or unknown mapping (a ticket from before SLA clocks)."""
+    def from_json(cls, data: Mapping[str, Any]) -> Timers | None:
+        """None for an empty or unknown mapping (a ticket from before SLA timers)."""
         if not data or data.get("v") != 1:
             return None
-        clocks = {name: Clock.from_json(name, value) for name, value in data["clocks"].items()}
-        return cls(data["severity"], clocks, tuple(data.get("done", ())),
+        timers = {name: Timer.from_json(name, value) for name, value in data["clocks"].items()}
+        return cls(data["severity"], timers, tuple(data.get("done", ())),
                    tuple((_instant(at), what) for at, what in data.get("log", ())))
 
 
