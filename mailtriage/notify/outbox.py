@@ -27,22 +27,30 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import Any, Callable, Protocol, cast
 
 from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.backoff import Backoff
-from mailtriage.config.values import SmtpOut
+from mailtriage.config.values import Settings, SmtpOut
 from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
 from mailtriage.model import OutboxStatus
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
 from mailtriage.notify.send import Sender, make_sender
-from mailtriage.store import queries
+from mailtriage.store import Store, hygiene, queries
 from mailtriage.store.schema import Event, OutboxRow
 
-if TYPE_CHECKING:
-    from mailtriage.app import App
+
+
+class Running(Protocol):
+    """What the sender job needs of the running App (the wiring module is not imported here)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> Store: ...
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +67,7 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
     domain = mail.from_addr.partition("@")[2]
     message_id = message_id or new_message_id(domain)
     wanted = list(dict.fromkeys(mail.to + mail.cc))
-    blocked = queries.suppressed(session, wanted)
+    blocked = hygiene.suppressed(session, wanted)
     recipients = [address for address in wanted if address.lower() not in blocked]
     row = OutboxRow(
         ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail.from_addr,
@@ -132,7 +140,7 @@ class Claimed:
     resumed: bool                     # it was left in `sending` by a daemon that died
 
 
-def run_once(app: "App", now: datetime, *, limit: int = 100,
+def run_once(app: Running, now: datetime, *, limit: int = 100,
              stop: Callable[[], bool] | None = None) -> FlushResult:
     """The sender job: send what is due through the configured relay or Maildir."""
     settings = app.settings

@@ -18,7 +18,7 @@ from mailtriage.app import App
 from mailtriage.config.values import Settings, agent_for
 from mailtriage.mail import bounces
 from mailtriage.model import Disposition, Outcome, ParsedMail, ticket_ref
-from mailtriage.store import queries
+from mailtriage.store import hygiene, queries
 from mailtriage.store.schema import RawMessage
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def record(app: App, session: Session, raw: RawMessage, mail: ParsedMail, now: datetime) -> Outcome:
     """The bounce's event on its ticket, and no more mail to the addresses that failed for good."""
     report = bounces.read(raw.data, mail)
-    row = queries.outbox_row(session, report.original_ids)
+    row = hygiene.outbox_row(session, report.original_ids)
     if row is None or row.ticket_id is None:
         return Outcome(Disposition.IGNORED, "bounce", None, raw.id)
     prefix = app.settings.ticket_prefix
@@ -37,7 +37,7 @@ def record(app: App, session: Session, raw: RawMessage, mail: ParsedMail, now: d
         if _configured(address, app.settings):   # an agent or team address: fix the config, do not go quiet
             log.error("hard bounce for %s, a configured address: not suppressed", address)
             continue
-        queries.suppress(session, address, f"hard bounce of {row.message_id} ({row.kind}, "
+        hygiene.suppress(session, address, f"hard bounce of {row.message_id} ({row.kind}, "
                          f"{ticket_ref(prefix, row.ticket_id)})", now, raw.id)
     detail = _detail(row.kind, row.message_id, hard, sorted(report.temporary & recipients),
                      sorted((report.permanent | report.temporary) - recipients))

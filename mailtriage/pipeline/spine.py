@@ -29,7 +29,7 @@ from mailtriage.model import Disposition, Outcome, ParsedMail, Status, ticket_re
 from mailtriage.notify import agentmail, outbox
 from mailtriage.pipeline import bounce
 from mailtriage.pipeline.tickets import load_facts, target, write
-from mailtriage.store import queries
+from mailtriage.store import hygiene, queries
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.records import insert_ticket, record_of
 from mailtriage.store.schema import RawMessage, Ticket
@@ -40,7 +40,7 @@ from mailtriage.tickets.transitions import mailbox_for
 
 log = logging.getLogger(__name__)
 
-LOOP_REASONS = ("own-address", "x-loop")
+LOOP_REASONS = ("own-address", "x-loop", "hop-count")
 
 
 def process(app: App, raw: bytes, now: datetime, *, source: str = "stdin",
@@ -71,12 +71,12 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     if duplicate is not None:
         raw.ticket_id = duplicate.ticket_id
         return Outcome(Disposition.DUPLICATE, None, _ref(app, duplicate.ticket_id), raw.id)
-    automatic = guards.automatic_reason(mail, settings.own_addresses, settings.loop_id)
+    automatic = guards.automatic_reason(mail, settings.own_addresses, settings.loop_id, settings.limits.max_hops)
     if automatic in LOOP_REASONS or _is_our_message(session, mail):
         return Outcome(Disposition.IGNORED, "loop", None, raw.id)
     if automatic == "bounce":
         return bounce.record(app, session, raw, mail, now)
-    if automatic is None and mail.from_addr and queries.lift_suppression(session, mail.from_addr):
+    if automatic is None and mail.from_addr and hygiene.lift_suppression(session, mail.from_addr):
         log.info("%s wrote to us, so the address works again: no longer suppressed", mail.from_addr)
     agent = agents.authenticate(mail, settings)
     incoming = Incoming(mail, raw.id, raw.source, key, now, automatic, envelope_rcpts, acknowledge, agent)
@@ -88,7 +88,7 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
         queries.merge_tickets(session, ticket.id, merge, now, settings.ticket_prefix)
     disposition, ticket_id = change_ticket(app, session, incoming, ticket, threading)
     if ticket_id is not None:
-        queries.store_attachments(session, mail, now)
+        hygiene.store_attachments(session, mail, now)
     raw.ticket_id = ticket_id          # after the last query: one UPDATE of the raw row, with record()'s
     reason = "note-without-ticket" if disposition is Disposition.IGNORED else None
     return Outcome(disposition, reason, _ref(app, ticket_id), raw.id)
@@ -224,7 +224,7 @@ def _is_our_message(session: Session, mail: ParsedMail) -> bool:
     """Mail with the Message-ID of one of our outgoing mails is that mail
     coming back (a forward to us, a list, a misconfigured alias), even when
     X-Loop was stripped on the way."""
-    return not mail.message_id_synthesized and queries.outbox_row(session, (mail.message_id,)) is not None
+    return not mail.message_id_synthesized and hygiene.outbox_row(session, (mail.message_id,)) is not None
 
 
 def _ref(app: App, ticket_id: int | None) -> str | None:

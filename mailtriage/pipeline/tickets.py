@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mailtriage.model import Status
 from mailtriage.notify import outbox
 from mailtriage.notify.customermail import CUSTOMER_KINDS
-from mailtriage.store import queries
+from mailtriage.store import hygiene, queries
 from mailtriage.store.records import copy_onto
 from mailtriage.store.schema import Ticket
 from mailtriage.thread import ThreadDecision, ThreadFacts
@@ -66,7 +66,7 @@ def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, wind
     replies = queries.auto_replies_since(session, sender, incoming.now - window) if ticket_id is None and sender \
         else 0
     addresses = [address for address, _ in people] + ([sender] if sender else [])
-    return Facts(people, conversation, seen, theirs, replies, frozenset(queries.suppressed(session, addresses)))
+    return Facts(people, conversation, seen, theirs, replies, frozenset(hygiene.suppressed(session, addresses)))
 
 
 def write(session: Session, incoming: Incoming, change: Change) -> None:
