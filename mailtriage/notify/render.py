@@ -4,6 +4,9 @@ A template file is a small mail: header lines (only `Subject:` is used),
 a blank line, then the body. Customer text reaches a template as a value
 in the context, never as template source, so `{{ 7*7 }}` in a subject is
 just text.
+
+Templates are looked up in the admin's folder (`templates:` in the config),
+then in the built-in `templates/` (config/builtin.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from mailtriage.errors import ConfigError, Problem
+from mailtriage.errors import Problem
 
 # Templates mailtriage needs; `config check` reports a missing one.
 REQUIRED = ("acknowledgement", "warning", "escalation", "agent_notice", "agent_reply", "command_error")
@@ -73,8 +76,9 @@ class Templates:
         return []
 
 
-def load_templates(folder: Path, defaults: Path) -> Templates:
-    if not folder.is_dir():
-        raise ConfigError(Problem(str(folder), 0, "templates folder not found"))
-    folders = [folder] if folder.resolve() == defaults.resolve() else [folder, defaults]
-    return Templates(folders)
+def load_templates(folder: Path | None, builtin: Path) -> Templates:
+    """The admin's folder (None: none named) in front of the built-in one. A
+    named folder that is not there is reported by the config's loader, at its line."""
+    if folder is None or folder.resolve() == builtin.resolve():
+        return Templates([builtin])
+    return Templates([folder, builtin])
