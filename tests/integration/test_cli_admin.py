@@ -24,7 +24,7 @@ def test_init_writes_a_config_that_checks_and_never_overwrites(tmp_path):
     assert first.returncode == 0, first.stderr
     for name in ("mailtriage.yaml", "rules.yaml", "templates/acknowledgement.txt"):
         assert (target / name).is_file(), name
-    assert names(target / "templates") == names(builtin("templates"))     # every template
+    assert names(target / "templates") == names(builtin("templates"))     # every template, the report page too
     assert "#" in (target / "mailtriage.yaml").read_text()          # commented example
 
     (target / "rules.yaml").write_text("rules: []\n")
@@ -126,6 +126,15 @@ def test_template_syntax_error_is_reported_with_its_line(tmp_path):
     result = run("--config", str(tmp_path / "mailtriage.yaml"), "config", "check")
     assert result.returncode == 2
     assert f"{template}:4: template:" in result.stderr
+
+
+def test_report_page_syntax_error_is_reported_with_its_line(tmp_path):
+    site = init(tmp_path)
+    page = tmp_path / "templates" / "report_sla.html"
+    page.write_text("<p>\n{% if %}\n")
+    code, _, err = site.cli("config", "check")
+    assert code == 2
+    assert f"{page}:2: template:" in err
 
 
 def test_bad_yaml_is_reported_at_its_line(tmp_path):
