@@ -133,11 +133,8 @@ def main() -> int:
     os.environ.pop("MAILTRIAGE_DATABASE", None)
     with tempfile.TemporaryDirectory(prefix="mt-bench-sla.") as tmp:
         root = Path(tmp)
-        (root / "templates").mkdir()
         config_path = root / "mailtriage.yaml"
-        config_path.write_text(CONFIG.format(db=root / "sla.db") + "templates: templates/\n")
-        from mailtriage.config.builtin import builtin
-        (root / "rules.yaml").write_text((builtin("config") / "rules.yaml").read_text())
+        config_path.write_text(CONFIG.format(db=root / "sla.db"))     # no rules:, templates:: the built-in ones
         app = build_app(load_config(config_path), FixedClock(NOW))
         try:
             results: dict[str, object] = {"open_tickets": args.tickets}

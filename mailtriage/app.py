@@ -14,7 +14,7 @@ from mailtriage.errors import ConfigError, Problem
 from mailtriage.notify.render import Templates, load_templates
 from mailtriage.config.values import Settings
 from mailtriage.config.builtin import builtin
-from mailtriage.config.load import load_settings, raw_paths
+from mailtriage.config.load import load_settings, named_paths, raw_paths
 from mailtriage.sla.calendar import Calendar, calendar_from_config
 from mailtriage.store import Store, open_store
 
@@ -37,7 +37,7 @@ def load_config(path: Path | None) -> Config:
     settings = None
     try:
         settings = load_settings(path)
-        rules_path, templates_path = settings.path(settings.rules), settings.path(settings.templates)
+        rules_path, templates_path = named_paths(settings)
     except ConfigError as exc:
         problems.extend(exc.problems)
         rules_path, templates_path = raw_paths(path)
@@ -46,13 +46,9 @@ def load_config(path: Path | None) -> Config:
         rules = load_rules(rules_path)
     except ConfigError as exc:
         problems.extend(exc.problems)
-    templates = None
-    try:
-        templates = load_templates(templates_path, builtin("templates"))
-        problems.extend(templates.check())
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems or settings is None or rules is None or templates is None:
+    templates = load_templates(templates_path, builtin("templates"))
+    problems.extend(templates.check())
+    if problems or settings is None or rules is None:
         raise ConfigError(problems)
     calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
     warn_about_policy(settings)           # agent_auth.require: none says so loudly, at every start

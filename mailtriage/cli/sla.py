@@ -89,7 +89,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.format == "json":
         common.print_json(report)
     elif args.format == "html":
-        print(render_html(report))
+        print(render_html(report, app.config.templates), end="")
     else:
         print(render_table(report))
     return 0

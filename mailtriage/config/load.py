@@ -3,9 +3,10 @@
     config file (YAML, with line numbers) + MAILTRIAGE_DATABASE ─► validate ─► Settings
 
 `load_settings(path)` reads the file (or the embedded defaults, the built-in
-`config/mailtriage.yaml`, when there is none), checks every key against `config.values`, and reports each problem as
-`FILE:LINE: message`. Rules and templates are loaded by their own modules
-from the paths named here (see app.py).
+`config/mailtriage.yaml`, when there is none), checks every key against
+`config.values`, and reports each problem as `FILE:LINE: message`. Rules and
+templates are loaded by their own modules from the paths `named_paths` gives
+(see app.py): a config that names none uses the built-in ones.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pydantic import ValidationError
 
 from mailtriage.config import yamlsrc
 from mailtriage.config.builtin import builtin
-from mailtriage.config.values import ImapSettings, Settings, SmtpOut
+from mailtriage.config.values import ImapSettings, Settings, SmtpOut, config_path
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.model import Severity
+
 
 def default_config_path() -> Path | None:
     """`$MAILTRIAGE_CONFIG`, else `./mailtriage.yaml`, else None (embedded defaults)."""
@@ -54,7 +56,7 @@ def _embedded_defaults() -> Settings:
     data = dict(data or {})
     data["base_dir"] = str(folder)
     # The example names the templates/ folder `init` writes beside it; here it is the built-in one.
-    data["templates"] = str(builtin("templates"))
+    data.pop("templates", None)
     data["database"] = _resolve_sqlite("sqlite:///mailtriage.db", Path.cwd())
     settings = _validate(data, locator)
     return settings.model_copy(update={"smtp_out": SmtpOut(maildir=str(Path.cwd() / "outbox"))})
@@ -73,12 +75,13 @@ def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> Settings:
         data["database"] = os.environ["MAILTRIAGE_DATABASE"]   # deployments and the test suite
     if isinstance(data.get("database"), str):
         data["database"] = _resolve_sqlite(data["database"], Path(data["base_dir"]))
+    missing = _missing_templates_folder(data, locator)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(error, locator) for error in exc.errors()]
-        raise ConfigError(problems + _raw_calendar_references(data, locator)) from exc
-    problems = check_references(settings, locator)
+        raise ConfigError(problems + _raw_calendar_references(data, locator) + missing) from exc
+    problems = check_references(settings, locator) + missing
     if problems:
         raise ConfigError(problems)
     return settings
@@ -110,19 +113,42 @@ def _raw_calendar_references(data: dict[str, Any], locator: yamlsrc.Locator) -> 
     return problems
 
 
-def raw_paths(path: Path | None) -> tuple[Path, Path]:
-    """Where the rules and templates are, read without validating the rest
-    (so `config check` can report their problems next to the config's)."""
+def _missing_templates_folder(data: dict[str, Any], locator: yamlsrc.Locator) -> list[Problem]:
+    """A `templates:` folder that is not there, reported at that key's line."""
+    named = data.get("templates")
+    if not isinstance(named, str):
+        return []
+    folder = config_path(data["base_dir"], named)
+    return [] if folder.is_dir() else [locator.problem(("templates",), f"templates folder not found: {folder}")]
+
+
+def named_paths(settings: Settings) -> tuple[Path, Path | None]:
+    """The rules file and the admin's templates folder (None: only the built-in templates)."""
+    return _named(settings.rules, settings.templates, Path(settings.base_dir))
+
+
+def raw_paths(path: Path | None) -> tuple[Path, Path | None]:
+    """The same, read without validating the rest (so `config check` can
+    report the rules' and templates' problems next to the config's)."""
     if path is None:
-        return builtin("config") / "rules.yaml", builtin("templates")
+        return builtin("config") / "rules.yaml", None
     try:
         data, _ = yamlsrc.load(path)
     except ConfigError:
         data = None
     data = data if isinstance(data, dict) else {}
-    base = path.resolve().parent
-    rules, templates = data.get("rules", "rules.yaml"), data.get("templates", "templates/")
-    return base / str(rules), base / str(templates)
+    return _named(data.get("rules"), data.get("templates"), path.resolve().parent)
+
+
+def _named(rules: Any, templates: Any, base: Path) -> tuple[Path, Path | None]:
+    """With no `rules:`, the rules.yaml beside the config when there is one
+    (as before `rules:` became optional), else the built-in rules."""
+    if rules is None:
+        beside = base / "rules.yaml"
+        rules_file = beside if beside.is_file() else builtin("config") / "rules.yaml"
+    else:
+        rules_file = config_path(base, str(rules))
+    return rules_file, None if templates is None else config_path(base, str(templates))
 
 
 def check_references(settings: Settings, locator: yamlsrc.Locator) -> list[Problem]:

@@ -51,6 +51,12 @@ def _size(value: Any) -> int:
     return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
 
 
+def config_path(base_dir: str | Path, relative: str) -> Path:
+    """A path named in a config file: `~` expanded, relative ones start at the file's folder."""
+    candidate = Path(os.path.expanduser(relative))
+    return candidate if candidate.is_absolute() else Path(base_dir) / candidate
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Percent = Annotated[float, BeforeValidator(_percent)]
 Address = Annotated[str, BeforeValidator(_address)]
@@ -181,8 +187,8 @@ class Settings(_Frozen):
     tiers: dict[Tier, TierSettings] = Field(default_factory=dict)
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     sla: SlaSettings
-    rules: str = "rules.yaml"
-    templates: str = "templates/"
+    rules: str | None = None         # None: rules.yaml beside the config if there is one, else the built-in
+    templates: str | None = None     # None: the built-in templates (config/builtin.py)
     agent_auth: AgentAuth = AgentAuth()
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
@@ -199,8 +205,7 @@ class Settings(_Frozen):
 
     def path(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""
-        candidate = Path(os.path.expanduser(relative))
-        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+        return config_path(self.base_dir, relative)
 
     @property
     def own_addresses(self) -> frozenset[str]:

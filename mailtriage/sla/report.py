@@ -6,22 +6,25 @@ or stopped late, or overdue now); a timer still running in time counts in
 neither. The same for resolution, counted once the ticket was resolved.
 Times are working time in the target's calendar (pauses excluded), as the
 targets are. Renders as a table, JSON, or an HTML page with an inline-SVG
-chart (no scripts, no external files).
+chart (no scripts, no external files): the Jinja2 template
+`templates/report_sla.html`, autoescaped, which an admin may override.
 """
 
 from __future__ import annotations
 
-import html
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from mailtriage.sla.deadlines import breaches, key_prefix
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import FIRST_RESPONSE, RESOLUTION, RUNNING, STOPPED, Calendars, Timer, Timers
 
-__all__ = ["Facts", "Group", "build", "render_html", "render_table"]
+if TYPE_CHECKING:
+    from mailtriage.notify.render import Templates
+
+__all__ = ["Facts", "Group", "build", "page_context", "render_html", "render_table"]
 
 GROUPINGS = (("severity", "by severity"), ("tier", "by tier"), ("queue", "by queue"))
 
@@ -157,53 +160,41 @@ def render_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_html(report: dict[str, Any]) -> str:
-    esc = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>mailtriage SLA compliance</title>",
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
-             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child,th:first-child"
-             "{text-align:left}tr.total{font-weight:bold}</style></head><body>",
-             "<h1>SLA compliance</h1>",
-             f"<p>Since {esc(report['since'] or 'the first ticket')}, as of {esc(report['as_of'])}. "
-             "Times are working time in each target's calendar.</p>",
-             "<h2>Targets met by severity</h2>", chart_svg(report["by_severity"])]
-    for key, title in GROUPINGS:
-        parts.append(f"<h2>{esc(title.capitalize())}</h2><table><tr>"
-                     + "".join(f"<th>{esc(c)}</th>" for c in COLUMNS) + "</tr>")
-        for row in report[f"by_{key}"]:
-            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(row)) + "</tr>")
-        parts.append('<tr class="total">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(report["total"]))
-                     + "</tr></table>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+def render_html(report: dict[str, Any], templates: Templates) -> str:
+    """The page `templates/report_sla.html` makes of the report (autoescaped:
+    queue names are the admin's and the rules' text)."""
+    return templates.page("report_sla", page_context(report))
 
 
-def chart_svg(rows: list[dict[str, Any]]) -> str:
-    """Grouped bars: share of first-response and resolution targets met, per group."""
+def page_context(report: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows: every cell as text, the chart as geometry."""
+    sections = [{"title": title.capitalize(), "rows": [_cells(row) for row in report[f"by_{key}"]],
+                 "total": _cells(report["total"])} for key, title in GROUPINGS]
+    return {"since": report["since"] or "the first ticket", "as_of": report["as_of"], "columns": COLUMNS,
+            "sections": sections, "chart": chart(report["by_severity"])}
+
+
+SERIES = (("first_response", "#4e79a7", "first response"), ("resolution", "#f28e2b", "resolution"))
+
+
+def chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Grouped bars: share of first-response and resolution targets met, per
+    group. Only the geometry; the page draws it as inline SVG."""
     bar, gap, height, left, top = 28, 24, 200, 40, 10
     width = max(left + max(len(rows), 1) * (2 * bar + gap) + gap, 320)   # room for the legend
-    series = (("first_response", "#4e79a7", "first response"), ("resolution", "#f28e2b", "resolution"))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}" '
-           f'role="img" aria-label="SLA targets met per severity">']
-    for pct in (0, 50, 100):
-        y = top + height - height * pct / 100
-        out.append(f'<line x1="{left}" y1="{y}" x2="{width}" y2="{y}" stroke="#ddd"/>'
-                   f'<text x="{left - 4}" y="{y + 4}" font-size="11" text-anchor="end">{pct}%</text>')
+    groups = []
     for index, row in enumerate(rows):
         x = left + gap + index * (2 * bar + gap)
-        for offset, (key, colour, label) in enumerate(series):
+        bars = []
+        for offset, (key, colour, label) in enumerate(SERIES):
             rate = row[key]["rate"]
-            value = 0.0 if rate is None else rate
-            h = height * value
+            h = height * (0.0 if rate is None else rate)
             text = "no data" if rate is None else f"{rate:.0%}"
-            out.append(f'<rect x="{x + offset * bar}" y="{top + height - h}" width="{bar - 2}" height="{h}" '
-                       f'fill="{colour}"><title>{html.escape(row["group"])} {label}: {text}</title></rect>')
-        out.append(f'<text x="{x + bar}" y="{top + height + 16}" font-size="12" text-anchor="middle">'
-                   f'{html.escape(row["group"])}</text>')
-    for offset, (_, colour, label) in enumerate(series):
-        y, x = top + height + 32, left + offset * 140
-        out.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{colour}"/>'
-                   f'<text x="{x + 16}" y="{y + 11}" font-size="12">{label} met</text>')
-    out.append("</svg>")
-    return "".join(out)
+            bars.append({"x": x + offset * bar, "y": top + height - h, "width": bar - 2, "height": h,
+                         "colour": colour, "title": f"{row['group']} {label}: {text}"})
+        groups.append({"name": row["group"], "x": x + bar, "bars": bars})
+    return {"width": width, "height": height + 60, "left": left, "base": top + height,
+            "grid": [{"y": top + height - height * pct / 100, "label": f"{pct}%"} for pct in (0, 50, 100)],
+            "groups": groups,
+            "legend": [{"x": left + offset * 140, "colour": colour, "label": f"{label} met"}
+                       for offset, (_, colour, label) in enumerate(SERIES)]}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ROOT, eml
+from helpers import ROOT, Site, eml
 from mailtriage.cli import main
 from mailtriage.config.builtin import builtin
 
@@ -23,7 +24,7 @@ def test_init_writes_a_config_that_checks_and_never_overwrites(tmp_path):
     assert first.returncode == 0, first.stderr
     for name in ("mailtriage.yaml", "rules.yaml", "templates/acknowledgement.txt"):
         assert (target / name).is_file(), name
-    assert names(target / "templates") == names(builtin("templates"))     # every template
+    assert names(target / "templates") == names(builtin("templates"))     # every template, the report page too
     assert "#" in (target / "mailtriage.yaml").read_text()          # commented example
 
     (target / "rules.yaml").write_text("rules: []\n")
@@ -38,6 +39,52 @@ def test_init_writes_a_config_that_checks_and_never_overwrites(tmp_path):
 
 def names(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def init(folder: Path, *drop: str) -> Site:
+    """`mailtriage init FOLDER` (in-process), then these lines taken out of its config."""
+    assert main(["init", str(folder)]) == 0
+    config = folder / "mailtriage.yaml"
+    text = config.read_text()
+    for line in drop:
+        assert line in text
+        text = text.replace(line, "")
+    config.write_text(text)
+    return Site(folder, config)
+
+
+def test_a_config_naming_no_rules_or_templates_uses_the_built_in_ones(tmp_path):
+    site = init(tmp_path, "rules: rules.yaml\n", "templates: templates/\n")
+    (tmp_path / "rules.yaml").unlink()
+    shutil.rmtree(tmp_path / "templates")
+    assert site.ok("config", "check").startswith("ok:")
+    mail = site.write("a.eml", "")
+    mail.write_bytes(eml("VPN is down", "Nobody can work.", to="support@localhost"))
+    verdict = json.loads(site.ok("rules", "test", str(mail), "--json"))
+    assert verdict["severity"] == "S1" and verdict["matched_rules"]           # the built-in rules
+    site.ingest(mail, now="2026-03-02T09:00:00+00:00")
+    [sent] = site.outbox_files()
+    assert b"Subject: [MT-1] VPN is down" in sent                           # the built-in acknowledgement
+
+
+def test_a_rules_yaml_beside_a_config_without_rules_is_still_used(tmp_path):
+    site = init(tmp_path, "rules: rules.yaml\n")
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    assert " 0 rule(s)" in site.ok("config", "check")
+
+
+def test_a_templates_folder_that_is_not_there_is_reported_at_its_line(tmp_path):
+    site = init(tmp_path)
+    config = site.config
+    config.write_text(config.read_text().replace("templates: templates/", "templates: mail-templates/"))
+    line = next(i for i, text in enumerate(config.read_text().splitlines(), 1) if "mail-templates/" in text)
+    code, _, err = site.cli("config", "check")
+    assert code == 2
+    assert err.startswith(f"{config}:{line}: templates folder not found: "), err
+    config.write_text(config.read_text() + "smtp_inn: {port: 1}\n")           # and beside other problems
+    code, _, err = site.cli("config", "check")
+    assert code == 2 and f"{config}:{line}: templates folder not found: " in err
+    assert err.count("templates folder not found") == 1, err
 
 
 def test_config_check_reports_every_problem_at_its_line(tmp_path):
@@ -79,6 +126,15 @@ def test_template_syntax_error_is_reported_with_its_line(tmp_path):
     result = run("--config", str(tmp_path / "mailtriage.yaml"), "config", "check")
     assert result.returncode == 2
     assert f"{template}:4: template:" in result.stderr
+
+
+def test_report_page_syntax_error_is_reported_with_its_line(tmp_path):
+    site = init(tmp_path)
+    page = tmp_path / "templates" / "report_sla.html"
+    page.write_text("<p>\n{% if %}\n")
+    code, _, err = site.cli("config", "check")
+    assert code == 2
+    assert f"{page}:2: template:" in err
 
 
 def test_bad_yaml_is_reported_at_its_line(tmp_path):

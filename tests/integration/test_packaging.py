@@ -51,7 +51,7 @@ def test_the_wheel_carries_config_and_every_template(wheel: Path) -> None:
     assert "mailtriage/_defaults/config/mailtriage.yaml" in names
     assert "mailtriage/_defaults/config/rules.yaml" in names
     templates = files_under(ROOT / "templates")
-    assert "acknowledgement.txt" in templates
+    assert {"acknowledgement.txt", "report_sla.html"} <= templates
     assert {f"mailtriage/_defaults/templates/{name}" for name in templates} <= names
     # Every module of the checkout: pyproject.toml lists the packages by hand.
     assert {f"mailtriage/{name}" for name in files_under(ROOT / "mailtriage")} <= names
@@ -69,7 +69,7 @@ def test_an_installed_wheel_finds_its_own_copies(wheel: Path, tmp_path: Path) ->
     config, templates = map(Path, result.stdout.split())
     assert config == site_packages / "mailtriage" / "_defaults" / "config"
     assert templates == site_packages / "mailtriage" / "_defaults" / "templates"
-    assert (config / "rules.yaml").is_file() and (templates / "acknowledgement.txt").is_file()
+    assert (config / "rules.yaml").is_file() and (templates / "report_sla.html").is_file()
 
 
 def test_a_checkout_uses_the_top_level_folders_and_holds_no_copy() -> None:

@@ -291,6 +291,22 @@ def test_report_sla_table_json_and_html(sqlite_site: Site) -> None:
     assert later["total"]["tickets"] == 0
 
 
+def test_report_sla_page_escapes_queue_names_and_takes_the_admins_template(sqlite_site: Site) -> None:
+    site = sqlite_site
+    queue = "<script>alert('q')</script>"                              # a queue name is the admin's text
+    site.config.write_text(site.config.read_text().replace("queue: support", f'queue: "{queue}"'))
+    new_ticket(site, at(0))
+    report = json.loads(site.ok("report", "sla", "--format", "json", "--now", at(30)))
+    assert [row["group"] for row in report["by_queue"]] == [queue]
+    page = site.ok("report", "sla", "--format", "html", "--now", at(30))
+    assert "<script" not in page
+    assert "<td>&lt;script&gt;alert(&#39;q&#39;)&lt;/script&gt;</td>" in page
+    # The admin's templates/report_sla.html comes first, and is autoescaped too.
+    site.write("templates/report_sla.html", "<p>{{ sections[2].rows[0][0] }}</p>\n")
+    assert site.ok("report", "sla", "--format", "html", "--now", at(30)) == \
+        "<p>&lt;script&gt;alert(&#39;q&#39;)&lt;/script&gt;</p>\n"
+
+
 def test_sweep_uses_the_next_deadline_index_and_touches_only_due_tickets(sqlite_site: Site) -> None:
     from sqlalchemy import text
 
