@@ -23,8 +23,9 @@ from aiosmtpd.lmtp import LMTP
 from mailtriage import pipeline
 from mailtriage.app import App
 from mailtriage.errors import MailtriageError, TemporaryFailure
-from mailtriage.ingest import message_id_of
 from mailtriage.config.values import SmtpIn
+from mailtriage.ingest import message_id_of
+from mailtriage.model import RawState
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Handler:
             except TemporaryFailure as exc:        # stored: the 250 stands, housekeeping retries it
                 log.error("smtp %s %s: stored as raw %s, processing failed (retried later): %s",
                           peer, message_id, raw_id, exc)
-                return pipeline.Outcome("pending", None, raw_id)
+                return pipeline.Outcome(RawState.PENDING, None, raw_id)     # stored, not yet processed
         log.info("smtp %s %s → %s: %s", peer, message_id, ",".join(rcpts), outcome.line())
         if self.after is not None:
             self.after(outcome)
