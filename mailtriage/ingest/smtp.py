@@ -24,8 +24,9 @@ from mailtriage import pipeline
 from mailtriage.model import Disposition, Outcome
 from mailtriage.app import App
 from mailtriage.errors import MailtriageError, TemporaryFailure
-from mailtriage.ingest import message_id_of
 from mailtriage.config.values import SmtpIn
+from mailtriage.ingest import message_id_of
+from mailtriage.model import RawState
 
 log = logging.getLogger(__name__)
 
