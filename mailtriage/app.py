@@ -3,19 +3,19 @@ down (no module-level state). cli.py and daemon.py are its only builders."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailtriage.tickets.agents import warn_about_policy
-from mailtriage.classify import RuleSet, load_rules
+from mailtriage.classify import load_rules
 from mailtriage.clock import Clock
 from mailtriage.config.loaded import Config
 from mailtriage.errors import ConfigError, Problem
-from mailtriage.notify.render import Templates, load_templates
+from mailtriage.notify.render import load_templates
 from mailtriage.config.values import Settings
 from mailtriage.config.builtin import builtin
 from mailtriage.config.load import load_settings, named_paths, raw_paths
-from mailtriage.sla.calendar import Calendar, calendar_from_config
+from mailtriage.sla.calendar import calendar_from_config
 from mailtriage.store import Store, open_store
 
 
@@ -24,7 +24,6 @@ class App:
     config: Config
     clock: Clock
     store: Store
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:

@@ -77,11 +77,11 @@ class Outcome:
         return self.disposition.value + (f":{self.reason}" if self.reason else "")
 
     @property
-    def state(self) -> str:
-        """The raw message's state afterwards: processed, duplicate, ignored or quarantined."""
+    def state(self) -> "RawState":
+        """The raw message's state afterwards."""
         if self.disposition in (Disposition.NEW, Disposition.REPLY):
-            return "processed"
-        return self.disposition.value
+            return RawState.PROCESSED
+        return RawState(self.disposition.value)
 
     def line(self) -> str:
         return f"{self.ref or '-'} {self.action}"

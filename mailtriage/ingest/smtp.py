@@ -26,7 +26,6 @@ from mailtriage.app import App
 from mailtriage.errors import MailtriageError, TemporaryFailure
 from mailtriage.config.values import SmtpIn
 from mailtriage.ingest import message_id_of
-from mailtriage.model import RawState
 
 log = logging.getLogger(__name__)
 

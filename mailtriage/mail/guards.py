@@ -21,12 +21,10 @@ number of Received headers, parsed or not. mail-parser's parsed chain
 the same number at about 0.15 ms a hop (7.6 ms for a 51-hop loop) plus
 55 to 100 ms to import mail-parser in every process; counting costs 2 µs.
 
-Everything here works on a `ParsedMail` and is pure, except
-`bounce_recipients(raw)`, which re-parses the raw bytes for flufl.bounce
-(it needs an `email.message.Message`; bounces.py holds the flufl.bounce calls). flufl.bounce is slow (about 15 ms a
-message over the corpus), raises on ordinary mail with an odd From: (its Yale
-detector) and finds "failures" in ordinary replies (talon's comcast.eml), so
-call it only when `is_bounce(mail)` is true.
+Everything here works on a `ParsedMail` and is pure. Finding who a bounce
+is about is bounces.py's (flufl.bounce is slow, about 15 ms a message, and
+finds "failures" in ordinary replies), so the pipeline asks it only when
+`is_bounce(mail)` is true.
 """
 
 from __future__ import annotations
@@ -34,10 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from email.parser import BytesParser
-from email.policy import compat32
 
-from mailtriage.mail import bounces
 from mailtriage.model import ParsedMail
 
 MAX_HOPS = 50   # Received headers; Postfix's hopcount_limit. config.values.Limits.max_hops defaults to it
@@ -247,24 +242,10 @@ def is_bounce(mail: ParsedMail) -> bool:
     vendor's non-standard report (a failure subject from postmaster, from
     nobody, or with a null Return-Path).
 
-    Cheap (headers only); call `bounce_recipients(raw)` or `bounces.read()` next."""
+    Cheap (headers only); call `bounces.read()` next."""
     local_part = mail.from_addr.rpartition("@")[0] or mail.from_addr
     if _report_type(mail) in _DSN_REPORT_TYPES or local_part in ("mailer-daemon", "mailer_daemon"):
         return True
     daemonish = local_part in ("postmaster", "") or _null_return_path(mail, Context()) \
         or mail.from_addr.startswith("microsoftexchange")
     return daemonish and bool(_BOUNCE_SUBJECT.match(mail.subject))
-
-
-def bounce_recipients(raw: bytes) -> set[str]:
-    """The permanently failed recipients flufl.bounce finds, lower-cased
-    (`bounces.read()` gives these, the temporary ones and the original's
-    Message-IDs in one go).
-
-    flufl.bounce's detectors raise on some odd messages; that is not worth
-    losing the message for, so any failure gives an empty set."""
-    try:
-        msg = BytesParser(policy=compat32).parsebytes(raw)
-    except Exception:  # the stdlib parser on hostile input (deep recursion)
-        return set()
-    return set(bounces.failures(msg)[1])

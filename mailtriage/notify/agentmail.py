@@ -82,7 +82,7 @@ def notice(settings: Settings, templates: Templates, ticket: TicketRecord, reaso
     context.update(headline=headline, intro=intro, warning=warning, author=written.author if written else "",
                    text=(written.text[:MAX_TEXT] if written else ""), trimmed=bool(written and written.trimmed))
     rendered = templates.render("agent_notice", context)
-    from_addr, from_name = sender(settings, ticket)
+    from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     ids = thread.conversation
     in_reply_to = written.message_id if written and written.message_id else (ids[-1] if ids else None)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=recipients, subject=rendered.subject,
@@ -96,7 +96,7 @@ def command_error(settings: Settings, templates: Templates, ticket: TicketRecord
                   agent_name: str, problems: tuple[tuple[str, str], ...], done: tuple[str, ...], *,
                   subject: str, in_reply_to: str | None) -> OutgoingMail:
     """Tell the agent which lines (`problems`: line, why) were not understood (never a silent drop)."""
-    from_addr, from_name = sender(settings, ticket)
+    from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     rendered = templates.render("command_error", {
         "ref_tag": ticket_ref(settings.ticket_prefix, ticket.id) if ticket else None,
         "subject": ticket.subject if ticket else subject, "agent_name": agent_name, "from_name": from_name,
@@ -118,7 +118,7 @@ def ticket_context(settings: Settings, ticket: TicketRecord,
                    participants: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """The values every template about a ticket may use."""
     view = ticket_view(ticket, settings.ticket_prefix)
-    from_addr, from_name = sender(settings, ticket)
+    from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     comment = next((m.comment_address for m in settings.mailboxes if m.address == from_addr), None)
     others = [a for a, _ in participants if a != ticket.requester]
     return {"ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,

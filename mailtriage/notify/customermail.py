@@ -50,7 +50,7 @@ def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent
     the customers' own messages, oldest first."""
     if not customers:
         return None
-    from_addr, from_name = sender(settings, ticket)
+    from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     rendered = templates.render("agent_reply", {**ticket_context(settings, ticket, participants),
                                                 "text": text, "agent_name": agent_name})
     outgoing = Outgoing(from_addr=from_addr, from_name=f"{agent_name} via {from_name}", to=(customers[0],),

@@ -9,39 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from mailtriage.config.values import Settings
-from mailtriage.model import ticket_ref
+from mailtriage.model import TicketRecord, ticket_ref
 
 FALLBACK_SENDER = ("support@localhost", "Support")     # no mailbox configured at all
-
-
-class TicketLike(Protocol):
-    """A ticket row or a TicketRecord: both carry these."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def requester(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def tier(self) -> str: ...
-    @property
-    def queue(self) -> str: ...
-    @property
-    def tags(self) -> Any: ...
-    @property
-    def mailbox(self) -> str | None: ...
-    @property
-    def first_response_due(self) -> datetime | None: ...
-    @property
-    def resolution_due(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -63,17 +36,17 @@ class TicketView:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
 
-def ticket_view(ticket: TicketLike, prefix: str) -> TicketView:
+def ticket_view(ticket: TicketRecord, prefix: str) -> TicketView:
     return TicketView(ref=ticket_ref(prefix, ticket.id), subject=ticket.subject, requester=ticket.requester,
                       status=ticket.status, severity=ticket.severity, tier=ticket.tier, queue=ticket.queue,
                       tags=tuple(ticket.tags or ()), first_response_due=minutes(ticket.first_response_due),
                       resolution_due=minutes(ticket.resolution_due))
 
 
-def sender(settings: Settings, ticket: TicketLike | None) -> tuple[str, str]:
-    """The ticket's support address and display name (its mailbox's, else the first mailbox's)."""
+def sender(settings: Settings, mailbox_name: str | None) -> tuple[str, str]:
+    """A ticket's support address and display name: its mailbox's, else the first mailbox's."""
     for mailbox in settings.mailboxes:
-        if ticket is not None and mailbox.name == ticket.mailbox:
+        if mailbox_name is not None and mailbox.name == mailbox_name:
             return mailbox.address, mailbox.from_name
     if settings.mailboxes:
         return settings.mailboxes[0].address, settings.mailboxes[0].from_name

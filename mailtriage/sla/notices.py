@@ -27,6 +27,7 @@ from mailtriage.sla.deadlines import Milestone
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import LABELS, RUNNING, Timer, Timers
 from mailtriage.store import queries
+from mailtriage.store.records import record_of
 from mailtriage.store.schema import Event, Message, Ticket
 from mailtriage.notify.views import minutes, sender, ticket_view
 
@@ -122,13 +123,13 @@ def _timer_state(timer: Timer, due: datetime | None, now: datetime) -> str:
 
 def _context(session: Session, config: Config, ticket: Ticket, timers: Timers, now: datetime) -> dict[str, Any]:
     settings = config.settings
-    view = ticket_view(ticket, settings.ticket_prefix)
+    view = ticket_view(record_of(ticket), settings.ticket_prefix)
     ref = view.ref
     lines = [_timer_line(timer, config, now) for timer in timers.timers.values()]
     return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
             "assignee": ticket.assignee, "created_at": minutes(ticket.created_at),
             "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",
-            "from_name": sender(settings, ticket)[1]}
+            "from_name": sender(settings, ticket.mailbox)[1]}
 
 
 def _history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
@@ -151,7 +152,7 @@ def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: 
         return Sent(())
     settings = config.settings
     rendered = config.templates.render(kind, context)
-    from_addr, from_name = sender(settings, ticket)
+    from_addr, from_name = sender(settings, ticket.mailbox)
     thread = queries.conversation_ids(session, ticket.id)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=to, subject=rendered.subject,
                     body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),

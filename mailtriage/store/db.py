@@ -60,12 +60,6 @@ def alembic_config(url: str) -> "AlembicConfig":
     return config
 
 
-def head_revision(url: str) -> str | None:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-
-
 def current_revision(engine: Engine) -> str | None:
     if "alembic_version" not in inspect(engine).get_table_names():
         return None

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailtriage.model import ParsedMail
 from mailtriage.store.schema import (
-    AttachmentBlob,
     AutoReplyLog,
     Event,
     Message,

@@ -76,10 +76,6 @@ class CommandBlock:
         return not self.commands and not self.errors
 
 
-HELP = ("#status open|pending|resolved|closed", "#pending", "#resolve", "#severity S1..S4",
-        "#tier L1..L4", "#assign NAME|me", "#take", "#tag X")
-
-
 def parse_commands(text: str) -> CommandBlock:
     lines = text.replace("\r\n", "\n").split("\n")
     commands: list[Parsed] = []

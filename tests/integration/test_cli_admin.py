@@ -188,9 +188,11 @@ def test_readme_opens_with_the_two_commands():
 
 
 def test_schema_head_constant_matches_the_migrations():
-    from mailtriage.store.db import SCHEMA_HEAD, head_revision
+    from alembic.script import ScriptDirectory
 
-    assert head_revision("sqlite://") == SCHEMA_HEAD
+    from mailtriage.store.db import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == SCHEMA_HEAD
 
 
 def test_the_migrations_build_exactly_the_models_schema(tmp_path, database_url):

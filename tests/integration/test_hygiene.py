@@ -56,6 +56,22 @@ def test_our_own_message_coming_back_is_a_loop_even_without_x_loop(site):
     assert count(app, Ticket) == 1 and len(acks(app)) == 1
 
 
+def looped(hops: int, message_id: str) -> bytes:
+    """A customer's mail that has passed `hops` relays (one Received header each)."""
+    received = "".join(f"Received: from relay{n}.example (relay{n}.example [192.0.2.{n % 250}])\r\n"
+                       f"\tby relay{n + 1}.example with ESMTP id R{n}; Mon, 2 Mar 2026 08:59:00 +0000\r\n"
+                       for n in range(hops))
+    return received.encode() + eml("Stuck printer", message_id=message_id)
+
+
+def test_mail_that_went_round_too_many_relays_is_a_loop_never_a_ticket(site):
+    app = site_app(site, T0)
+    assert pipeline.process(app, looped(51, "<loop-1@customer.example>"), T0).action == "ignored:loop"
+    assert count(app, Ticket) == 0 and acks(app) == []
+    assert pipeline.process(app, looped(50, "<hops-50@customer.example>"), T0).action == "new"
+    assert count(app, Ticket) == 1 and len(acks(app)) == 1
+
+
 def _auto_responder(app, bot: str, round_no: int, keep_thread: bool):  # type: ignore[no-untyped-def]
     """An auto-responder that ignores RFC 3834: it answers our newest mail to
     it with a fresh message, no Auto-Submitted, no Precedence, no X-Loop."""

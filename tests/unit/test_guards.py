@@ -15,10 +15,10 @@ from mailtriage.mail.guards import (
     OUT_OF_OFFICE,
     automatic_reason,
     automatic_reasons,
-    bounce_recipients,
     is_bounce,
     is_out_of_office,
 )
+from mailtriage.mail import bounces
 from mailtriage.model import ParsedMail
 from mailtriage.mail.parse import parse
 
@@ -110,6 +110,11 @@ def test_dsn_is_a_bounce_first() -> None:
     assert automatic_reason(dsn, OWN, LOOP_ID) == "bounce"
     assert automatic_reasons(dsn, OWN, LOOP_ID) == ("bounce", "auto-submitted", "mailer-daemon", "null-sender")
     assert not is_out_of_office(dsn)  # Postfix marks bounces auto-replied too
+
+
+def bounce_recipients(raw: bytes) -> set[str]:
+    """What the pipeline's bounce step learns: the permanently failed recipients."""
+    return set(bounces.read(raw, parse(raw)).permanent)
 
 
 def test_bounce_recipients_from_a_dsn() -> None:
