@@ -142,12 +142,13 @@ def test_limits_are_validated_in_the_config() -> None:
 # -- limits.max_hops: read by guards.py (a loop, not a quarantine) -----------
 
 def test_max_hops_defaults_to_postfix_hopcount_limit_everywhere() -> None:
-    from mailtriage.config.load import DEFAULTS_DIR, load_settings
+    from mailtriage.config.builtin import builtin
+    from mailtriage.config.load import load_settings
     from mailtriage.mail.guards import MAX_HOPS
 
     assert Limits().max_hops == 50 == MAX_HOPS         # the config's default and the guard's agree
     assert load_settings(None).limits.max_hops == 50    # the example config `init` writes
-    assert "max_hops: 50" in (DEFAULTS_DIR / "mailtriage.yaml").read_text()
+    assert "max_hops: 50" in (builtin("config") / "mailtriage.yaml").read_text()
     assert Limits(max_hops=100).max_hops == 100         # RFC 5321 section 6.3's "at least 100"
 
 
@@ -158,10 +159,11 @@ def test_max_hops_must_be_a_positive_whole_number(value: object) -> None:
 
 
 def test_a_bad_max_hops_is_reported_at_its_line(tmp_path: Path) -> None:
-    from mailtriage.config.load import DEFAULTS_DIR, load_settings
+    from mailtriage.config.builtin import builtin
+    from mailtriage.config.load import load_settings
     from mailtriage.errors import ConfigError
 
-    text = (DEFAULTS_DIR / "mailtriage.yaml").read_text().replace("max_hops: 50", "max_hops: 0")
+    text = (builtin("config") / "mailtriage.yaml").read_text().replace("max_hops: 50", "max_hops: 0")
     config = tmp_path / "mailtriage.yaml"
     config.write_text(text)
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "max_hops: 0" in row)
