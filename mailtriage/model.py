@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Severity(str, enum.Enum):
@@ -154,6 +154,15 @@ class RawState(enum.StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"          # a loop, a bounce, an auto-reply …
     QUARANTINED = "quarantined"
+
+
+class Item(NamedTuple):
+    """One message from a bulk source (a Maildir, an mbox, a folder): its name
+    for logs, its bytes, and when the mailbox says it was delivered."""
+
+    source: str
+    raw: bytes
+    delivered: datetime | None = None
 
 
 @dataclass(frozen=True)

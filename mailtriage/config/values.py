@@ -78,6 +78,7 @@ class ImapSettings(_Frozen):
     processed_folder: str | None = None
     idle: bool = True
     poll_interval: Duration = timedelta(seconds=60)
+    history_age: Duration = timedelta(days=1)      # first look: older mail is taken in as history
 
 
 class Mailbox(_Frozen):

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 from imapclient import DELETED, SEEN, IMAPClient
@@ -104,25 +104,27 @@ class ImapWatcher:
         """Take in everything new in the folder; returns what was taken."""
         client = self._connected()
         uidvalidity = int(client.select_folder(self.settings.folder)[b"UIDVALIDITY"])
-        last = self._last_uid(uidvalidity)
-        if last is None:                                # first look, or a new UIDVALIDITY
-            last = 0
-            self._save_uid(uidvalidity, 0, now or self.app_ref().clock.now())
+        state = self._last_uid(uidvalidity)
+        if state is None:                               # first look, or a new UIDVALIDITY
+            present = client.search(["ALL"])
+            state = (0, max(present, default=0))        # what is there now may be history
+            self._save_uid(uidvalidity, 0, now or self.app_ref().clock.now(), history_until=state[1])
+        last, history_until = state
         uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
         taken: list[Taken] = []
         for batch in _chunks(uids, BATCH):
             if self.stop_event.is_set():
                 break                                   # the rest is taken at the next start
-            done = self._take(client, uidvalidity, batch, now)
+            done = self._take(client, uidvalidity, batch, now, history_until)
             taken += done
             if self.after is not None and done:
                 self.after(done)
         return taken
 
     def _take(self, client: IMAPClient, uidvalidity: int, uids: list[int],
-              now: datetime | None) -> list[Taken]:
+              now: datetime | None, history_until: int = 0) -> list[Taken]:
         app = self.app_ref()
-        fetched = client.fetch(uids, ["BODY.PEEK[]"])
+        fetched = client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         stored: list[tuple[int, bytes, int, Outcome | None]] = []
         upto, failure = 0, None
         for uid in uids:
@@ -139,20 +141,26 @@ class ImapWatcher:
             self._mark(client, [uid for uid, *_ in stored])
         if upto:
             self._save_uid(uidvalidity, upto, now or app.clock.now())
-        taken = self._process(app, stored, now)
+        history = {uid: when for uid in uids if uid <= history_until
+                   and (when := _internal_date(fetched.get(uid, {}))) is not None
+                   and when < (now or app.clock.now()) - self.settings.history_age}
+        taken = self._process(app, stored, now, history)
         if failure is not None:
             raise failure
         return taken
 
     def _process(self, app: App, stored: list[tuple[int, bytes, int, Outcome | None]],
-                 now: datetime | None) -> list[Taken]:
+                 now: datetime | None, history: dict[int, datetime]) -> list[Taken]:
+        """`history`: UIDs found at the first look that are older than
+        `history_age`, with their INTERNALDATE: taken in as history."""
         taken, done = [], set()
         for uid, raw, raw_id, seen in stored:
             message_id = message_id_of(raw)
             outcome = seen
             if outcome is None and raw_id not in done:      # the same bytes twice in one batch: once
                 try:
-                    outcome = pipeline.process_stored(app, raw_id, now or app.clock.now())
+                    outcome = pipeline.process_stored(app, raw_id, now or app.clock.now(),
+                                                      acknowledge=uid not in history, delivered=history.get(uid))
                 except TemporaryFailure as exc:
                     log.error("%s uid %s %s: stored as raw %s, processing failed (retried later): %s",
                               self.label, uid, message_id, raw_id, exc)
@@ -178,8 +186,9 @@ class ImapWatcher:
                 client.expunge()
 
     # ------------------------------------------------------------ state
-    def _last_uid(self, uidvalidity: int) -> int | None:
-        """The last UID taken in; None when the folder must be read from the start."""
+    def _last_uid(self, uidvalidity: int) -> tuple[int, int] | None:
+        """The last UID taken in and the first look's highest UID; None when
+        the folder must be read from the start."""
         with self.app_ref().store.session() as session:
             state = session.scalar(self._state_query())
             if state is None:
@@ -189,15 +198,17 @@ class ImapWatcher:
                 log.warning("%s: UIDVALIDITY changed from %s to %s: reading the whole folder again "
                             "(duplicates are recognised)", self.label, state.uidvalidity, uidvalidity)
                 return None
-            return state.last_uid
+            return state.last_uid, state.history_until or 0
 
-    def _save_uid(self, uidvalidity: int, uid: int, now: datetime) -> None:
+    def _save_uid(self, uidvalidity: int, uid: int, now: datetime, *, history_until: int | None = None) -> None:
         with self.app_ref().store.session() as session, session.begin():
             state = session.scalar(self._state_query())
             if state is None:
                 state = ImapState(mailbox=self.name, folder=self.settings.folder)
                 session.add(state)
             state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, uid, now
+            if history_until is not None:
+                state.history_until = history_until
 
     def _state_query(self) -> Any:
         return select(ImapState).where(ImapState.mailbox == self.name, ImapState.folder == self.settings.folder)
@@ -357,3 +368,12 @@ def _news(responses: list[Any]) -> bool:
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _internal_date(item: dict) -> datetime | None:
+    """A message's INTERNALDATE (when the server received it), with its zone
+    (imapclient gives naive local time unless told otherwise)."""
+    when = item.get(b"INTERNALDATE")
+    if not isinstance(when, datetime):
+        return None
+    return when.astimezone(timezone.utc) if when.tzinfo is None else when

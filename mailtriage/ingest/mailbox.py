@@ -1,19 +1,26 @@
 """Bulk sources: a Maildir, an mbox file, or a folder of .eml files.
 
 Messages are yielded one at a time (an mbox is streamed, never loaded
-whole), in a stable order, each with a name for logs and `source`.
+whole), in a stable order, each with a name for logs and `source`, and when
+it was delivered (for history: tickets.history), as far as the mailbox says:
+a Maildir file name's time (else the file's), an mbox `From ` line's date,
+an .eml file's modification time.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Iterator
 
 from mailtriage.errors import UsageError
+from mailtriage.model import Item
 
 _FROM_LINE = re.compile(rb"^From \S+.*\d{4}\s*$|^From \S+\s*$")
+_MAILDIR_TIME = re.compile(r"^(\d{9,11})\.")        # "1700000000.M1P2.host": delivered at that second
 
 
 def detect(path: Path) -> str:
@@ -38,19 +45,45 @@ def count(path: Path) -> int | None:
     return None if kind == "mbox" else 1
 
 
-def messages(path: Path) -> Iterator[tuple[str, bytes]]:
+def messages(path: Path) -> Iterator[Item]:
     kind = detect(path)
     if kind == "maildir":
         for sub in ("new", "cur"):
             for file in _files(path / sub):
-                yield f"maildir:{file.name}", file.read_bytes()
+                yield Item(f"maildir:{file.name}", file.read_bytes(), _maildir_time(file))
     elif kind == "folder":
         for file in _eml_files(path):
-            yield f"file:{file.name}", file.read_bytes()
+            yield Item(f"file:{file.name}", file.read_bytes(), _mtime(file))
     elif kind == "mbox":
         yield from _mbox(path)
     else:
-        yield f"file:{path.name}", path.read_bytes()
+        yield Item(f"file:{path.name}", path.read_bytes(), _mtime(path))
+
+
+def _maildir_time(file: Path) -> datetime | None:
+    match = _MAILDIR_TIME.match(file.name)
+    if match is None:
+        return _mtime(file)
+    return datetime.fromtimestamp(int(match.group(1)), timezone.utc)
+
+
+def _mtime(file: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(file.stat().st_mtime, timezone.utc)
+    except (OSError, OverflowError, ValueError):
+        return None
+
+
+def _from_line_time(line: bytes) -> datetime | None:
+    """The date of `From sender Thu Nov 11 12:00:00 2021` (asctime, no zone: UTC)."""
+    parts = line.decode("ascii", "replace").split(None, 2)
+    if len(parts) < 3:
+        return None
+    try:
+        when = parsedate_to_datetime(parts[2].strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -66,22 +99,24 @@ def _eml_files(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def _mbox(path: Path) -> Iterator[tuple[str, bytes]]:
+def _mbox(path: Path) -> Iterator[Item]:
     """Stream an mbox (mboxrd/mboxo): split on `From ` lines, undo `>From` quoting."""
     index = 0
     lines: list[bytes] = []
+    delivered: datetime | None = None
     with open(path, "rb") as handle:
         for line in handle:
             if line.startswith(b"From ") and _FROM_LINE.match(line.rstrip(b"\r\n")):
                 if lines:
                     index += 1
-                    yield f"mbox:{path.name}#{index}", _unquote(lines)
+                    yield Item(f"mbox:{path.name}#{index}", _unquote(lines), delivered)
                 lines = []
+                delivered = _from_line_time(line.rstrip(b"\r\n"))
                 continue
             lines.append(line)
     if lines:
         index += 1
-        yield f"mbox:{path.name}#{index}", _unquote(lines)
+        yield Item(f"mbox:{path.name}#{index}", _unquote(lines), delivered)
 
 
 def _unquote(lines: list[bytes]) -> bytes:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
-from mailtriage.model import Disposition, Outcome, ParsedMail
+from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
 from mailtriage.pipeline.spine import conversation, flow, reason_of, record
 from mailtriage.store import queries
@@ -29,7 +29,7 @@ from mailtriage.store.schema import RawMessage
 log = logging.getLogger(__name__)
 
 
-def process_many(app: App, items: Iterable[tuple[str, bytes]], clock: Callable[[], datetime], *,
+def process_many(app: App, items: Iterable[Item | tuple[str, bytes]], clock: Callable[[], datetime], *,
                  acknowledge: bool = False, batch: int = 200) -> Iterator[Outcome]:
     """Bulk import: many messages per transaction. The source stays on disk,
     so a crash mid-batch loses nothing: re-running the import skips what
@@ -95,7 +95,7 @@ def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], 
         _add_raw(session, chunk, known, clock())
         session.info[queries.HINTS] = queries.BatchHints.load(
             session, (item.mail for item in chunk if item.mail is not None))
-        return [_import_one(app, session, known[item.sha256], item.mail, clock(), acknowledge, careful)
+        return [_import_one(app, session, known[item.sha256], item, clock(), acknowledge, careful)
                 for item in chunk]
 
 
@@ -111,13 +111,13 @@ def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str,
     session.flush()
 
 
-def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | None, now: datetime,
+def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Prepared, now: datetime,
                 acknowledge: bool, careful: bool) -> Outcome:
     if raw.state != "pending":
         return Outcome(Disposition.DUPLICATE, None, _ref(app, raw.ticket_id), raw.id)
     if not careful:
         try:
-            outcome = flow(app, session, raw, now, (), acknowledge, mail)
+            outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is stored again, carefully
@@ -128,7 +128,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, mail: ParsedMail | 
     mark = hints.mark()
     savepoint = session.begin_nested()
     try:
-        outcome = flow(app, session, raw, now, (), acknowledge, mail)
+        outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
         record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
         savepoint.commit()
     except SQLAlchemyError:

@@ -18,9 +18,10 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from mailtriage.mail import limits
-from mailtriage.model import ParsedMail
+from mailtriage.model import Item, ParsedMail
 from mailtriage.mail.parse import parse
 from mailtriage.config.values import Limits
 
@@ -33,9 +34,10 @@ class Prepared:
     raw: bytes
     sha256: str
     mail: ParsedMail | None       # None: over a limit, or left for the pipeline to parse
+    delivered: datetime | None = None
 
 
-def batches(items: Iterable[tuple[str, bytes]], size: int, settings: Limits) -> Iterator[list[Prepared]]:
+def batches(items: Iterable[Item | tuple[str, bytes]], size: int, settings: Limits) -> Iterator[list[Prepared]]:
     """`items` in batches of `size`, each message hashed and parsed; the
     mailbox is read one batch ahead, never more."""
     chunks = _chunks(items, size)
@@ -49,28 +51,32 @@ def batches(items: Iterable[tuple[str, bytes]], size: int, settings: Limits) -> 
         return
     # spawn, not fork: the parent holds database connections and threads.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        ahead = pool.submit(_prepare, [raw for _, raw in second], settings)   # starts the worker
+        ahead = pool.submit(_prepare, [item.raw for item in second], settings)   # starts the worker
         yield _here(first, settings)                       # stored while the worker starts and parses
         current = second
         for chunk in chunks:
-            following = pool.submit(_prepare, [raw for _, raw in chunk], settings)
+            following = pool.submit(_prepare, [item.raw for item in chunk], settings)
             yield _collect(current, ahead, settings)
             current, ahead = chunk, following
         yield _collect(current, ahead, settings)
 
 
-def _collect(chunk: list[tuple[str, bytes]], future: Future, settings: Limits) -> list[Prepared]:
+def _collect(chunk: list[Item], future: Future, settings: Limits) -> list[Prepared]:
     try:
         results = future.result()
     except Exception as exc:  # noqa: BLE001 - a dead worker costs speed, not messages
         log.warning("import read-ahead worker failed (%s): parsing in this process", exc)
         return _here(chunk, settings)
-    return [Prepared(source, raw, digest, mail) for (source, raw), (digest, mail) in zip(chunk, results)]
+    return _collected(chunk, results)
 
 
-def _here(chunk: list[tuple[str, bytes]], settings: Limits) -> list[Prepared]:
-    return [Prepared(source, raw, digest, mail)
-            for (source, raw), (digest, mail) in zip(chunk, _prepare([raw for _, raw in chunk], settings))]
+def _here(chunk: list[Item], settings: Limits) -> list[Prepared]:
+    return _collected(chunk, _prepare([item.raw for item in chunk], settings))
+
+
+def _collected(chunk: list[Item], results: list[tuple[str, ParsedMail | None]]) -> list[Prepared]:
+    return [Prepared(item.source, item.raw, digest, mail, item.delivered)
+            for item, (digest, mail) in zip(chunk, results)]
 
 
 def _prepare(raws: list[bytes], settings: Limits) -> list[tuple[str, ParsedMail | None]]:
@@ -87,10 +93,10 @@ def _parse(raw: bytes, settings: Limits) -> ParsedMail | None:
         return None
 
 
-def _chunks(items: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
-    chunk: list[tuple[str, bytes]] = []
+def _chunks(items: Iterable[Item | tuple[str, bytes]], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
     for item in items:
-        chunk.append(item)
+        chunk.append(item if isinstance(item, Item) else Item(*item))
         if len(chunk) >= size:
             yield chunk
             chunk = []

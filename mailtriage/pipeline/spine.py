@@ -36,6 +36,7 @@ from mailtriage.store.schema import RawMessage, Ticket
 from mailtriage.thread import ThreadDecision, decide
 from mailtriage.tickets import agents, answers, customers
 from mailtriage.tickets.change import Incoming
+from mailtriage.tickets.history import history_time
 from mailtriage.tickets.transitions import mailbox_for
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,10 @@ def process(app: App, raw: bytes, now: datetime, *, source: str = "stdin",
 
 
 def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rcpts: tuple[str, ...] = (),
-         acknowledge: bool = True, mail: ParsedMail | None = None) -> Outcome:
-    """The steps after the raw store, in order. `mail`: already checked against
-    the raw limits and parsed (by a bulk import's read-ahead)."""
+         acknowledge: bool = True, mail: ParsedMail | None = None, delivered: datetime | None = None) -> Outcome:
+    """The steps after the raw store, in order. `acknowledge=False`: the mail
+    is history (tickets.history), dated by itself or `delivered`. `mail`:
+    already checked against the raw limits and parsed (by a bulk import's read-ahead)."""
     settings = app.settings
     if mail is None:
         breach = limits.check_raw(raw.data, settings.limits)      # before the full parse: cheap
@@ -79,13 +81,15 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     if automatic is None and mail.from_addr and hygiene.lift_suppression(session, mail.from_addr):
         log.info("%s wrote to us, so the address works again: no longer suppressed", mail.from_addr)
     agent = agents.authenticate(mail, settings)
-    incoming = Incoming(mail, raw.id, raw.source, key, now, automatic, envelope_rcpts, acknowledge, agent)
+    at = now if acknowledge else history_time(mail, delivered, now)
+    incoming = Incoming(mail, raw.id, raw.source, key, at, automatic, envelope_rcpts, acknowledge, agent,
+                        history=None if acknowledge else now)
     incoming = replace(incoming, note=customers.to_comment_address(incoming, app.config))
     links = queries.thread_facts(session, mail, settings.ticket_prefix, agent.trusted)
     threading = decide(links)
     ticket, merge = target(session, threading, links)
     if ticket is not None and merge:
-        queries.merge_tickets(session, ticket.id, merge, now, settings.ticket_prefix)
+        queries.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)
     disposition, ticket_id = change_ticket(app, session, incoming, ticket, threading)
     if ticket_id is not None:
         hygiene.store_attachments(session, mail, now)
@@ -157,7 +161,7 @@ def accept(app: App, raw: bytes, now: datetime, source: str) -> tuple[int, Outco
 
 
 def process_stored(app: App, raw_id: int, now: datetime, *, envelope_rcpts: tuple[str, ...] = (),
-                   acknowledge: bool = True, counted: bool = False) -> Outcome:
+                   acknowledge: bool = True, counted: bool = False, delivered: datetime | None = None) -> Outcome:
     """Run a stored raw message through the flow; quarantine it if a step fails.
 
     `counted`: the caller has already counted this attempt (the retry job
@@ -170,7 +174,7 @@ def process_stored(app: App, raw_id: int, now: datetime, *, envelope_rcpts: tupl
             assert raw is not None, f"raw message {raw_id} vanished"
             if raw.state not in ("pending", "quarantined"):      # processed meanwhile, elsewhere
                 return Outcome.parse(raw.outcome or raw.state, _ref(app, raw.ticket_id), raw.id)
-            outcome = flow(app, session, raw, now, envelope_rcpts, acknowledge)
+            outcome = flow(app, session, raw, now, envelope_rcpts, acknowledge, delivered=delivered)
             record(raw, outcome, count=not counted)
             return outcome
     except SQLAlchemyError as exc:

@@ -63,8 +63,7 @@ def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, wind
         seen = tuple(queries.customer_thread(session, ticket_id, CUSTOMER_KINDS))
         theirs = tuple(queries.customer_thread(session, ticket_id, ()))
     sender = None if answer else reply_address(incoming.mail)
-    replies = queries.auto_replies_since(session, sender, incoming.now - window) if ticket_id is None and sender \
-        else 0
+    replies = queries.auto_replies_since(session, sender, incoming.now - window) if sender else 0
     addresses = [address for address, _ in people] + ([sender] if sender else [])
     return Facts(people, conversation, seen, theirs, replies, frozenset(hygiene.suppressed(session, addresses)))
 

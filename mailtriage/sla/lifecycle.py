@@ -25,7 +25,8 @@ from mailtriage.model import Status, TicketRecord
 from mailtriage.sla import deadlines
 from mailtriage.sla.timers import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timers
 
-__all__ = ["first_response", "load", "severity_changed", "start", "status_changed", "store"]
+__all__ = ["as_history", "first_response", "is_history", "load", "revive", "severity_changed", "start",
+           "status_changed", "store"]
 
 
 def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
@@ -95,3 +96,29 @@ def store(ticket: TicketRecord, timers: Timers, now: datetime, sla: SlaSettings,
 
 def _settle(ticket: TicketRecord, timers: Timers, now: datetime, calendars: Calendars) -> Timers:
     return deadlines.settle(timers, ticket.status, ticket.first_responded_at is not None, now, calendars)
+
+
+def as_history(ticket: TicketRecord, imported_at: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
+    """A ticket taken in as history: its timers run from its own time, and
+    the sweep records their milestones without announcing any."""
+    timers = load(ticket, sla, calendars)
+    if timers.history is not None:
+        return ticket
+    timers = replace(timers, history=imported_at).noted(imported_at, "imported as history")
+    return store(ticket, timers, imported_at, sla, calendars)
+
+
+def revive(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
+    """Live mail on a ticket imported as history: new timers from `now`, as
+    for a new ticket (the customer is waiting for an answer from now on)."""
+    old = load(ticket, sla, calendars)
+    timers = deadlines.start(now, ticket.severity, sla)
+    timers = replace(timers, log=old.log).noted(now, "live mail on a ticket imported as history: timers start")
+    ticket = replace(ticket, first_responded_at=None, resolved_at=None)
+    return store(ticket, _settle(ticket, timers, now, calendars), now, sla, calendars)
+
+
+def is_history(ticket: TicketRecord) -> bool:
+    """Imported as history, and not revived by live mail since."""
+    timers = Timers.from_json(ticket.sla_data or {})
+    return timers is not None and timers.history is not None

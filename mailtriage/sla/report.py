@@ -50,11 +50,15 @@ class Group:
     resolution_met: int = 0
     resolution_missed: int = 0
     breaches: int = 0
+    history: int = 0                  # imported as history: not counted for or against the targets
     first_response_times: list[float] = field(default_factory=list)
     resolution_times: list[float] = field(default_factory=list)
 
     def add(self, facts: Facts, timers: Timers | None, calendars: Calendars, now: datetime) -> None:
         self.tickets += 1
+        if timers is not None and timers.history is not None:
+            self.history += 1
+            return
         if timers is None:
             return
         self.breaches += breaches(timers) + _overdue(timers, calendars, now)
@@ -75,7 +79,7 @@ class Group:
         return {"group": self.name, "tickets": self.tickets,
                 "first_response": _rate(self.first_response_met, self.first_response_missed),
                 "resolution": _rate(self.resolution_met, self.resolution_missed),
-                "breaches": self.breaches,
+                "breaches": self.breaches, "history": self.history,
                 "median_first_response_seconds": _median(self.first_response_times),
                 "median_resolution_seconds": _median(self.resolution_times)}
 

@@ -46,10 +46,12 @@ class SweepResult:
     escalations: int = 0
     held: int = 0
     failed: int = 0
+    history: int = 0              # milestones of tickets imported as history: recorded, not announced
 
     def line(self) -> str:
+        history = f", {self.history} recorded as history" if self.history else ""
         return (f"swept {self.tickets} ticket(s): {self.warnings} warning(s), {self.breaches} breach(es), "
-                f"{self.escalations} escalation(s), {self.held} held, {self.failed} failed")
+                f"{self.escalations} escalation(s), {self.held} held, {self.failed} failed{history}")
 
 
 def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
@@ -108,6 +110,9 @@ def _act(session: Session, app: App, ticket: Ticket, now: datetime, result: Swee
     sla, calendars = config.settings.sla, config.calendars
     timers = lifecycle.load(record_of(ticket), sla, calendars)
     due = [m for m in deadlines.milestones(timers, sla.warn_at, calendars) if m.at <= now]
+    if timers.history is not None:
+        timers = _record_history(session, ticket, timers, due, now, result)
+        due = []
     for milestone in due:
         later = any(o.timer == milestone.timer and o.kind != WARN for o in due)
         if milestone.kind == WARN and later:
@@ -118,6 +123,21 @@ def _act(session: Session, app: App, ticket: Ticket, now: datetime, result: Swee
             _escalate(session, app, ticket, timers, milestone, now, result)
         timers = timers.mark_done(milestone.key)
     copy_onto(ticket, lifecycle.store(record_of(ticket), timers, now, sla, calendars))
+
+
+def _record_history(session: Session, ticket: Ticket, timers: Timers, due: list[Milestone], now: datetime,
+                    result: SweepResult) -> Timers:
+    """A ticket imported as history: its milestones become events, never mail
+    or a new tier (tickets.history)."""
+    imported = timers.history.isoformat(timespec="minutes") if timers.history else "?"
+    for milestone in due:
+        label = LABELS[milestone.timer]
+        what = f"{label} warning" if milestone.kind == WARN else f"{label} target missed"
+        queries.add_event(session, ticket.id, now, "sla-history",
+                          f"{what} at {milestone.at.isoformat(timespec='minutes')}: imported as history on "
+                          f"{imported}, so no notice was sent", {"milestone": milestone.key, "history": True})
+        result.history += 1
+    return timers.mark_done(*(milestone.key for milestone in due))
 
 
 def _warn(session: Session, app: App, ticket: Ticket, timers: Timers, milestone: Milestone, now: datetime,

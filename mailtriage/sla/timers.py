@@ -146,6 +146,9 @@ class Timers:
     timers: dict[str, Timer]
     done: tuple[str, ...] = ()                              # milestone keys acted on (see deadlines)
     log: tuple[tuple[datetime, str], ...] = field(default=())   # pauses, resumes, severity changes …
+    # When the ticket was imported as history: its milestones are recorded,
+    # never announced, until live mail from the customer revives it.
+    history: datetime | None = None
 
     def get(self, name: str) -> Timer | None:
         return self.timers.get(name)
@@ -163,7 +166,8 @@ class Timers:
         return {"v": 1, "severity": self.severity,
                 # "clocks": the key tickets.sla_data has always had
                 "clocks": {name: timer.to_json() for name, timer in self.timers.items()},
-                "done": list(self.done), "log": [[_iso(at), what] for at, what in self.log]}
+                "done": list(self.done), "log": [[_iso(at), what] for at, what in self.log],
+                **({"history": _iso(self.history)} if self.history is not None else {})}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Timers | None:
@@ -172,7 +176,8 @@ class Timers:
             return None
         timers = {name: Timer.from_json(name, value) for name, value in data["clocks"].items()}
         return cls(data["severity"], timers, tuple(data.get("done", ())),
-                   tuple((_instant(at), what) for at, what in data.get("log", ())))
+                   tuple((_instant(at), what) for at, what in data.get("log", ())),
+                   _instant(data["history"]) if data.get("history") else None)
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -222,6 +222,9 @@ class ImapState(Base):
     folder: Mapped[str] = mapped_column(String(200))
     uidvalidity: Mapped[int] = mapped_column(BigInteger)    # 32-bit unsigned: too big for INTEGER on PostgreSQL
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The highest UID in the folder at the first look: those of them older
+    # than `history_age` are history (tickets.history), also after a restart.
+    history_until: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[datetime]
 
 

@@ -34,6 +34,7 @@ class Incoming:
     acknowledge: bool = True          # False (history import): no mail to customers or agents
     agent: AgentCheck = NOT_AN_AGENT  # who vouches for its From:
     note: bool = False                # sent to a comment address
+    history: datetime | None = None   # taken in as history at this time (`now` is then the mail's own)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,10 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
         requester=mail.from_addr or "(unknown sender)", status=Status.NEW.value, severity=verdict.severity.value,
         tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
         mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now)
-    return lifecycle.start(ticket, now, settings.sla, config.calendars)
+    ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
+    if incoming.history is not None:
+        ticket = lifecycle.as_history(ticket, incoming.history, settings.sla, config.calendars)
+    return ticket
 
 
 def open_ticket(incoming: Incoming, ticket: TicketRecord, verdict: Verdict, mailbox: Mailbox | None,
@@ -72,7 +75,13 @@ def reply(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config
     people = customer_participants(mail, config.settings)
     facts = facts.with_people(people).with_message(mail.message_id, customer=True)
     message = StoredMessage(mail, "in", "customer")
-    ticket = replace(ticket, updated_at=now)
+    if incoming.history is not None:        # history comes in any order: the ticket spans its mail
+        ticket = replace(ticket, created_at=min(ticket.created_at, now), updated_at=max(ticket.updated_at, now))
+    else:
+        ticket = replace(ticket, updated_at=now)
+    revived = incoming.history is None and not incoming.automatic and lifecycle.is_history(ticket)
+    if revived:
+        return _revive(incoming, ticket, message, people, facts, config)
     if incoming.automatic:
         # An out-of-office answer is no news: it neither reopens the ticket nor pages anybody.
         event = TicketEvent("auto-reply-received", f"automatic mail ({incoming.automatic}) attached, not answered")
@@ -87,6 +96,27 @@ def reply(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config
     notice_mail, notice_events = _notify_agents(incoming, ticket, "reply", facts, config)
     return Change(ticket, message, tuple(people), events=tuple(events + notice_events + _untrusted(incoming)),
                   mail=tuple(notice_mail))
+
+
+def _revive(incoming: Incoming, ticket: TicketRecord, message: StoredMessage, people: list[tuple[str, str]],
+            facts: Facts, config: Config) -> Change:
+    """Live mail on a ticket imported as history: the customer is waiting from
+    now on, so it is acknowledged as a new ticket is, and its timers start now."""
+    settings, now = config.settings, incoming.now
+    mailbox = next((m for m in settings.mailboxes if m.name == ticket.mailbox), None)
+    events = [TicketEvent("revived", "live mail on a ticket imported as history: SLA timers start now")]
+    old = ticket.status
+    new_status = status_after_customer_reply(Status(old))
+    if new_status is not None and new_status.value != old:
+        events.append(TicketEvent("status", f"{old} → {new_status.value} (customer replied)"))
+        ticket = replace(ticket, status=new_status.value)
+    ticket = lifecycle.revive(ticket, now, settings.sla, config.calendars)
+    mails, acked, ack_events = _acknowledge(incoming, ticket, mailbox, facts, config)
+    facts = facts if not mails else facts.with_sent(mails[0], customermail.CUSTOMER_KINDS)
+    notice_mail, notice_events = _notify_agents(incoming, ticket, "reply", facts, config)
+    return Change(ticket, message, tuple(people), events=tuple(events + ack_events + notice_events
+                                                                + _untrusted(incoming)),
+                  mail=tuple(mails + notice_mail), auto_replied_to=acked)
 
 
 def to_comment_address(incoming: Incoming, config: Config) -> bool:
