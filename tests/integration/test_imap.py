@@ -227,3 +227,39 @@ def test_on_postgresql_one_daemon_watches_a_folder_the_other_stands_by(tmp_path,
 def _pending(app) -> int:  # type: ignore[no-untyped-def]
     with app.store.session() as session:
         return session.scalar(select(func.count()).select_from(RawMessage).where(RawMessage.state == "pending"))
+
+
+def test_the_first_look_takes_old_mail_in_as_history_and_answers_only_the_new(tmp_path, support):
+    from datetime import timedelta
+
+    from mailtriage.sla import sweep
+    from mailtriage.store.schema import Ticket
+
+    site = imap_site(tmp_path / "site", support)
+    client = imap(support)
+    last_year = NOW - timedelta(days=300)
+    for i in range(200):
+        client.append("INBOX", eml(f"Old question {i}", sender=f"old{i}@customer.example", date=last_year,
+                                   message_id=f"<old{i}@customer.example>"), msg_time=last_year)
+    for i in range(3):
+        when = NOW - timedelta(minutes=30 + i)
+        client.append("INBOX", eml(f"New question {i}", sender=f"new{i}@customer.example", date=when,
+                                   message_id=f"<new{i}@customer.example>"), msg_time=when)
+    client.logout()
+    app, watcher = watcher_for(site)
+    try:
+        taken = watcher.run_once(NOW)
+        assert [t.outcome.action for t in taken] == ["new"] * 203
+        with app.store.session() as session:
+            acks = session.scalars(select(OutboxRow).where(OutboxRow.kind == "acknowledgement")).all()
+            assert sorted(address for row in acks for address in row.recipients) == \
+                [f"new{i}@customer.example" for i in range(3)]
+            old = session.scalars(select(Ticket).where(Ticket.subject.like("Old question%"))).all()
+            assert len(old) == 200 and {t.created_at for t in old} == {last_year}
+        sweep.run_once(app, NOW + timedelta(hours=1))
+        with app.store.session() as session:
+            about_old = session.scalar(select(func.count()).select_from(OutboxRow).where(
+                OutboxRow.ticket_id.in_([t.id for t in old])))
+            assert about_old == 0
+    finally:
+        app.store.close()
