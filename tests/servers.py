@@ -217,15 +217,16 @@ class Mutt:
         subprocess.run(cmd, input=body.encode(), env=self.env, check=True, timeout=30, capture_output=True)
 
     def reply(self, mailbox, text: str, from_: str | None = None, search: str | None = None,  # type: ignore[no-untyped-def]
-              group: bool = False, extra=()):
+              group: bool = False, extra=(), after: str | None = None):
         """Reply to the first message of `mailbox` (an mbox path or imap:// URL), or
-        to the first one matching the mutt pattern `search` (e.g. "~i <msg-id>")."""
+        to the first one matching the mutt pattern `search` (e.g. "~i <msg-id>").
+        `after`: answer inline, under the first quoted line containing it."""
         keys = (f"<search>{search}<enter>" if search else "") + \
                ("<group-reply>" if group else "<reply>") + "<send-message><quit>"
         (self.home / "actions.rc").write_text(f'push "{keys}"\n')
         cmd = self._base(from_, tuple(extra)) + ["-R", "-f", str(mailbox),
                                                  "-e", f"source {self.home / 'actions.rc'}"]
-        env = dict(self.env, REPLY_TEXT=text)
+        env = dict(self.env, REPLY_TEXT=text, **({"REPLY_AFTER": after} if after else {}))
         out = subprocess.run(["script", "-qec", " ".join(shlex.quote(c) for c in cmd), "/dev/null"], env=env,
                              stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
         if out.returncode != 0:

@@ -30,7 +30,7 @@ def acknowledgement(settings: Settings, templates: Templates, ticket: TicketReco
     view = ticket_view(ticket, settings.ticket_prefix)
     rendered = templates.render("acknowledgement", {
         "ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
-        "customer_name": mail.from_name, "from_name": from_name,
+        "customer_name": mail.from_name if to == mail.from_addr else "", "from_name": from_name,
         "first_response_due": view.first_response_due,
     })
     outgoing = Outgoing(

@@ -81,7 +81,9 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     if automatic is None and mail.from_addr and hygiene.lift_suppression(session, mail.from_addr):
         log.info("%s wrote to us, so the address works again: no longer suppressed", mail.from_addr)
     agent = agents.authenticate(mail, settings)
-    at = now if acknowledge else history_time(mail, delivered, now)
+    # Clocks start when the message was accepted (our 250, or the IMAP commit), even when it is
+    # processed later (after a database outage, from the quarantine); history keeps its own time.
+    at = min(raw.received_at or now, now) if acknowledge else history_time(mail, delivered, now)
     incoming = Incoming(mail, raw.id, raw.source, key, at, automatic, envelope_rcpts, acknowledge, agent,
                         history=None if acknowledge else now)
     incoming = replace(incoming, note=customers.to_comment_address(incoming, app.config))
@@ -110,14 +112,16 @@ def change_ticket(app: App, session: Session, incoming: Incoming, ticket: Ticket
         if incoming.note:
             _note_without_ticket(app, session, incoming)
             return Disposition.IGNORED, None
+    requester = customers.requester_of(incoming, config)
     if ticket is not None and ticket.status != Status.CLOSED.value:
-        facts = load_facts(session, ticket.id, incoming, window)
+        facts = load_facts(session, ticket.id, incoming, window, requester=requester)
         write(session, incoming, customers.reply(incoming, record_of(ticket), facts, config))
         return Disposition.REPLY, ticket.id
     verdict = classify(incoming.mail, config.rules)
     mailbox = mailbox_for(incoming.mail, config.settings, incoming.envelope_rcpts)
     record = insert_ticket(session, customers.new_ticket(incoming, verdict, mailbox, config))
-    change = customers.open_ticket(incoming, record, verdict, mailbox, load_facts(session, None, incoming, window),
+    facts = load_facts(session, None, incoming, window, requester=requester)
+    change = customers.open_ticket(incoming, record, verdict, mailbox, facts,
                                    config, follows=ticket.id if ticket is not None else None,
                                    refused_tag=threading.refused_tag)
     write(session, incoming, change)

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailtriage.mail.parse import parse
 from mailtriage.model import Status
 from mailtriage.notify import outbox
 from mailtriage.notify.customermail import CUSTOMER_KINDS
 from mailtriage.store import hygiene, queries
 from mailtriage.store.records import copy_onto
-from mailtriage.store.schema import Ticket
+from mailtriage.store.schema import OutboxRow, Ticket
 from mailtriage.thread import ThreadDecision, ThreadFacts
 from mailtriage.tickets.change import Change, Facts, Incoming
-from mailtriage.tickets.transitions import reply_address
 
 def target(session: Session, decision: ThreadDecision,
            facts: ThreadFacts) -> tuple[Ticket | None, tuple[int, ...]]:
@@ -46,10 +47,12 @@ def target(session: Session, decision: ThreadDecision,
 
 
 def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, window: timedelta, *,
-               answer: bool = False) -> Facts:
+               answer: bool = False, requester: str | None = None) -> Facts:
     """What the ticket step needs to know of the ticket and of the sender to
     write its mail; nothing when it will send none (a history import).
-    `answer`: an agent's answer, which needs the customers' side of the thread."""
+    `answer`: an agent's answer, which needs the customers' side of the thread
+    and the text of our mail it answers; `requester`: whom an acknowledgement
+    would go to (its rate limit and suppression)."""
     if not incoming.acknowledge:
         return Facts()
     people: tuple[tuple[str, str], ...] = ()
@@ -59,13 +62,27 @@ def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, wind
     if ticket_id is not None:
         people = tuple(queries.participants(session, ticket_id))
         conversation = tuple(queries.conversation_ids(session, ticket_id))
+    ours: tuple[str, ...] = ()
     if ticket_id is not None and answer:
         seen = tuple(queries.customer_thread(session, ticket_id, CUSTOMER_KINDS))
         theirs = tuple(queries.customer_thread(session, ticket_id, ()))
-    sender = None if answer else reply_address(incoming.mail)
+        ours = _our_internal_text(session, incoming.mail.in_reply_to + incoming.mail.references)
+    sender = None if answer else requester
     replies = queries.auto_replies_since(session, sender, incoming.now - window) if sender else 0
     addresses = [address for address, _ in people] + ([sender] if sender else [])
-    return Facts(people, conversation, seen, theirs, replies, frozenset(hygiene.suppressed(session, addresses)))
+    return Facts(people, conversation, seen, theirs, replies, frozenset(hygiene.suppressed(session, addresses)),
+                 ours)
+
+
+def _our_internal_text(session: Session, message_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The text of our notices (and other mail customers never saw) that an
+    agent's mail answers: what must be cut from it before it is relayed."""
+    wanted = [mid for mid in dict.fromkeys(message_ids) if mid]
+    if not wanted:
+        return ()
+    rows = session.scalars(select(OutboxRow.data).where(OutboxRow.message_id.in_(wanted),
+                                                        OutboxRow.kind.not_in(CUSTOMER_KINDS)))
+    return tuple(parse(data).body_text for data in rows)
 
 
 def write(session: Session, incoming: Incoming, change: Change) -> None:

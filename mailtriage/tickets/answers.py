@@ -12,6 +12,7 @@ The spine sends a message here only when tickets.agents believed its From:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field, replace
 
 from mailtriage.config.loaded import Config
@@ -44,7 +45,7 @@ def handle(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Confi
     mail, now = incoming.mail, incoming.now
     actor, note = mail.from_addr, incoming.note
     name = agentmail.display_name(incoming.agent.agent, actor, mail.from_name)
-    block = parse_commands(quotes.split_reply(mail.body_text).text)
+    block = parse_commands(quotes.split_reply(without_ours(mail.body_text, facts.ours)).text)
     text = block.body.strip("\n").rstrip()
     public = bool(text.strip()) and not note
     stored = StoredMessage(dataclasses.replace(mail, body_text=text if text.strip() else _command_lines(block)),
@@ -121,20 +122,29 @@ def _changed(ticket: TicketRecord, before: TicketState, after: TicketState, inco
 
 def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, result: CommandResult, facts: Facts,
            config: Config) -> tuple[TicketRecord, list[TicketEvent], list[OutgoingMail]]:
-    """The answer to the customers; the ticket opens, and its first response is met."""
+    """The answer to the customers; the ticket opens, and its first response is met.
+
+    Customers the agent's own mail already reached (a reply-all) are not sent
+    it a second time."""
     settings, now, actor = config.settings, incoming.now, incoming.mail.from_addr
     customers = tuple(address for address, _ in facts.participants
                       if address not in settings.own_addresses and agent_for(address, settings.agents) is None)
-    sent = customermail.answer(settings, config.templates, ticket, name, text, customers=customers,
+    reached = sorted(set(incoming.mail.recipients) & set(customers))
+    sent = customermail.answer(settings, config.templates, ticket, name, text,
+                               customers=tuple(a for a in customers if a not in reached),
                                participants=facts.participants, seen=facts.customer_seen,
                                theirs=facts.customer_theirs)
-    if sent is None:
+    if sent is None and not reached:
         return ticket, [TicketEvent("not-relayed", f"answer by {actor} kept: no customer on the ticket to send "
                                     "it to")], []
-    recipients = [a for a in sent.mail.to + sent.mail.cc if a.lower() not in facts.suppressed] \
-        or list(sent.mail.to + sent.mail.cc)         # the outbox leaves the suppressed ones out
-    events = [TicketEvent("replied", f"{name} ({actor}) answered; sent to {', '.join(recipients)} "
-                          f"as {sent.message_id}")]
+    said = [f"{name} ({actor}) answered"]
+    if reached:
+        said.append(f"reached {', '.join(reached)} directly (reply-all)")
+    if sent is not None:
+        recipients = [a for a in sent.mail.to + sent.mail.cc if a.lower() not in facts.suppressed] \
+            or list(sent.mail.to + sent.mail.cc)         # the outbox leaves the suppressed ones out
+        said.append(f"sent to {', '.join(recipients)} as {sent.message_id}")
+    events = [TicketEvent("replied", "; ".join(said))]
     if not result.status_set:
         old = Status(ticket.status)
         new = status_after_agent_reply(old)
@@ -142,7 +152,8 @@ def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, resul
             events.append(TicketEvent("status", f"{old.value} → {new.value} (agent answered)"))
             ticket = lifecycle.status_changed(replace(ticket, status=new.value), old.value, now,
                                               settings.sla, config.calendars)
-    return lifecycle.first_response(ticket, now, settings.sla, config.calendars), events, [sent]
+    ticket = lifecycle.first_response(ticket, now, settings.sla, config.calendars)
+    return ticket, events, [sent] if sent is not None else []
 
 
 def _report(incoming: Incoming, result: CommandResult, facts: Facts, config: Config,
@@ -179,6 +190,36 @@ def _tell_others(incoming: Incoming, result: CommandResult, facts: Facts,
     if result.tier_changed and not ticket.assignee:
         return agentmail.notice(config.settings, config.templates, ticket, "tier", facts.thread, exclude=(actor,))
     return None, None
+
+
+def without_ours(text: str, ours: tuple[str, ...]) -> str:
+    """The agent's text without our own mail that it quotes (a notice, the
+    customer's words and internal notes quoted in it), found by what we sent,
+    whatever the quote markers: a line of ours, `>`-quoted or not, goes, and
+    so does the attribution line ("… wrote:") that introduces it."""
+    known = {key for body in ours for line in body.splitlines() if (key := _line_key(line))}
+    if not known:
+        return text
+    lines = text.replace("\r\n", "\n").split("\n")
+    ours_at = {index for index, line in enumerate(lines) if _line_key(line) in known}
+    for index, line in enumerate(lines):
+        following = next((j for j in range(index + 1, len(lines)) if _line_key(lines[j])), None)
+        if line.rstrip().endswith(":") and following in ours_at and _line_key(line) not in known:
+            ours_at.add(index)                         # "Example Support wrote:" above our quoted text
+    kept = [line for index, line in enumerate(lines) if index not in ours_at and not _quote_only(line)]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+
+
+def _line_key(line: str) -> str:
+    """A line as it reads without quote markers and spacing; "" for a line
+    with no letter or digit (a signature's "-- " is the agent's too)."""
+    key = " ".join(line.lstrip(" \t>").split())
+    return key if any(c.isalnum() for c in key) else ""
+
+
+def _quote_only(line: str) -> bool:
+    """An empty quoted line (">", "> >") left between lines of ours."""
+    return bool(line.strip()) and not line.strip().strip(">").strip()
 
 
 def _command_lines(block: CommandBlock) -> str:

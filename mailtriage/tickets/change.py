@@ -47,6 +47,7 @@ class Facts:
     customer_theirs: tuple[str, ...] = ()            # the customers' own messages, oldest first
     auto_replies: int = 0                            # automatic replies to the sender within the window
     suppressed: frozenset[str] = frozenset()         # those of the people above that hard-bounced
+    ours: tuple[str, ...] = ()                       # text of our internal mail an agent's answer refers to
 
     def with_message(self, message_id: str, *, customer: bool) -> "Facts":
         """As they are once this message is stored."""
@@ -56,20 +57,20 @@ class Facts:
         seen, theirs = self.customer_seen, self.customer_theirs
         if customer:
             seen, theirs = _trim(seen + (message_id,)), _trim(theirs + (message_id,))
-        return Facts(self.participants, conversation, seen, theirs, self.auto_replies, self.suppressed)
+        return Facts(self.participants, conversation, seen, theirs, self.auto_replies, self.suppressed, self.ours)
 
     def with_people(self, people: list[tuple[str, str]]) -> "Facts":
         known = {address for address, _ in self.participants}
         added = tuple(p for p in people if p[0] not in known)
         everyone = sorted(self.participants + added, key=lambda person: person[1] != "requester")
         return Facts(tuple(everyone), self.conversation, self.customer_seen, self.customer_theirs,
-                     self.auto_replies, self.suppressed)
+                     self.auto_replies, self.suppressed, self.ours)
 
     def with_sent(self, mail: OutgoingMail, kinds: tuple[str, ...]) -> "Facts":
         if mail.kind not in kinds:
             return self
         return Facts(self.participants, self.conversation, _trim(self.customer_seen + (mail.message_id,)),
-                     self.customer_theirs, self.auto_replies, self.suppressed)
+                     self.customer_theirs, self.auto_replies, self.suppressed, self.ours)
 
     @property
     def thread(self) -> Thread:

@@ -18,7 +18,7 @@ from mailtriage.config.values import Mailbox, find_agent
 from mailtriage.mail import quotes
 from mailtriage.model import Status, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify import agentmail, customermail
-from mailtriage.notify.compose import deliverable
+from mailtriage.notify.compose import OutgoingMail, deliverable
 from mailtriage.sla import lifecycle
 from mailtriage.thread import display_subject
 from mailtriage.tickets import answers
@@ -26,15 +26,36 @@ from mailtriage.tickets.change import Change, Facts, Incoming, StoredMessage
 from mailtriage.tickets.transitions import customer_participants, reply_address, status_after_customer_reply
 
 
+def people_of(incoming: Incoming, config: Config) -> list[tuple[str, str]]:
+    """The customers a message names, the requester first. An authenticated
+    agent who writes to support with the customer in To/Cc opens the ticket
+    for that customer (a phone call written down): the customer is the
+    requester, the agent is not a participant."""
+    people = customer_participants(incoming.mail, config.settings)
+    if incoming.agent.trusted and not incoming.automatic and people:
+        people = [(people[0][0], "requester")] + [p for p in people[1:]]
+    return people
+
+
+def requester_of(incoming: Incoming, config: Config) -> str | None:
+    """Whom a new ticket's acknowledgement goes to."""
+    if incoming.agent.trusted and not incoming.automatic:
+        people = people_of(incoming, config)
+        if people:
+            return people[0][0]
+    return reply_address(incoming.mail)
+
+
 def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, config: Config) -> TicketRecord:
     """The ticket a new conversation opens (its number comes from the store)."""
     settings, mail, now = config.settings, incoming.mail, incoming.now
+    people = people_of(incoming, config)
     queue = mailbox.queue if mailbox and verdict.decided_by.get("queue") == "default" else verdict.queue
     assignee = None if verdict.assignee is None else (find_agent(verdict.assignee, settings.agents)
                                                      or verdict.assignee)
     ticket = TicketRecord(
         id=0, subject=display_subject(mail.subject, settings.ticket_prefix),
-        requester=mail.from_addr or "(unknown sender)", status=Status.NEW.value, severity=verdict.severity.value,
+        requester=people[0][0] if people else (mail.from_addr or "(unknown sender)"), status=Status.NEW.value, severity=verdict.severity.value,
         tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
         mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now)
     ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
@@ -54,27 +75,33 @@ def open_ticket(incoming: Incoming, ticket: TicketRecord, verdict: Verdict, mail
         events.append(TicketEvent("tag-refused", f"subject names {prefix}-{refused_tag}, "
                                   "but the sender is not a participant"))
     events.append(TicketEvent("classified", _classified_detail(verdict), verdict.as_dict()))
-    people = customer_participants(mail, config.settings)
-    facts = facts.with_people(people).with_message(mail.message_id, customer=True)
-    mails, acked, ack_events = _acknowledge(incoming, ticket, mailbox, facts, config)
-    facts = facts if not mails else facts.with_sent(mails[0], customermail.CUSTOMER_KINDS)
-    events += ack_events
+    people = people_of(incoming, config)
+    if incoming.automatic:
+        people = people[:1]                 # automatic mail Cc's nobody onto the ticket
+    facts = facts.with_people(people).with_message(mail.message_id, customer=not incoming.automatic)
+    mails: list[OutgoingMail] = []
     if incoming.agent.trusted and not incoming.automatic:
-        ticket, command_events, command_mail = answers.commands_on_new_ticket(incoming, ticket, config)
+        # The commands first: the customer's acknowledgement tells the final severity.
+        ticket, command_events, mails = answers.commands_on_new_ticket(incoming, ticket, config)
         events += command_events
-        mails += command_mail
+    acks, acked, ack_events = _acknowledge(incoming, ticket, mailbox, facts, config)
+    facts = facts if not acks else facts.with_sent(acks[0], customermail.CUSTOMER_KINDS)
+    events += ack_events
     notice_mail, notice_events = _notify_agents(incoming, ticket, "new", facts, config)
-    return Change(ticket, StoredMessage(mail, "in", "customer"), tuple(people), new_ticket=True,
+    kind = "auto" if incoming.automatic else "customer"
+    return Change(ticket, StoredMessage(mail, "in", kind), tuple(people), new_ticket=True,
                   events=tuple(events + notice_events + _untrusted(incoming)),
-                  mail=tuple(mails + notice_mail), auto_replied_to=acked)
+                  mail=tuple(acks + mails + notice_mail), auto_replied_to=acked)
 
 
 def reply(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config) -> Change:
     """A customer's reply: recorded; it reopens a pending or resolved ticket and tells the agents."""
     mail, now = incoming.mail, incoming.now
-    people = customer_participants(mail, config.settings)
-    facts = facts.with_people(people).with_message(mail.message_id, customer=True)
-    message = StoredMessage(mail, "in", "customer")
+    # Automatic mail (an out-of-office, a stranger's auto-reply) joins the
+    # ticket, but adds nobody and is never the message answers reply to.
+    people = [] if incoming.automatic else customer_participants(mail, config.settings)
+    facts = facts.with_people(people).with_message(mail.message_id, customer=not incoming.automatic)
+    message = StoredMessage(mail, "in", "auto" if incoming.automatic else "customer")
     if incoming.history is not None:        # history comes in any order: the ticket spans its mail
         ticket = replace(ticket, created_at=min(ticket.created_at, now), updated_at=max(ticket.updated_at, now))
     else:
@@ -177,7 +204,7 @@ def _acknowledge(incoming: Incoming, ticket: TicketRecord, mailbox: Mailbox | No
     why_not = _no_ack_reason(incoming, facts, config)
     if why_not:
         return [], None, [TicketEvent("not-acknowledged", why_not)]
-    to = reply_address(incoming.mail)
+    to = requester_of(incoming, config)
     assert to is not None
     sent = customermail.acknowledgement(config.settings, config.templates, ticket, incoming.mail, to, mailbox)
     if to.lower() in facts.suppressed:          # the outbox keeps it, as `suppressed`
@@ -194,7 +221,7 @@ def _no_ack_reason(incoming: Incoming, facts: Facts, config: Config) -> str | No
         return "auto_reply.enabled is false"
     if incoming.automatic:
         return f"automatic mail ({incoming.automatic}) is never answered"
-    to = reply_address(incoming.mail)
+    to = requester_of(incoming, config)
     if to is None:
         return "no address to answer"
     if not deliverable(to):

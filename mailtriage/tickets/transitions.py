@@ -26,12 +26,16 @@ def mailbox_for(mail: ParsedMail, settings: Settings, envelope_rcpts: tuple[str,
 
 
 def customer_participants(mail: ParsedMail, settings: Settings) -> list[tuple[str, str]]:
-    """(address, role) of the customers on a message: the sender and its CCs,
-    never our own addresses or agents."""
+    """(address, role) of the customers on a message: whom answers go to (its
+    Reply-To, else its sender: a web form's `From: form@…` with `Reply-To:
+    the customer` makes the customer the requester) and its To/Cc, never our
+    own addresses or agents."""
     own = settings.own_addresses
     found: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for address, role in [(mail.from_addr, "requester")] + [(a, "cc") for a in mail.recipients]:
+    answer_to = [a for a in mail.reply_to if a and "@" in a] or [mail.from_addr]
+    people = [(answer_to[0], "requester")] + [(a, "cc") for a in answer_to[1:]] + [(a, "cc") for a in mail.recipients]
+    for address, role in people:
         if not address or address in seen or address in own or agent_for(address, settings.agents):
             continue
         seen.add(address)

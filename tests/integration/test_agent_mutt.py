@@ -80,3 +80,28 @@ def test_a_forged_mutt_reply_reaches_nobody(tmp_path, smtp_sink, mutt):
     time.sleep(0.05)
     assert [m.rcpt_tos for m in smtp_sink] == [["l1-team@example.test"]]   # the warning notice only
     assert site.ticket("MT-1")["status"] == "new"
+
+
+def test_an_inline_answer_to_a_notice_relays_only_what_the_agent_typed(tmp_path, smtp_sink, mutt):
+    site = make_site(tmp_path / "site", smtp_out=f"{{host: 127.0.0.1, port: {SMTP_PORT}}}",
+                     agent_notices="[new, reply, note, assigned, tier]")
+    first = eml("Printer on fire", "It is smoking.\nAnd it beeps every minute.", message_id="<c-1@customer.example>")
+    assert site.cli("ingest", now=NOW, stdin=first)[1].strip() == "MT-1 new"
+    site.ok("outbox", "flush", now=NOW)
+    [notice] = [m for m in smtp_sink if m.rcpt_tos == ["l1-team@example.test"]]
+    mbox = tmp_path / "notice.mbox"
+    mbox.write_bytes(as_mbox(notice.raw))
+    smtp_sink.clear()
+    mutt.reply(mbox, "Please switch it off and unplug it.", from_="Alice <alice@example.test>",
+               extra=("set hostname=example.test",), after="It is smoking.")
+    [sent] = wait_for(lambda: list(smtp_sink))
+    assert "> It is smoking.\nPlease switch it off" in sent.msg.get_content().replace("\r\n", "\n")  # inline
+    arrived = (b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test; "
+               b"spf=pass smtp.mailfrom=alice@example.test\r\n" + sent.raw)
+    smtp_sink.clear()
+    assert site.cli("ingest", now=LATER, stdin=arrived)[1].strip() == "MT-1 reply"
+    site.ok("outbox", "flush", now=LATER)
+    [answer] = wait_for(lambda: list(smtp_sink))
+    assert answer.rcpt_tos == ["carla@customer.example"]
+    text = answer.msg.get_content().replace("\r\n", "\n").strip()
+    assert text == "Please switch it off and unplug it."       # no notice, no SLA figures, no "wrote:"
