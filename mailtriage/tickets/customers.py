@@ -33,7 +33,7 @@ def people_of(incoming: Incoming, config: Config) -> list[tuple[str, str]]:
     requester, the agent is not a participant."""
     people = customer_participants(incoming.mail, config.settings)
     if incoming.agent.trusted and not incoming.automatic and people:
-        people = [(people[0][0], "requester")] + [p for p in people[1:]]
+        people = [(people[0][0], "requester"), *people[1:]]
     return people
 
 
@@ -53,10 +53,10 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
     queue = mailbox.queue if mailbox and verdict.decided_by.get("queue") == "default" else verdict.queue
     assignee = None if verdict.assignee is None else (find_agent(verdict.assignee, settings.agents)
                                                      or verdict.assignee)
+    requester = people[0][0] if people else (mail.from_addr or "(unknown sender)")
     ticket = TicketRecord(
-        id=0, subject=display_subject(mail.subject, settings.ticket_prefix),
-        requester=people[0][0] if people else (mail.from_addr or "(unknown sender)"), status=Status.NEW.value, severity=verdict.severity.value,
-        tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
+        id=0, subject=display_subject(mail.subject, settings.ticket_prefix), requester=requester,
+        status=Status.NEW.value, severity=verdict.severity.value, tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
         mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now)
     ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
     if incoming.history is not None:
