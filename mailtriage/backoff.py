@@ -42,29 +42,37 @@ class Backoff:
 
 
 class Outage:
-    """Counts consecutive failures of one thing (an IMAP server, the store)."""
+    """Counts consecutive failures of one thing (an IMAP server, the store,
+    the outgoing relay). A caller that names each failure's `cause` ("connection
+    refused", "authentication failed") gets one more WARNING when it changes:
+    the operator who fixed the first problem learns of the next one."""
 
     def __init__(self, what: str, log: logging.Logger, backoff: Backoff = Backoff(),
                  monotonic: Callable[[], float] = time.monotonic):
         self.what, self.log, self.backoff, self.monotonic = what, log, backoff, monotonic
         self.failures = 0
         self.since = 0.0
+        self.cause: str | None = None
 
-    def failed(self, exc: BaseException) -> float:
+    def failed(self, exc: BaseException, cause: str | None = None) -> float:
         """Record a failure; returns how long to wait before the next attempt."""
         self.failures += 1
         if self.failures == 1:
             self.since = self.monotonic()
             self.log.warning("%s: %s; retrying with backoff", self.what, describe(exc))
+        elif cause != self.cause:
+            self.log.warning("%s: failing differently now (for %.1f s): %s", self.what,
+                             self.monotonic() - self.since, describe(exc))
         else:
             self.log.debug("%s: still failing (%d): %s", self.what, self.failures, describe(exc))
+        self.cause = cause
         return self.backoff.delay(self.failures)
 
     def ended(self) -> None:
         if self.failures:
             self.log.warning("%s: working again after %.1f s (%d failed attempts)", self.what,
                              self.monotonic() - self.since, self.failures)
-            self.failures = 0
+            self.failures, self.cause = 0, None
 
 
 def describe(exc: BaseException) -> str:
