@@ -8,8 +8,9 @@ mailtriage raises on purpose is a MailtriageError and is defined here.
     ├── UsageError, NotFound, SchemaOutdated, AlreadyRunning     (exit 2)
     ├── TemporaryFailure     nothing lost, try again later (exit 75, SMTP 451)
     ├── DeliveryError        the outgoing relay or Maildir did not take a mail
-    │   ├── DeliveryDeferred     4xx, no connection: the outbox retries it
-    │   └── DeliveryRefused      5xx: the outbox gives it up
+    │   └── DeliveryDeferred     a lost connection mid-mail, a full disk: the outbox retries it
+    │       └── RelayUnavailable     the relay cannot be reached or will not let us in: the
+    │                                run stops and the relay is backed off, no mail charged
     └── HeaderInjection      a value for a header line was not one line
 """
 
@@ -92,15 +93,29 @@ class AlreadyRunning(MailtriageError):
 
 class DeliveryError(MailtriageError):
     """A sender (notify/send.py) could not hand a mail over; the outbox row
-    says what happens next, so this never reaches a command's exit code."""
+    says what happens next, so this never reaches a command's exit code.
+    (A recipient the relay refuses, 4xx or 5xx, is no exception: the sender
+    returns each recipient's reply and the outbox decides.)"""
 
 
 class DeliveryDeferred(DeliveryError):
-    """4xx, a lost connection, a full disk: the mail stays pending and is retried."""
+    """A lost connection mid-mail, a full disk: the mail stays pending and is
+    retried, and the try counts against its `max_attempts`."""
 
 
-class DeliveryRefused(DeliveryError):
-    """5xx: the relay will not take the mail (or not for some recipients); it is given up."""
+class RelayUnavailable(DeliveryDeferred):
+    """The relay could not be reached, went silent, closed the service (421) or
+    would not let us in (454, 530, 534, 535: a rotated password, an expired
+    token). That says nothing about the mail: the outbox ends the run, backs
+    off the relay and, unless `charged` (the relay went silent in the middle
+    of this mail, which might be the mail's doing), counts no attempt.
+    `cause` is a short name for the kind of failure ("authentication
+    failed"); the outage is logged again when it changes."""
+
+    def __init__(self, text: str, cause: str, *, charged: bool = False):
+        super().__init__(text)
+        self.cause = cause
+        self.charged = charged
 
 
 class HeaderInjection(MailtriageError, ValueError):

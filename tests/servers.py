@@ -2,7 +2,11 @@
 
 * ``dovecot``   – a private Dovecot IMAP server on 127.0.0.1 (session scope)
 * ``smtp_sink`` – an aiosmtpd server that records every message (cleared per test);
-  ``smtp_sink_control.fail_next(n, code)`` makes it refuse the next n messages
+  ``smtp_sink_control.fail("auth" | "rcpt" | "data", reply, times, rcpt=…)`` makes
+  it answer `reply` to the next `times` logins, recipients or messages (like
+  Mailman's testing/mta.py); ``fail_next(n, code)`` is the DATA case.
+  ``start_sink(port)`` starts another one (a relay that comes up mid-test).
+* ``silent_relay`` – a TCP server that accepts connections and never answers
 * ``mutt``      – the mutt mail client, to send and *reply* like a person would
 
 Adapted from ../shared/recipes (real-mail-servers.md). Without the software a
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from helpers import need
 
@@ -151,40 +156,114 @@ class Captured:
 
 
 class SinkHandler:
+    """Records what it accepts; answers scripted failures first. AUTH takes
+    any user and password (and records them) unless a failure is scripted."""
+
+    STAGES = ("auth", "rcpt", "data")
+
     def __init__(self) -> None:
         self.messages: list[Captured] = []
+        self.logins: list[str] = []                 # the user of every AUTH attempt, refused ones too
         self.lock = threading.Lock()
-        self.refuse = 0
-        self.refuse_code = "451 4.3.0 try again later"
+        self.scripted: list[list] = []              # [stage, rcpt or None, reply, times left]
+
+    def fail(self, stage: str, reply: str, times: int = 1, *, rcpt: str | None = None) -> None:
+        """Answer `reply` to the next `times` AUTH / RCPT (to `rcpt`, else any) / DATA commands."""
+        assert stage in self.STAGES and (rcpt is None or stage == "rcpt")
+        with self.lock:
+            self.scripted.append([stage, rcpt, reply, times])
 
     def fail_next(self, count: int, reply: str = "451 4.3.0 try again later") -> None:
+        """Refuse the next `count` messages at DATA (0: stop refusing)."""
         with self.lock:
-            self.refuse, self.refuse_code = count, reply
+            self.scripted = [s for s in self.scripted if s[0] != "data"]
+        if count:
+            self.fail("data", reply, count)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages.clear()
+            self.logins.clear()
+            self.scripted.clear()
+
+    def _scripted(self, stage: str, rcpt: str | None = None) -> str | None:
+        with self.lock:
+            for entry in self.scripted:
+                if entry[0] == stage and entry[1] in (None, rcpt) and entry[3] > 0:
+                    entry[3] -= 1
+                    return entry[2]
+        return None
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        self.logins.append(getattr(auth_data, "login", b"").decode())
+        reply = self._scripted("auth")
+        if reply is not None:
+            return AuthResult(success=False, handled=False, message=reply)
+        return AuthResult(success=True)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        reply = self._scripted("rcpt", address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        reply = self._scripted("data")
+        if reply is not None:
+            return reply
         with self.lock:
-            if self.refuse > 0:
-                self.refuse -= 1
-                return self.refuse_code
             self.messages.append(Captured(envelope.mail_from, list(envelope.rcpt_tos),
                                           envelope.original_content))
         return "250 Message accepted for delivery"
 
 
+def start_sink(port: int) -> tuple[Controller, SinkHandler]:
+    """A recording sink on 127.0.0.1:port that offers AUTH PLAIN without TLS (loopback
+    only; one mechanism, so one login is one AUTH command: smtplib tries each one offered)."""
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=handler.authenticate,
+                            auth_require_tls=False, auth_exclude_mechanism=["LOGIN"])
+    controller.start()
+    return controller, handler
+
+
 @pytest.fixture(scope="session")
 def smtp_sink_control():
-    handler = SinkHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=SMTP_PORT)
-    controller.start()
+    controller, handler = start_sink(SMTP_PORT)
     yield handler
     controller.stop()
 
 
 @pytest.fixture
 def smtp_sink(smtp_sink_control):
-    smtp_sink_control.messages.clear()
-    smtp_sink_control.refuse = 0
+    smtp_sink_control.reset()
     return smtp_sink_control.messages          # list[Captured], filled as mail arrives
+
+
+@pytest.fixture
+def silent_relay():
+    """The port of a server that accepts TCP connections and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not done.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    done.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
 
 
 # -------------------------------------------------------------------- mutt

@@ -129,7 +129,8 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
         data: list[dict[str, Any]] = [
                 {"id": r.id, "ticket": f"{app.settings.ticket_prefix}-{r.ticket_id}" if r.ticket_id else None,
                  "kind": r.kind, "message_id": r.message_id, "to": list(r.recipients), "status": r.status,
-                 "due_at": iso(r.due_at), "attempts": r.attempts, "last_error": r.last_error}
+                 "due_at": iso(r.due_at), "attempts": r.attempts, "last_error": r.last_error,
+                 "deliveries": r.deliveries or {}}
                 for r in session.scalars(query)]
     if args.json:
         common.print_json(data)
@@ -144,4 +145,7 @@ def cmd_outbox_flush(args: argparse.Namespace) -> int:
     app = common.app(args)
     result = outbox.run_once(app, app.clock.now(), limit=10_000)
     print(f"sent {result.sent}, deferred {result.deferred}, failed {result.failed}")
+    if result.relay_down is not None:
+        print(f"the relay is unavailable ({result.relay_down}): pending mail waits until "
+              f"{iso(result.relay_back_at)}")
     return 0

@@ -33,6 +33,7 @@ from mailtriage.errors import ConfigError, Problem
 from mailtriage.ingest.imap import ImapWatcher
 from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
+from mailtriage.notify.relay import Relay
 from mailtriage.daemon.scheduler import Scheduler, supervise
 from mailtriage.config.load import imap_password
 from mailtriage.config.values import Mailbox, Settings
@@ -64,6 +65,7 @@ class Daemon:
             self.release()
             raise
         self.scheduler = Scheduler(clock)
+        self.relay = Relay.for_settings(self.app.settings.smtp_out)     # its outages, across outbox runs
         # Set by signal handlers, which must not take locks (an Event would): the
         # main loop looks at them at least every TICK seconds.
         self.stop_requested = False
@@ -76,12 +78,15 @@ class Daemon:
 
     # ------------------------------------------------------------ jobs
     def flush_outbox(self, now: datetime) -> None:
-        result = outbox.run_once(self.app, now, limit=OUTBOX_BATCH, stop=lambda: self.stop_requested)
-        if result.total >= OUTBOX_BATCH:
+        result = outbox.run_once(self.app, now, limit=OUTBOX_BATCH, stop=lambda: self.stop_requested,
+                                 relay=self.relay)
+        if result.total >= OUTBOX_BATCH and result.relay_down is None:
             self.scheduler.trigger("outbox")       # more may be due: go on after the other jobs
             return
         with self.app.store.session() as session:
             due = outbox.next_due(session)
+        if due is not None and self.relay.not_before is not None:
+            due = max(due, self.relay.not_before)  # new mail waits for a relay that is down, too
         if due is not None:                        # a deferred row: retry on time, not at the next tick
             self.scheduler.run_in("outbox", max(RETRY_GRANULARITY, (due - now).total_seconds()))
 
@@ -201,6 +206,8 @@ class Daemon:
         self.app.config = config
         if config.settings.smtp_in != old.smtp_in:
             self._restart_listener()
+        if config.settings.smtp_out != old.smtp_out:
+            self.relay = Relay.for_settings(config.settings.smtp_out)   # a new relay or password: try it now
         self._sync_watchers()
         self._schedule()
         log.warning("SIGHUP: configuration reloaded from %s", path or "embedded defaults")

@@ -2,10 +2,21 @@
 sent later by `flush()`; `run_once(app, now)` is the sender job of the
 daemon and of `mailtriage outbox flush`.
 
-    pending ─claim─► sending ─relay says 250─► sent
-                        │    └─4xx / no connection─► pending (due later, backoff)
-                        └─5xx, or too many attempts─► failed (+ an event on the ticket)
+    pending ─claim─► sending ─every recipient took it─► sent
+                        │    ├─a 4xx to some recipient, a lost connection─► pending (due later, backoff)
+                        │    ├─the relay is down or refuses our login─► pending (no attempt counted)
+                        │    └─a 5xx to a recipient, or too many attempts─► failed (+ an event on the ticket)
     (every recipient hard-bounced before) ─enqueue─► suppressed
+
+Per recipient (RFC 5321): `deliveries` records each recipient's last reply
+and state (sent, deferred, failed); a retry goes only to the recipients
+still due, so nobody gets a second copy. A mail that some recipient
+refused for good ends `failed`, even if the others have it.
+
+The relay's own trouble (notify/relay.py) says nothing about the mail: the
+run stops at once (a silent relay costs one timeout, not one per mail),
+the mail is put back without counting an attempt, every pending mail waits
+for the relay's next try, and `max_attempts` is not used up by an outage.
 
 The states are `model.OutboxStatus`; the retry schedule is a `backoff.Backoff`
 without jitter, so `due_at` is a time an operator can read and predict.
@@ -34,13 +45,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.backoff import Backoff
 from mailtriage.config.values import Settings, SmtpOut
-from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
+from mailtriage.errors import DeliveryDeferred, RelayUnavailable
 from mailtriage.model import OutboxStatus
+from mailtriage.notify import deliveries
+from mailtriage.notify.deliveries import Reply
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
+from mailtriage.notify.relay import Relay
 from mailtriage.notify.send import Sender, make_sender
 from mailtriage.store import Store, hygiene, queries
 from mailtriage.store.schema import Event, OutboxRow
-
 
 
 class Running(Protocol):
@@ -83,11 +96,14 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
 
 def pending(session: Session, now: datetime | None = None, limit: int = 100) -> list[OutboxRow]:
     """Rows to send: pending and due, or left in `sending` by a daemon that
-    died mid-send (for those, `due_at` is the end of the sender's lease)."""
+    died mid-send (for those, `due_at` is the end of the sender's lease).
+    Among rows due at once (all wait for a relay that was down), mail that
+    failed before goes after mail that did not, so one bad mail cannot hold
+    up the queue."""
     query = select(OutboxRow).where(OutboxRow.status.in_(UNSENT))
     if now is not None:
         query = query.where(OutboxRow.due_at <= now)
-    query = query.order_by(OutboxRow.due_at, OutboxRow.id).limit(limit)
+    query = query.order_by(OutboxRow.due_at, OutboxRow.attempts, OutboxRow.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)   # several daemons, one database
     return list(session.scalars(query))
@@ -118,6 +134,8 @@ class FlushResult:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    relay_down: str | None = None         # why the run stopped early: the relay's trouble …
+    relay_back_at: datetime | None = None  # … and when it is tried again
 
     @property
     def total(self) -> int:
@@ -134,31 +152,47 @@ class Claimed:
     kind: str
     message_id: str
     mail_from: str
-    recipients: list[str]
+    recipients: list[str]             # those still to get it (not every recipient of the row)
     data: bytes
     attempts: int
     resumed: bool                     # it was left in `sending` by a daemon that died
 
 
-def run_once(app: Running, now: datetime, *, limit: int = 100,
-             stop: Callable[[], bool] | None = None) -> FlushResult:
-    """The sender job: send what is due through the configured relay or Maildir."""
+def run_once(app: Running, now: datetime, *, limit: int = 100, stop: Callable[[], bool] | None = None,
+             relay: Relay | None = None) -> FlushResult:
+    """The sender job: send what is due through the configured relay or Maildir.
+    `relay`: the daemon's record of the relay across runs (default: a fresh one)."""
     settings = app.settings
     sender = make_sender(settings.smtp_out, settings.path("."))
     return flush(app.store.sessions, sender, now, limit, retry=Retry.from_settings(settings.smtp_out),
-                 stop=stop, prefix=settings.ticket_prefix)
+                 stop=stop, prefix=settings.ticket_prefix,
+                 relay=relay or Relay.for_settings(settings.smtp_out))
 
 
 def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit: int = 100, *,
-          retry: Retry = Retry(), stop: Callable[[], bool] | None = None, prefix: str = "MT") -> FlushResult:
-    """Send due rows, one at a time, until none is due, `limit` were tried or `stop()`."""
+          retry: Retry = Retry(), stop: Callable[[], bool] | None = None, prefix: str = "MT",
+          relay: Relay | None = None) -> FlushResult:
+    """Send due rows, one at a time, until none is due, `limit` were tried,
+    `stop()`, or the relay fails as a relay."""
+    relay = relay or Relay("outgoing relay", retry.backoff)
     result = FlushResult()
     try:
+        if not relay.ready(now):
+            result.relay_down, result.relay_back_at = relay.outage.cause, relay.not_before
+            return result
         while result.total < limit and not (stop is not None and stop()):
             claimed = claim(sessions, now, retry)
             if claimed is None:
                 break
-            _record(sessions, claimed, _deliver(sender, claimed, prefix), now, retry, result, prefix)
+            try:
+                replies = _deliver(sender, claimed, prefix)
+            except RelayUnavailable as exc:
+                _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
+                break
+            except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
+                replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
+            relay.worked(now)
+            _record(sessions, claimed, replies, now, retry, result, prefix)
     finally:
         sender.close()
     return result
@@ -176,7 +210,8 @@ def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()
                 .execution_options(synchronize_session=False)))
             if taken == 1:
                 return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
-                               list(row.recipients), row.data, row.attempts + 1, row.status == OutboxStatus.SENDING)
+                               deliveries.still_due(row.recipients, row.deliveries), row.data,
+                               row.attempts + 1, row.status == OutboxStatus.SENDING)
     return None
 
 
@@ -195,39 +230,60 @@ def _rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _deliver(sender: Sender, row: Claimed, prefix: str) -> DeliveryError | None:
+def _deliver(sender: Sender, row: Claimed, prefix: str) -> dict[str, Reply]:
     if row.resumed:
         log.warning("%s: was being sent when the daemon stopped; sending it again, with the same "
                     "Message-ID", _about(row, prefix))
-    try:
-        sender.send(row.id, row.mail_from, row.recipients, row.data)
-    except DeliveryError as exc:
-        return exc
-    return None
+    return sender.send(row.id, row.mail_from, row.recipients, row.data)
 
 
-def _record(sessions: sessionmaker[Session], claimed: Claimed, error: DeliveryError | None, now: datetime,
+def _record(sessions: sessionmaker[Session], claimed: Claimed, replies: dict[str, Reply], now: datetime,
             retry: Retry, result: FlushResult, prefix: str) -> None:
+    """Write what each recipient's reply means for the row (deliveries.settle)."""
     about = _about(claimed, prefix)
     with sessions() as session, session.begin():
         row = session.get(OutboxRow, claimed.id)
         if row is None:
             return
-        if error is None:
-            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
-            result.sent += 1
-            log.info("%s: sent to %s", about, ", ".join(claimed.recipients))
-        elif isinstance(error, DeliveryDeferred) and claimed.attempts < retry.max_attempts:
-            row.status, row.last_error = OutboxStatus.PENDING, str(error)
+        outcome = deliveries.settle(row.deliveries, replies, claimed.attempts,
+                                    last=claimed.attempts >= retry.max_attempts)
+        row.deliveries, row.status = outcome.deliveries, outcome.status(row.recipients)
+        row.last_error = deliveries.summary(row.recipients, outcome.deliveries)
+        if outcome.sent:
+            row.sent_at = row.sent_at or now
+            log.info("%s: sent to %s", about, ", ".join(outcome.sent))
+        if outcome.failed:
+            _give_up(session, row, outcome, now)
+        if row.status == OutboxStatus.PENDING:
             row.due_at = now + retry.backoff.after(claimed.attempts)
-            result.deferred += 1
             log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
-                        row.due_at.isoformat(timespec="seconds"), error)
-        else:
-            why = str(error) if isinstance(error, DeliveryRefused) else \
-                f"gave up after {claimed.attempts} attempts: {error}"
-            _give_up(session, row, why, now)
-            result.failed += 1
+                        row.due_at.isoformat(timespec="seconds"), row.last_error)
+        result.sent += row.status == OutboxStatus.SENT
+        result.deferred += row.status == OutboxStatus.PENDING
+        result.failed += row.status == OutboxStatus.FAILED
+
+
+def _relay_failed(sessions: sessionmaker[Session], claimed: Claimed, exc: RelayUnavailable, back_at: datetime,
+                  now: datetime, retry: Retry, result: FlushResult, prefix: str) -> None:
+    """The relay failed as a relay: the mail goes back without an attempt
+    counted (unless the relay went silent mid-mail, which may be the mail's
+    doing), and every pending mail due before the relay's next try waits for it."""
+    result.relay_down, result.relay_back_at = exc.cause, back_at
+    if exc.charged:
+        _record(sessions, claimed, dict.fromkeys(claimed.recipients, Reply(None, str(exc))),
+                now, retry, result, prefix)
+    else:
+        log.debug("%s: back to pending, the relay is down: %s", _about(claimed, prefix), exc)
+        with sessions() as session, session.begin():
+            row = session.get(OutboxRow, claimed.id)
+            if row is not None:
+                row.status, row.attempts, row.due_at = OutboxStatus.PENDING, claimed.attempts - 1, back_at
+                row.last_error = f"relay: {exc}"
+        result.deferred += 1
+    with sessions() as session, session.begin():
+        session.execute(update(OutboxRow)
+                        .where(OutboxRow.status == OutboxStatus.PENDING, OutboxRow.due_at < back_at)
+                        .values(due_at=back_at).execution_options(synchronize_session=False))
 
 
 def _about(row: Claimed, prefix: str) -> str:
@@ -235,9 +291,9 @@ def _about(row: Claimed, prefix: str) -> str:
     return f"outbox {row.id} ({ticket}, {row.kind} {row.message_id})"
 
 
-def _give_up(session: Session, row: OutboxRow, why: str, now: datetime) -> None:
-    row.status, row.last_error = OutboxStatus.FAILED, why
+def _give_up(session: Session, row: OutboxRow, outcome: deliveries.Outcome, now: datetime) -> None:
+    why = "; ".join(f"{address}: {outcome.deliveries[address]['reply']}" for address in outcome.failed)
     log.error("outbox %s (%s): failed: %s", row.id, row.message_id, why)
     if row.ticket_id is not None:
         session.add(Event(ticket_id=row.ticket_id, at=now, type="send-failed",
-                          detail=f"{row.kind} to {', '.join(row.recipients)}: {why}"))
+                          detail=f"{row.kind} to {why}"))

@@ -1,7 +1,13 @@
 """Senders: hand a composed message to the outgoing SMTP relay or drop it in a Maildir.
 
-A sender raises DeliveryDeferred (4xx, connection trouble: try again later)
-or DeliveryRefused (5xx: give up); anything it returns from is delivered.
+A sender returns the reply each recipient got (RFC 5321 answers per
+recipient: one may get 250, another 451, a third 550) and leaves what that
+means to the outbox. It raises only when the relay itself is the trouble:
+
+    RelayUnavailable   it cannot be reached, went silent, closed the service
+                       (421), or would not let us in (any AUTH failure, 530)
+    DeliveryDeferred   the connection broke in the middle of this mail
+
 The SMTP sender keeps its connection for a whole flush (one TCP and TLS
 handshake for many messages) and the caller closes it at the end.
 """
@@ -16,11 +22,19 @@ from pathlib import Path
 from typing import Protocol
 
 from mailtriage.config.values import SmtpOut
-from mailtriage.errors import DeliveryDeferred, DeliveryError, DeliveryRefused
+from mailtriage.errors import DeliveryDeferred, RelayUnavailable
+from mailtriage.notify.deliveries import Reply
+
+# Replies about the relay rather than the mail, whenever they come: the
+# service is closing (421), or it wants a login it did not get (530).
+RELAY_REPLIES = {421: "refused service", 530: "authentication required"}
+
+
+DELIVERED = Reply(250, "delivered")
 
 
 class Sender(Protocol):
-    def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> None: ...
+    def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> dict[str, Reply]: ...
 
     def close(self) -> None: ...
 
@@ -34,10 +48,10 @@ class MaildirSender:
         for sub in ("tmp", "new", "cur"):
             (path / sub).mkdir(parents=True, exist_ok=True)
 
-    def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> None:
+    def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> dict[str, Reply]:
         name = f"mt-outbox-{key}.{hashlib.sha256(data).hexdigest()[:16]}"
         if (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*")):
-            return
+            return dict.fromkeys(recipients, DELIVERED)
         tmp = self.path / "tmp" / name
         try:
             with open(tmp, "wb") as handle:
@@ -47,6 +61,7 @@ class MaildirSender:
             os.replace(tmp, self.path / "new" / name)
         except OSError as exc:
             raise DeliveryDeferred(f"maildir {self.path}: {exc}") from exc
+        return dict.fromkeys(recipients, DELIVERED)
 
     def close(self) -> None:
         pass
@@ -58,30 +73,16 @@ class SmtpSender:
         self.password = password
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> None:
-        cfg = self.settings
-        try:
+    def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> dict[str, Reply]:
+        if self._smtp is not None:
             try:
-                reused = self._smtp is not None
-                refused = self._connection().sendmail(mail_from, recipients, data)
-            except smtplib.SMTPServerDisconnected:
-                if not reused:
-                    raise
+                return self._transaction(self._smtp, mail_from, recipients, data)
+            except _Stale:
                 self._drop()            # the relay closed a connection we kept: once more, afresh
-                refused = self._connection().sendmail(mail_from, recipients, data)
-        except smtplib.SMTPRecipientsRefused as exc:
-            self._drop()
-            raise _classify(min((code for code, _ in exc.recipients.values()), default=None),
-                            f"all recipients refused: {exc.recipients}") from exc
-        except smtplib.SMTPResponseException as exc:
-            self._drop()
-            raise _classify(exc.smtp_code, f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            self._drop()
-            raise DeliveryDeferred(f"{cfg.host}:{cfg.port}: {exc}") from exc
-        if refused:
-            # Some recipients were refused: report, but the accepted ones have it.
-            raise DeliveryRefused(f"refused for some recipients: {refused}")
+        try:
+            return self._transaction(self._open(), mail_from, recipients, data)
+        except _Stale as exc:
+            raise DeliveryDeferred(f"connection lost: {exc.__cause__}") from exc
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -91,22 +92,70 @@ class SmtpSender:
                 pass
             self._drop()
 
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is not None:
-            return self._smtp
+    def _open(self) -> smtplib.SMTP:
+        """Connect, greet, STARTTLS and log in; any failure here is the relay's."""
         cfg = self.settings
-        smtp_class = smtplib.SMTP_SSL if cfg.ssl else smtplib.SMTP
-        smtp = smtp_class(cfg.host, cfg.port, timeout=cfg.timeout.total_seconds())
+        stage = "connect"
+        smtp: smtplib.SMTP | None = None
         try:
+            smtp = (smtplib.SMTP_SSL if cfg.ssl else smtplib.SMTP)(
+                cfg.host, cfg.port, timeout=cfg.timeout.total_seconds())
+            smtp.ehlo_or_helo_if_needed()
             if cfg.starttls:
+                stage = "tls"
                 smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo_or_helo_if_needed()
             if cfg.username and self.password is not None:
+                stage = "login"
                 smtp.login(cfg.username, self.password)
-        except BaseException:
-            smtp.close()
-            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            if smtp is not None:
+                smtp.close()
+            raise _unavailable(exc, stage) from exc
         self._smtp = smtp
         return smtp
+
+    def _transaction(self, smtp: smtplib.SMTP, mail_from: str, recipients: list[str],
+                     data: bytes) -> dict[str, Reply]:
+        """MAIL, RCPT for each recipient, DATA for those accepted: each recipient's reply."""
+        stage = "mail"
+        try:
+            options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
+            sender = self._checked(_reply(*smtp.mail(mail_from, options)))
+            if not sender.accepted:
+                self._reset(smtp)
+                return dict.fromkeys(recipients, sender)
+            stage = "rcpt"
+            replies = {rcpt: self._checked(_reply(*smtp.rcpt(rcpt))) for rcpt in recipients}
+            accepted = [rcpt for rcpt, reply in replies.items() if reply.accepted]
+            if not accepted:
+                self._reset(smtp)
+                return replies
+            final = self._checked(_data(smtp, data))
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            if _timed_out(exc):                   # silent mid-mail: the next one would wait as long
+                raise RelayUnavailable(f"no answer within {self.settings.timeout.total_seconds():g} s "
+                                       f"(at {stage.upper()})", "no answer", charged=stage != "mail") from exc
+            if stage == "mail":
+                raise _Stale() from exc
+            raise DeliveryDeferred(f"connection lost at {stage.upper()}: {exc}") from exc
+        if not final.accepted:
+            self._reset(smtp)
+        return {**replies, **dict.fromkeys(accepted, final)}
+
+    def _checked(self, reply: Reply) -> Reply:
+        if reply.code in RELAY_REPLIES:
+            self._drop()
+            raise RelayUnavailable(str(reply), RELAY_REPLIES[reply.code])
+        return reply
+
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        """RSET after a refused transaction, so the connection can carry the next mail."""
+        try:
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
 
     def _drop(self) -> None:
         if self._smtp is not None:
@@ -114,10 +163,48 @@ class SmtpSender:
             self._smtp = None
 
 
-def _classify(code: int | None, text: str) -> DeliveryError:
-    if code is not None and 500 <= code < 600:
-        return DeliveryRefused(text)
-    return DeliveryDeferred(text)
+class _Stale(Exception):
+    """The connection broke before the relay answered MAIL FROM."""
+
+
+def _reply(code: int, text: bytes | str) -> Reply:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return Reply(code, text.replace("\n", " "))
+
+
+def _data(smtp: smtplib.SMTP, data: bytes) -> Reply:
+    try:
+        return _reply(*smtp.data(data))
+    except smtplib.SMTPDataError as exc:       # DATA itself refused (no 354)
+        return _reply(exc.smtp_code, exc.smtp_error)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """smtplib reports a read that timed out as SMTPServerDisconnected, with the timeout as its context."""
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+
+
+def _unavailable(exc: BaseException, stage: str) -> RelayUnavailable:
+    """Name what went wrong while getting to the relay: the outage log says it
+    once, and again when it changes (e.g. connection refused → authentication failed)."""
+    if _timed_out(exc):
+        cause = "no answer"
+    elif stage == "login":
+        cause = "authentication failed"
+    elif stage == "tls":
+        cause = "TLS failed"
+    elif isinstance(exc, ConnectionRefusedError):
+        cause = "connection refused"
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        cause = "refused service"
+    else:
+        cause = "connection failed"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        detail = str(_reply(exc.smtp_code, exc.smtp_error))
+    else:
+        detail = str(exc) or exc.__class__.__name__
+    return RelayUnavailable(f"{cause}: {detail}", cause)
 
 
 def make_sender(settings: SmtpOut, base_dir: Path) -> Sender:

@@ -206,7 +206,9 @@ class OutboxRow(Base):
     status: Mapped[OutboxStatus] = mapped_column(StrEnumValue(OutboxStatus, 10), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]       # when the first recipient got it
+    # Each recipient's state and last reply (notify/deliveries.py); None: nobody tried yet.
+    deliveries: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 class ImapState(Base):
