@@ -14,7 +14,7 @@ from mailtriage import pipeline
 from mailtriage.cli import common
 from mailtriage.errors import NotFound, TemporaryFailure, UsageError
 from mailtriage.ingest import mailbox
-from mailtriage.model import RawState
+from mailtriage.model import OutboxStatus, RawState
 from mailtriage.notify import outbox
 from mailtriage.store.schema import OutboxRow, RawMessage
 from mailtriage.cli.views import iso
@@ -49,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     olist.add_argument("--all", action="store_true", help="also sent and failed mail")
     olist.set_defaults(handler=cmd_outbox_list)
     box.add_parser("flush", help="send what is due").set_defaults(handler=cmd_outbox_flush)
+    oretry = box.add_parser("retry", help="put failed mail back to pending (due now, attempts counted afresh)")
+    oretry.add_argument("ids", nargs="*", type=int, metavar="ID")
+    oretry.add_argument("--failed", action="store_true", help="all failed mail")
+    oretry.set_defaults(handler=cmd_outbox_retry)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -149,3 +153,20 @@ def cmd_outbox_flush(args: argparse.Namespace) -> int:
         print(f"the relay is unavailable ({result.relay_down}): pending mail waits until "
               f"{iso(result.relay_back_at)}")
     return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    """One line per mail; exit 2 when an ID is no outbox row (the others are still retried)."""
+    if bool(args.ids) == args.failed:
+        raise UsageError("outbox retry needs IDs or --failed (not both)")
+    app = common.app(args)
+    done = outbox.retry_failed(app.store.sessions, args.ids or None, app.clock.now())
+    for row in done:
+        if row.status == OutboxStatus.FAILED:
+            print(f"{row.id} pending {row.kind} to {', '.join(row.recipients)}")
+        else:
+            print(f"{row.id} {row.status} {row.kind}: not failed, left as it is")
+    unknown = sorted(set(args.ids) - {row.id for row in done})
+    for missing in unknown:
+        print(f"{missing}: no such outbox mail", file=sys.stderr)
+    return NotFound.exit_code if unknown else 0

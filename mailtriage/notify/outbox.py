@@ -6,6 +6,7 @@ daemon and of `mailtriage outbox flush`.
                         │    ├─a 4xx to some recipient, a lost connection─► pending (due later, backoff)
                         │    ├─the relay is down or refuses our login─► pending (no attempt counted)
                         │    └─a 5xx to a recipient, or too many attempts─► failed (+ an event on the ticket)
+                        └─(`outbox retry`: failed ─► pending, for the recipients it failed for)
     (every recipient hard-bounced before) ─enqueue─► suppressed
 
 Per recipient (RFC 5321): `deliveries` records each recipient's last reply
@@ -38,7 +39,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Protocol, cast
+from typing import Any, Callable, Protocol, Sequence, cast
 
 from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -223,6 +224,41 @@ def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
         return _rowcount(session.execute(
             update(OutboxRow).where(OutboxRow.status == OutboxStatus.SENDING).values(due_at=now)
             .execution_options(synchronize_session=False)))
+
+
+@dataclass(frozen=True)
+class Retried:
+    """One mail `outbox retry` was asked about; `status` is what it was."""
+
+    id: int
+    kind: str
+    status: OutboxStatus
+    recipients: list[str]             # who it goes to now (failed ones only)
+
+
+def retry_failed(sessions: sessionmaker[Session], ids: Sequence[int] | None, now: datetime) -> list[Retried]:
+    """Put failed mail (`ids`, or all of it) back to pending, due now, with a
+    fresh count of attempts: the operator has fixed the cause, and a mail given
+    up after `max_attempts` would otherwise get a single try. Only the
+    recipients it failed for get it; those that had it do not get it twice.
+    Rows that are not failed are returned as they are, untouched."""
+    query = select(OutboxRow).order_by(OutboxRow.id)
+    query = query.where(OutboxRow.id.in_(ids)) if ids is not None else \
+        query.where(OutboxRow.status == OutboxStatus.FAILED)
+    with sessions() as session, session.begin():
+        out = []
+        for row in session.scalars(query):
+            if row.status != OutboxStatus.FAILED:
+                out.append(Retried(row.id, row.kind, row.status, []))
+                continue
+            row.deliveries = deliveries.forget_failed(row.deliveries)
+            row.status, row.due_at, row.attempts, row.last_error = OutboxStatus.PENDING, now, 0, None
+            again = deliveries.still_due(row.recipients, row.deliveries)
+            if row.ticket_id is not None:
+                session.add(Event(ticket_id=row.ticket_id, at=now, type="send-retried",
+                                  detail=f"{row.kind} to {', '.join(again)}: put back by `outbox retry`"))
+            out.append(Retried(row.id, row.kind, OutboxStatus.FAILED, again))
+        return out
 
 
 def _rowcount(result: Result[Any]) -> int:

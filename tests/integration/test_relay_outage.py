@@ -1,7 +1,7 @@
 """A relay outage loses and doubles nothing: refused logins and 4xx are
 temporary, per recipient where RFC 5321 says so; a silent relay costs one
-timeout per run; the outage is logged once, and once more when it ends.
-Against the recording aiosmtpd sink
+timeout per run; the outage is logged once, and once more when it ends;
+`outbox retry` sends failed mail again. Against the recording aiosmtpd sink
 (tests/servers.py), told to refuse for a while; time is the `--now` clock."""
 
 from __future__ import annotations
@@ -108,6 +108,48 @@ def test_a_451_to_one_of_two_recipients_retries_that_one_only(tmp_path, smtp_sin
         ["l1-team@example.test"], ["l1-lead@example.test"]]
     assert set(copies(smtp_sink).values()) == {1}                # each recipient, one copy
     assert {r["status"] for r in rows(site)} == {"sent"}
+
+
+def test_a_550_fails_the_mail_and_outbox_retry_sends_it_once(tmp_path, smtp_sink, smtp_sink_control):
+    site = relay_site(tmp_path, login=False)
+    ingest(site, 1)
+    smtp_sink_control.fail("data", "550 5.7.1 message refused")
+    assert site.ok("outbox", "flush", now=at(0)).startswith("sent 0, deferred 0, failed 1")
+    [row] = rows(site)
+    assert row["status"] == "failed" and "550 5.7.1" in row["last_error"]
+    assert any(e["type"] == "send-failed" and "550" in e["detail"] for e in site.ticket("MT-1")["events"])
+
+    # The operator fixed the cause (the sink takes mail again).
+    assert site.ok("outbox", "retry", "--failed", now=at(30)) == \
+        f"{row['id']} pending acknowledgement to c1@customer.example\n"
+    [row] = rows(site)
+    assert (row["status"], row["attempts"], row["due_at"]) == ("pending", 0, at(30))
+    assert site.ok("outbox", "flush", now=at(30)).startswith("sent 1")
+    assert list(copies(smtp_sink).values()) == [1]
+    assert "send-retried" in [e["type"] for e in site.ticket("MT-1")["events"]]
+
+    assert site.ok("outbox", "retry", str(row["id"])) == f"{row['id']} sent acknowledgement: not failed, left as it is\n"
+    code, out, err = site.cli("outbox", "retry", str(row["id"]), "99")
+    assert code == 2 and "99: no such outbox mail" in err and out.startswith(f"{row['id']} sent")
+    assert site.cli("outbox", "retry")[0] == 2                      # IDs or --failed
+
+
+def test_a_550_to_one_recipient_fails_that_one_and_a_retry_reaches_only_them(tmp_path, smtp_sink, smtp_sink_control):
+    team = ("l1-team@example.test", "l1-gone@example.test")
+    site = relay_site(tmp_path, login=False, notify=team, notices="[new]")
+    ingest(site, 1)
+    smtp_sink_control.fail("rcpt", "550 5.1.1 no such user", rcpt="l1-gone@example.test")
+    assert site.ok("outbox", "flush", now=at(0)).startswith("sent 1, deferred 0, failed 1")
+    [notice] = [r for r in rows(site) if r["kind"] != "acknowledgement"]
+    assert notice["status"] == "failed" and notice["last_error"] == "l1-gone@example.test: 550 5.1.1 no such user"
+    failed = [e["detail"] for e in site.ticket("MT-1")["events"] if e["type"] == "send-failed"]
+    assert len(failed) == 1 and "l1-gone@example.test: 550" in failed[0] and "l1-team" not in failed[0]
+
+    assert site.ok("outbox", "retry", str(notice["id"]), now=at(5)).endswith(" to l1-gone@example.test\n")
+    assert site.ok("outbox", "flush", now=at(5)).startswith("sent 1")
+    assert set(copies(smtp_sink).values()) == {1}                 # l1-team did not get it twice
+    assert Counter(r for _, r in copies(smtp_sink)) == {"c1@customer.example": 1, "l1-team@example.test": 1,
+                                                         "l1-gone@example.test": 1}
 
 
 def test_a_relay_that_never_answers_costs_one_timeout_per_run_not_one_per_mail(tmp_path, silent_relay):
