@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from mailtriage.cli import admin, mail, sla, tickets
 from mailtriage.errors import ConfigError, MailtriageError
@@ -14,13 +15,29 @@ from mailtriage.errors import ConfigError, MailtriageError
 COMMANDS = (admin, mail, tickets, sla)
 
 
+def global_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """--config, --now and -v: taken before the command and after it alike."""
+    parser.add_argument("--config", type=Path, default=default,
+                        help="config file (default: $MAILTRIAGE_CONFIG, ./mailtriage.yaml, else the embedded defaults)")
+    parser.add_argument("--now", metavar="ISO-8601", default=default,
+                        help="pretend the time is this instant (tests, cron replays)")
+    parser.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
+                        help="more log lines (-vv: everything); in the MTA pipe, the traceback too")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command and subcommand parser: the global options once more, after
+    its name. SUPPRESS: an option not repeated there keeps the value given before."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        global_options(self, default=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailtriage", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="config file (default: $MAILTRIAGE_CONFIG, "
-                        "./mailtriage.yaml, else the embedded defaults)")
-    parser.add_argument("--now", help="pretend the time is this ISO-8601 instant")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    global_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for module in COMMANDS:
         module.register(sub)
     return parser
