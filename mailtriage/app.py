@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
 from mailtriage.tickets.agents import warn_about_policy
 from mailtriage.classify import load_rules
 from mailtriage.clock import Clock
 from mailtriage.config.loaded import Config
-from mailtriage.errors import ConfigError, Problem
+from mailtriage.errors import ConfigError, Problem, TemporaryFailure, one_line
 from mailtriage.notify.render import load_templates
 from mailtriage.config.values import Settings
 from mailtriage.config.builtin import builtin
@@ -55,4 +57,18 @@ def load_config(path: Path | None) -> Config:
 
 
 def build_app(config: Config, clock: Clock, *, auto_create: bool = True) -> App:
-    return App(config, clock, open_store(config.settings.database, auto_create=auto_create))
+    return App(config, clock, _open_store(config, auto_create))
+
+
+def _open_store(config: Config, auto_create: bool) -> Store:
+    """The database, or why not: a URL no driver takes is configuration (exit 2,
+    78 in the MTA pipe); a database that does not answer now is a
+    TemporaryFailure (75, SMTP 451), so the mail waits instead of bouncing."""
+    try:
+        return open_store(config.settings.database, auto_create=auto_create)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        where = str(config.path) if config.path else "<embedded defaults>"
+        raise ConfigError(Problem(where, 0, f"database (or MAILTRIAGE_DATABASE): unusable URL: {one_line(exc)}")) \
+            from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise TemporaryFailure(f"database unreachable: {one_line(exc)}") from exc

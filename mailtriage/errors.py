@@ -1,6 +1,7 @@
-"""The one exception hierarchy. cli/ maps it to exit codes, ingest/smtp.py to
-SMTP replies and notify/outbox.py to what happens to a mail; every error
-mailtriage raises on purpose is a MailtriageError and is defined here.
+"""The one exception hierarchy, and the one mapping of failures to exit codes
+and SMTP replies (`exit_code`, `smtp_reply`; cli/ and ingest/smtp.py call
+them). notify/outbox.py decides what a DeliveryError does to a mail. Every
+error mailtriage raises on purpose is a MailtriageError and is defined here.
 
     MailtriageError
     ├── ConfigError          the config, rules, calendars or templates (exit 2)
@@ -12,6 +13,12 @@ mailtriage raises on purpose is a MailtriageError and is defined here.
     │       └── RelayUnavailable     the relay cannot be reached or will not let us in: the
     │                                run stops and the relay is backed off, no mail charged
     └── HeaderInjection      a value for a header line was not one line
+
+An MTA's pipe (`ingest` reading stdin) must never see 1 or 2, which Postfix,
+Exim and sendmail turn into a bounce: there a configuration that cannot be
+loaded is 78 (EX_CONFIG) and every other failure 75 (EX_TEMPFAIL). The
+SMTP/LMTP listener answers our own failures with 451, or 421 while it shuts
+down; never 5xx.
 """
 
 from __future__ import annotations
@@ -64,9 +71,14 @@ class CalendarError(MailtriageError, ValueError):
 
 
 class UsageError(MailtriageError):
-    """The command line asked for something that cannot be done."""
+    """The command line asked for something that cannot be done; `usage` is
+    the synopsis to print above the message, when the parser refused it."""
 
     exit_code = 2
+
+    def __init__(self, message: str, usage: str = ""):
+        self.usage = usage
+        super().__init__(message)
 
 
 class TemporaryFailure(MailtriageError):
@@ -121,3 +133,52 @@ class RelayUnavailable(DeliveryDeferred):
 class HeaderInjection(MailtriageError, ValueError):
     """A value that must be a single header line was not (notify/compose.py).
     A ValueError too: it is bad data, refused before any mail is built."""
+
+
+EX_TEMPFAIL = 75        # sysexits.h: try again later; every MTA keeps the message
+EX_CONFIG = 78          # sysexits.h: local configuration error
+
+
+def exit_code(exc: BaseException, *, mta_pipe: bool = False) -> int:
+    """The exit status for a failure. In the MTA's pipe a bad config or command
+    line (the master.cf entry is configuration too) is 78, anything else 75."""
+    if mta_pipe:
+        return EX_CONFIG if isinstance(exc, (ConfigError, UsageError)) else EX_TEMPFAIL
+    return exc.exit_code if isinstance(exc, MailtriageError) else 1
+
+
+def smtp_reply(exc: BaseException | None, *, closing: bool = False) -> str:
+    """The listener's answer when it could not take a message because of us:
+    4xx, so the sending MTA keeps the message and retries."""
+    code = "421 4.3.2 shutting down" if closing else "451 4.3.0 could not store the message"
+    return f"{code}, try again later" + (f" ({one_line(exc)})" if exc is not None else "")
+
+
+def one_line(exc: BaseException) -> str:
+    """A failure as one line: its message, and what caused it when that says more
+    (a database driver's own words rather than SQLAlchemy's statement dump)."""
+    if isinstance(exc, ConfigError):
+        more = len(exc.problems) - 1
+        text = str(exc.problems[0]) if exc.problems else "invalid configuration"
+        return text + (f" (and {more} more: run `mailtriage config check`)" if more > 0 else "")
+    driver = getattr(exc, "orig", None)           # SQLAlchemy's DBAPIError wraps the driver's error
+    if isinstance(driver, BaseException):
+        return _first_line(driver)[:500]
+    text = _first_line(exc)
+    if exc.__cause__ is not None:
+        detail = one_line(exc.__cause__)
+        last = text.rsplit(": ", 1)[-1]           # "could not store: OperationalError" + its details
+        if detail.startswith(last):
+            text = text[:len(text) - len(last)] + detail
+        elif detail not in text:
+            text = f"{text}: {detail}"
+    return text[:500]
+
+
+def _first_line(exc: BaseException) -> str:
+    """`Name: message` (only the message for our own errors, which say what they are)."""
+    lines = str(exc).strip().splitlines()
+    message = " ".join(lines[0].split()) if lines else ""
+    if isinstance(exc, MailtriageError) and message:
+        return message
+    return f"{exc.__class__.__name__}: {message}" if message else exc.__class__.__name__

@@ -47,6 +47,13 @@ class PgServer:
         except psycopg.Error:
             pass                          # a leftover test database harms nothing
 
+    def accept_connections(self, name: str, accept: bool) -> None:
+        """Make a database refuse every new connection (and drop the open ones), or accept them again:
+        an outage as the application sees it, on the real server."""
+        self._admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(accept).lower()}')
+        if not accept:
+            self._admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+
     def _admin(self, *statements: str) -> None:
         import psycopg
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tqdm import tqdm
 
 from mailtriage import pipeline
-from mailtriage.cli import common
+from mailtriage.cli import common, pipe
 from mailtriage.errors import NotFound, TemporaryFailure, UsageError
 from mailtriage.ingest import mailbox
 from mailtriage.model import OutboxStatus, RawState
@@ -56,9 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if not args.files:
+        return pipe.ingest(args)              # one message from stdin: the MTA's pipe
     app = common.app(args)
     now = app.clock.now()
-    sources = [(f"file:{p}", p.read_bytes()) for p in args.files] or [("stdin", sys.stdin.buffer.read())]
+    sources = [(f"file:{p}", p.read_bytes()) for p in args.files]
     status = 0
     for source, raw in sources:
         try:

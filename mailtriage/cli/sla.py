@@ -7,7 +7,6 @@ from datetime import datetime, time, timezone
 
 from sqlalchemy import select
 
-from mailtriage.app import App
 from mailtriage.cli import common
 from mailtriage.clock import parse_instant
 from mailtriage.errors import UsageError
@@ -22,43 +21,28 @@ from mailtriage.store.records import record_of
 def register(sub: argparse._SubParsersAction) -> None:
     sla = sub.add_parser("sla", help="SLA timers: sweep, explain").add_subparsers(dest="sub", required=True)
     tick = sla.add_parser("tick", help="one SLA sweep: send due warnings and escalations, then exit")
-    _now_option(tick)
     tick.set_defaults(handler=cmd_tick)
     why = sla.add_parser("explain", help="how each deadline of a ticket was computed")
     why.add_argument("ref")
     why.add_argument("--json", action="store_true")
-    _now_option(why)
     why.set_defaults(handler=cmd_explain)
 
     report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", required=True)
     compliance = report.add_parser("sla", help="SLA compliance per severity, tier and queue")
     compliance.add_argument("--since", help="tickets created on or after this date (YYYY-MM-DD) or instant")
     compliance.add_argument("--format", choices=("table", "json", "html"), default="table")
-    _now_option(compliance)
     compliance.set_defaults(handler=cmd_report)
 
 
-def _now_option(parser: argparse.ArgumentParser) -> None:
-    # Its own dest: a subcommand's default must not hide the global `--now`.
-    parser.add_argument("--now", dest="command_now", metavar="ISO-8601",
-                        help="pretend the time is this instant (as the global --now)")
-
-
-def _app(args: argparse.Namespace) -> App:
-    if getattr(args, "command_now", None):
-        args.now = args.command_now
-    return common.app(args)
-
-
 def cmd_tick(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = common.app(args)
     result = sweep.run_once(app, app.clock.now())
     print(result.line())
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = common.app(args)
     now = app.clock.now()
     prefix = app.settings.ticket_prefix
     with app.store.session() as session:
@@ -75,7 +59,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = common.app(args)
     since = _since(args.since)
     query = select(Ticket.severity, Ticket.tier, Ticket.queue, Ticket.first_responded_at, Ticket.resolved_at,
                    Ticket.sla_data)

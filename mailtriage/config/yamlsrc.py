@@ -79,4 +79,6 @@ def load(path: Path) -> tuple[Any, Locator]:
         raise ConfigError(Problem(str(path), 1, "file not found")) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(Problem(str(path), 1, f"not UTF-8: {exc.reason}")) from exc
+    except OSError as exc:              # unreadable (permissions, a folder): still the config's problem
+        raise ConfigError(Problem(str(path), 1, f"cannot read: {exc.strerror or exc}")) from exc
     return loads(text, str(path))

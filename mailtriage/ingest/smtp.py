@@ -1,13 +1,18 @@
 """The SMTP/LMTP listener (aiosmtpd): what an MTA or a test client talks to.
 
     RCPT ─► 550 unless we serve the address
-    DATA ─► pipeline.accept (commit) ─► 250 │ 451 when the store fails
-             └─► pipeline.process_stored (a failure here is quarantine, not a bounce)
+    DATA ─► pipeline.accept (commit) ─► 250 │ 451 when anything fails before the commit
+             └─► pipeline.process_stored (a failure here is quarantine or pending, never a bounce)
 
-The size limit is announced in EHLO (SIZE) and enforced by aiosmtpd (552).
-The store work runs in a worker thread, so the event loop keeps serving
-other clients. Like Mailman's runners/lmtp.py, the reply is given only
-after the bytes are durable. LMTP answers once per recipient (RFC 2033).
+Our own failures (database down, a bug) answer 451, or 421 while the
+listener shuts down, never 5xx: the sending MTA keeps the message and
+retries (errors.smtp_reply). 5xx is only for the message's own fault: a
+recipient we do not serve (550), over the size limit (552, announced in
+EHLO as SIZE and enforced by aiosmtpd). The store work runs in a worker
+thread, so the event loop keeps serving other clients. Like Mailman's
+runners/lmtp.py, the reply is given only after the bytes are durable. LMTP
+answers once per recipient (RFC 2033). On stop, a message in hand gets its
+answer first (up to DRAIN seconds); new ones get 421.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
+import time
 from typing import Any, Callable
 
 from aiosmtpd.controller import Controller
@@ -23,11 +30,13 @@ from aiosmtpd.lmtp import LMTP
 from mailtriage import pipeline
 from mailtriage.model import Disposition, Outcome
 from mailtriage.app import App
-from mailtriage.errors import MailtriageError, TemporaryFailure
+from mailtriage.errors import MailtriageError, smtp_reply
 from mailtriage.config.values import SmtpIn
 from mailtriage.ingest import message_id_of
 
 log = logging.getLogger(__name__)
+
+DRAIN = 5.0             # seconds a stopping listener waits for the messages in hand
 
 
 class Handler:
@@ -37,6 +46,22 @@ class Handler:
     def __init__(self, app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None):
         self.app_ref = app_ref
         self.after = after
+        self.closing = False          # the listener is stopping: new mail gets 421
+        self.in_hand = 0              # messages between DATA and their answer
+        self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if self.closing:
+            return smtp_reply(None, closing=True)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Any hook that raised: aiosmtpd would answer 500 and the MTA would bounce."""
+        log.error("smtp: %s; answered with a temporary failure", error, exc_info=error)
+        return smtp_reply(error, closing=self.closing)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -50,18 +75,31 @@ class Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         rcpts = tuple(a.lower() for a in envelope.rcpt_tos)
-        try:
-            outcome = await asyncio.get_running_loop().run_in_executor(
-                None, self.take, raw, rcpts, _peer(session))
-            reply = f"250 2.0.0 accepted {outcome.ref or ''}".rstrip()
-        except TemporaryFailure as exc:
-            reply = f"451 4.3.0 could not store the message, try again later ({exc})"
+        if self.closing:
+            reply = smtp_reply(None, closing=True)
+        else:
+            reply = await self._store(raw, rcpts, _peer(session))
         if isinstance(server, LMTP):
             return "\r\n".join(reply for _ in rcpts)      # LMTP: one reply per recipient
         return reply
 
+    async def _store(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> str:
+        """250 once the bytes are committed; 4xx for anything that failed before."""
+        with self.lock:
+            self.in_hand += 1
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(None, self.take, raw, rcpts, peer)
+            return f"250 2.0.0 accepted {outcome.ref or ''}".rstrip()
+        except Exception as exc:  # noqa: BLE001 - nothing stored: the MTA keeps it and retries
+            log.error("smtp %s %s: not stored, answered 4xx: %s", peer, message_id_of(raw), exc,
+                      exc_info=not isinstance(exc, MailtriageError))
+            return smtp_reply(exc, closing=self.closing)
+        finally:
+            with self.lock:
+                self.in_hand -= 1
+
     def take(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> Outcome:
-        """Commit, then process. Raises TemporaryFailure only when nothing was stored."""
+        """Commit, then process. Raises only when nothing was stored."""
         app = self.app_ref()
         now = app.clock.now()
         message_id = message_id_of(raw)
@@ -70,7 +108,7 @@ class Handler:
         if outcome is None:
             try:
                 outcome = pipeline.process_stored(app, raw_id, now, envelope_rcpts=rcpts)
-            except TemporaryFailure as exc:        # stored: the 250 stands, housekeeping retries it
+            except Exception as exc:  # noqa: BLE001 - stored: the 250 stands, housekeeping retries it
                 log.error("smtp %s %s: stored as raw %s, processing failed (retried later): %s",
                           peer, message_id, raw_id, exc)
                 return Outcome(Disposition.PENDING, None, None, raw_id)
@@ -91,6 +129,7 @@ class Listener:
     def __init__(self, app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None):
         self.settings: SmtpIn = app_ref().settings.smtp_in
         self.controller = make_listener(app_ref, after)
+        self.handler: Handler = self.controller.handler
         self.running = False
 
     def start(self) -> None:
@@ -103,9 +142,15 @@ class Listener:
         log.warning("listening for %s on %s:%s (messages up to %d bytes)",
                     "LMTP" if cfg.lmtp else "SMTP", cfg.host, cfg.port, cfg.max_size)
 
-    def stop(self) -> None:
+    def stop(self, drain: float = DRAIN) -> None:
+        """New mail gets 421 at once; a message in hand gets its answer (up to
+        `drain` seconds) so that the MTA does not send it again."""
         if self.running:
             self.running = False
+            self.handler.closing = True
+            deadline = time.monotonic() + drain
+            while self.handler.in_hand and time.monotonic() < deadline:
+                time.sleep(0.02)
             self.controller.stop()
 
 

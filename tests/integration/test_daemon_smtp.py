@@ -1,11 +1,15 @@
-"""The SMTP/LMTP listener: swaks and smtplib as the MTA, a real aiosmtpd server."""
+"""The SMTP/LMTP listener: swaks and smtplib as the MTA, a real aiosmtpd server.
+Our own failures answer 4xx (the MTA keeps the message), never 5xx."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import smtplib
+import sqlite3
 import subprocess
+import threading
 
 import pytest
 import yaml
@@ -14,7 +18,7 @@ from helpers import break_raw_inserts, eml, make_site, need
 from mailtriage.app import build_app, load_config
 from mailtriage.clock import FixedClock, parse_instant
 from mailtriage.ingest.smtp import Listener
-from servers import free_port
+from servers import free_port, wait_for
 
 NOW = parse_instant("2026-03-02T09:00:00+00:00")
 
@@ -109,3 +113,79 @@ def test_lmtp_answers_once_per_recipient(tmp_path):
         finally:
             lmtp.close()
         assert len(site.tickets()) == 1
+
+
+def test_a_database_refusing_connections_answers_451_and_the_retry_is_ticketed_once(tmp_path, pg_url,
+                                                                                      postgres_server):
+    site = make_site(tmp_path / "site", smtp_in_port=free_port(), database=pg_url)
+    name = pg_url.rsplit("/", 1)[1]
+    message = eml("Printer on fire", message_id="<outage@customer.example>")
+    with _listen(site) as (_site, _app, port):
+        site.tickets()                                       # the schema exists, the pool holds a connection
+        postgres_server.accept_connections(name, False)
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                with pytest.raises(smtplib.SMTPDataError) as refused:
+                    smtp.sendmail("anna@customer.example", ["support@example.test"], message)
+        finally:
+            postgres_server.accept_connections(name, True)
+        assert refused.value.smtp_code == 451
+        assert b"try again later" in refused.value.smtp_error
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:        # the MTA's retry
+            assert smtp.sendmail("anna@customer.example", ["support@example.test"], message) == {}
+    [ticket] = site.tickets()
+    assert ticket["subject"] == "Printer on fire"
+
+
+def test_a_bug_before_the_commit_answers_451_not_500(tmp_path):
+    """aiosmtpd answers 500 for any exception a hook lets out, and an MTA bounces on 5xx."""
+    site = make_site(tmp_path / "site", smtp_in_port=free_port())
+    app = build_app(load_config(site.config), FixedClock(NOW))
+    broken = dataclasses.replace(app, store=None)           # a bug: nothing can be stored
+    listener = Listener(lambda: broken)
+    listener.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", site_port(site), timeout=10) as smtp:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                smtp.sendmail("anna@customer.example", ["support@example.test"], eml("Printer on fire"))
+    finally:
+        listener.stop()
+        app.store.close()
+    assert refused.value.smtp_code == 451
+
+
+def test_stopping_answers_the_message_in_hand_and_421_to_new_mail(tmp_path):
+    site = make_site(tmp_path / "site", smtp_in_port=free_port())
+    site.tickets()                                           # the database exists
+    writer = sqlite3.connect(site.dir / "mailtriage.db", timeout=5, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")                        # another writer holds the database for a while
+    app = build_app(load_config(site.config), FixedClock(NOW))
+    listener = Listener(lambda: app)
+    listener.start()
+    answers: list[object] = []
+
+    def send_first() -> None:
+        with smtplib.SMTP("127.0.0.1", site_port(site), timeout=30) as smtp:
+            answers.append(smtp.sendmail("anna@customer.example", ["support@example.test"],
+                                         eml("Printer on fire", message_id="<in-hand@customer.example>")))
+
+    first = threading.Thread(target=send_first)
+    first.start()
+    wait_for(lambda: listener.handler.in_hand == 1)
+    stopping = threading.Thread(target=listener.stop)
+    stopping.start()
+    wait_for(lambda: listener.handler.closing)
+    with smtplib.SMTP("127.0.0.1", site_port(site), timeout=10) as smtp:
+        smtp.ehlo("mta.example")
+        code, reply = smtp.mail("bob@customer.example")
+    assert code == 421 and b"shutting down" in reply
+    writer.execute("ROLLBACK")
+    first.join(30)
+    stopping.join(30)
+    app.store.close()
+    assert answers == [{}]                                   # 250: the MTA will not send it again
+    assert len(site.tickets()) == 1
+
+
+def site_port(site) -> int:  # type: ignore[no-untyped-def]
+    return int(yaml.safe_load(site.config.read_text())["smtp_in"]["port"])
