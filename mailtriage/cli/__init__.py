@@ -8,10 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
-from mailtriage.cli import admin, mail, sla, tickets
+from mailtriage.cli import admin, explain, mail, sla, tickets
 from mailtriage.errors import ConfigError, MailtriageError
 
-COMMANDS = (admin, mail, tickets, sla)
+COMMANDS = (admin, mail, tickets, sla, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:
