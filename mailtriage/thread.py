@@ -62,6 +62,8 @@ class ThreadFacts:
     sender_may_use_tag: bool = False          # participant of that ticket, or an agent
     referenced_tickets: tuple[int, ...] = ()  # tickets of known messages this one refers to
     referring_tickets: tuple[int, ...] = ()   # tickets of stored messages that refer to this one
+    # The evidence for referenced_tickets: (Message-ID it refers to, its ticket, "message" | "our mail").
+    matched: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,24 @@ def decide(facts: ThreadFacts) -> ThreadDecision:
         # The oldest ticket survives a merge: it holds the start of the conversation.
         return _with_merges(min(candidates), via, facts, refused)
     return ThreadDecision(None, "new" if refused is None else "tag-refused", refused_tag=refused)
+
+
+def evidence(decision: ThreadDecision, facts: ThreadFacts, prefix: str) -> str:
+    """Why the message went where it went, in a line (`explain`, `tickets show`)."""
+    ref = f"{prefix}-{{}}".format
+    refused = f"; the subject's tag {ref(decision.refused_tag)} was not honoured (the sender is not a " \
+        "participant)" if decision.refused_tag is not None else ""
+    if decision.via == "tag":
+        return f"subject tag [{ref(decision.ticket_id)}], from a participant or an agent"
+    if decision.via == "references":
+        hits = ", ".join(f"{mid} ({'our mail' if kind == 'our mail' else 'a message'} of {ref(ticket)})"
+                         for mid, ticket, kind in facts.matched)
+        merged = f"; merges {', '.join(ref(t) for t in decision.merge)}" if decision.merge else ""
+        return f"In-Reply-To/References name {hits}{merged}{refused}"
+    if decision.via == "referrer":
+        tickets = ", ".join(ref(t) for t in facts.referring_tickets)
+        return f"a stored message of {tickets} refers to this one (its reply came first){refused}"
+    return "nothing links it to a ticket: a new one" + refused
 
 
 def _with_merges(target: int, via: str, facts: ThreadFacts, refused: int | None) -> ThreadDecision:

@@ -43,6 +43,8 @@ def _message(message: Any) -> dict[str, Any]:
         "message_id": message.message_id,
         "direction": message.direction,
         "kind": message.kind,
+        "threaded_via": message.threaded_via,
+        "thread_evidence": message.thread_evidence,
         "from": message.from_addr,
         "to": list(message.to_addrs or []),
         "cc": list(message.cc_addrs or []),
@@ -69,6 +71,8 @@ def ticket_text(data: dict[str, Any]) -> str:
     for message in data.get("messages", []):
         lines.append(f"--- {message['direction']} {message['kind']} {message['from']} {message['date'] or ''}")
         lines.append(f"    {message['subject']}")
+        if message.get("threaded_via"):
+            lines.append(f"    (threaded via {message['threaded_via']}: {message['thread_evidence']})")
         body = message["body_text"].strip().splitlines()
         lines.extend("    " + line for line in body[:40])
         if len(body) > 40:

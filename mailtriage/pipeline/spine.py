@@ -33,7 +33,7 @@ from mailtriage.store import hygiene, queries
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.records import insert_ticket, record_of
 from mailtriage.store.schema import RawMessage, Ticket
-from mailtriage.thread import ThreadDecision, decide
+from mailtriage.thread import ThreadDecision, decide, evidence
 from mailtriage.tickets import agents, answers, customers
 from mailtriage.tickets.change import Incoming
 from mailtriage.tickets.history import history_time
@@ -89,6 +89,7 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     incoming = replace(incoming, note=customers.to_comment_address(incoming, app.config))
     links = queries.thread_facts(session, mail, settings.ticket_prefix, agent.trusted)
     threading = decide(links)
+    incoming = replace(incoming, threaded=(threading.via, evidence(threading, links, settings.ticket_prefix)))
     ticket, merge = target(session, threading, links)
     if ticket is not None and merge:
         queries.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)

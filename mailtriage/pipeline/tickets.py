@@ -96,7 +96,8 @@ def write(session: Session, incoming: Incoming, change: Change) -> None:
     if change.message is not None:
         queries.add_message(session, ticket_id, change.message.mail, raw_id=incoming.raw_id,
                             key=incoming.content_key, direction=change.message.direction,
-                            kind=change.message.kind, now=now)
+                            kind=change.message.kind, now=now,
+                            threaded=incoming.threaded)
     queries.add_events(session, ticket_id, now, [(e.type, e.detail, e.data) for e in change.events])
     for mail in change.mail:
         outbox.enqueue(session, mail.mail, kind=mail.kind, now=now, ticket_id=ticket_id,

@@ -148,28 +148,29 @@ def find_duplicate(session: Session, mail: ParsedMail, key: str) -> Message | No
         execution_options=NO_FLUSH)
 
 
-def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple[int, ...]:
+def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """(Message-ID, ticket) of the stored ticket messages among `message_ids`."""
     hints = _hints(session)
     if hints is not None:
         message_ids = tuple(mid for mid in message_ids if mid in hints.message_ids)
     if not message_ids:
         return ()
-    rows = session.scalars(select(Message.ticket_id).where(Message.message_id.in_(message_ids)).distinct(),
-                           execution_options=NO_FLUSH)
-    return tuple(sorted(set(rows)))
+    rows = session.execute(select(Message.message_id, Message.ticket_id).where(
+        Message.message_id.in_(message_ids)).distinct(), execution_options=NO_FLUSH)
+    return tuple(sorted((mid, ticket) for mid, ticket in rows))
 
 
-def tickets_of_outgoing(session: Session, message_ids: tuple[str, ...]) -> tuple[int, ...]:
-    """Tickets of mail we sent (acknowledgements, agent notices, relayed answers):
-    a reply to any of them threads, even though it is not a ticket message."""
+def tickets_of_outgoing(session: Session, message_ids: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """(Message-ID, ticket) of mail we sent (acknowledgements, agent notices,
+    relayed answers): a reply to any of them threads, though it is not a ticket message."""
     hints = _hints(session)
     if hints is not None:
         message_ids = tuple(mid for mid in message_ids if mid in hints.outbox_ids)
     if not message_ids:
         return ()
-    rows = session.scalars(select(OutboxRow.ticket_id).where(
+    rows = session.execute(select(OutboxRow.message_id, OutboxRow.ticket_id).where(
         OutboxRow.message_id.in_(message_ids), OutboxRow.ticket_id.is_not(None)).distinct())
-    return tuple(sorted({ticket_id for ticket_id in rows if ticket_id is not None}))
+    return tuple(sorted((mid, ticket) for mid, ticket in rows if ticket is not None))
 
 
 def participants(session: Session, ticket_id: int) -> list[tuple[str, str]]:
@@ -216,12 +217,14 @@ def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agen
         tagged_ticket = tagged
         may_use = sender_is_agent or is_participant(session, tagged, mail.from_addr)
     refs = tuple(dict.fromkeys(mail.in_reply_to + mail.references))
+    theirs, ours = tickets_of_messages(session, refs), tickets_of_outgoing(session, refs)
     return ThreadFacts(
         tagged_ticket=tagged_ticket,
         sender_may_use_tag=may_use,
-        referenced_tickets=tuple(sorted(set(tickets_of_messages(session, refs)
-                                            + tickets_of_outgoing(session, refs)))),
+        referenced_tickets=tuple(sorted({ticket for _, ticket in theirs + ours})),
         referring_tickets=tickets_referring_to(session, mail.message_id),
+        matched=tuple((mid, ticket, "message") for mid, ticket in theirs)
+        + tuple((mid, ticket, "our mail") for mid, ticket in ours),
     )
 
 
@@ -257,7 +260,7 @@ def add_participants(session: Session, ticket_id: int, people: list[tuple[str, s
 
 
 def add_message(session: Session, ticket_id: int, mail: ParsedMail, *, raw_id: int | None, key: str,
-                direction: str, kind: str, now: datetime) -> int:
+                direction: str, kind: str, now: datetime, threaded: tuple[str, str] | None = None) -> int:
     """Store a ticket message and its references; returns its primary key."""
     connection = session.connection()
     message_pk = connection.execute(_INSERT_MESSAGE, {
@@ -266,7 +269,8 @@ def add_message(session: Session, ticket_id: int, mail: ParsedMail, *, raw_id: i
         "cc_addrs": list(mail.cc), "date": mail.date, "subject": mail.subject, "body_text": mail.body_text,
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                          "sha256": a.sha256} for a in mail.attachments],
-        "created_at": now,
+        "created_at": now, "threaded_via": threaded[0] if threaded else None,
+        "thread_evidence": threaded[1] if threaded else None,
     }).scalar_one()
     refs = list(dict.fromkeys(mail.in_reply_to + mail.references))
     if refs:

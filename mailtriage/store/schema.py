@@ -156,6 +156,9 @@ class Message(Base):
     body_text: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime]
+    # How an inbound message found its ticket (thread.decide's `via`) and the evidence.
+    threaded_via: Mapped[str | None] = mapped_column(String(20))
+    thread_evidence: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
 

@@ -35,6 +35,7 @@ class Incoming:
     agent: AgentCheck = NOT_AN_AGENT  # who vouches for its From:
     note: bool = False                # sent to a comment address
     history: datetime | None = None   # taken in as history at this time (`now` is then the mail's own)
+    threaded: tuple[str, str] = ("new", "")   # how it found its ticket (thread.decide's via) and the evidence
 
 
 @dataclass(frozen=True)
