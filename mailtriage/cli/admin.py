@@ -8,12 +8,15 @@ import shutil
 from pathlib import Path
 
 from mailtriage.app import load_config
-from mailtriage.classify import classify
+from mailtriage.classify import RuleSet, classify, load_rules
+from mailtriage.classify.expect import load_fixtures, mismatches
 from mailtriage.cli import common
 from mailtriage.mail.parse import parse
 from mailtriage.config.builtin import builtin
 from mailtriage.config.load import default_config_path, load_settings
 from mailtriage.store.db import connect, upgrade
+
+FIXTURES = "rules-fixtures"      # beside rules.yaml: X.eml + X.expect.yaml (classify/expect.py)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     rules = sub.add_parser("rules", help="try the rules").add_subparsers(dest="sub", required=True)
     test = rules.add_parser("test", help="what the rules decide for a message, without storing it")
-    test.add_argument("file", type=Path)
+    test.add_argument("file", type=Path, help="a message; with --expect, a folder of X.eml + X.expect.yaml")
+    test.add_argument("--expect", action="store_true", help="check each X.eml against X.expect.yaml; exit 1 "
+                      "on any mismatch")
+    test.add_argument("--rules", type=Path, help="this rules file instead of the config's")
     test.add_argument("--json", action="store_true")
     test.set_defaults(handler=cmd_rules_test)
 
@@ -42,6 +48,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     target.mkdir(parents=True, exist_ok=True)
     config, templates = builtin("config"), builtin("templates")
     copies = [(src, target / src.name) for src in sorted(config.glob("*.yaml"))]
+    # The example rules' fixtures: `rules test rules-fixtures --expect` keeps edited rules honest.
+    copies += [(src, target / FIXTURES / src.name) for src in sorted((config / FIXTURES).glob("*"))]
     copies += [(src, target / "templates" / src.relative_to(templates))
                for src in sorted(templates.rglob("*")) if src.is_file() and src.suffix in (".txt", ".html")]
     for src, dst in copies:
@@ -66,9 +74,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    config = common.config(args)
+    rules = args_rules(args)
+    if args.expect:
+        return _test_fixtures(args.file, rules)
     mail = parse(args.file.read_bytes())
-    verdict = classify(mail, config.rules)
+    verdict = classify(mail, rules)
     if args.json:
         common.print_json({"message_id": mail.message_id, "subject": mail.subject, "from": mail.from_addr,
                            **verdict.as_dict()})
@@ -81,6 +91,27 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         print("  no rule matched: the default applies")
     for hit in verdict.hits:
         print(f"  rule {hit.rule}: {hit.field} matched {hit.pattern!r} on {hit.matched!r}")
+    return 0
+
+
+def args_rules(args: argparse.Namespace) -> RuleSet:
+    """`--rules FILE` when given, else the rules in force (the config's)."""
+    return load_rules(args.rules) if args.rules is not None else common.config(args).rules
+
+
+def _test_fixtures(folder: Path, rules: RuleSet) -> int:
+    """`rules test DIR --expect`: one line per mismatch, exit 1 if any."""
+    fixtures = load_fixtures(folder)        # a broken fixture set: ConfigError, every problem at its line
+    failed = 0
+    for fixture in fixtures:
+        wrong = mismatches(fixture.expect, classify(parse(fixture.eml.read_bytes()), rules))
+        failed += bool(wrong)
+        for line in wrong:
+            print(f"{fixture.eml.name}: {line}")
+    if failed:
+        print(f"{failed} of {len(fixtures)} fixture(s) in {folder} not as expected by {rules.source}")
+        return 1
+    print(f"ok: {len(fixtures)} fixture(s) in {folder} as expected by {rules.source}")
     return 0
 
 
