@@ -1,4 +1,4 @@
-"""Admin commands: init, config check, rules test, db upgrade, run."""
+"""Admin commands: init, config check, rules test and replay, db upgrade, run."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from pathlib import Path
 from mailtriage.app import load_config
 from mailtriage.classify import RuleSet, classify, load_rules
 from mailtriage.classify.expect import load_fixtures, mismatches
+from mailtriage.classify.replay import Replay, replay
 from mailtriage.cli import common
 from mailtriage.mail.parse import parse
 from mailtriage.config.builtin import builtin
 from mailtriage.config.load import default_config_path, load_settings
+from mailtriage.model import ticket_ref
 from mailtriage.store.db import connect, upgrade
+from mailtriage.store.readonly import first_customer_messages, open_readonly
 
 FIXTURES = "rules-fixtures"      # beside rules.yaml: X.eml + X.expect.yaml (classify/expect.py)
 
@@ -35,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     test.add_argument("--rules", type=Path, help="this rules file instead of the config's")
     test.add_argument("--json", action="store_true")
     test.set_defaults(handler=cmd_rules_test)
+    again = rules.add_parser("replay", help="what another rules file would decide for the stored tickets' "
+                             "first messages (reads the database, never writes)")
+    again.add_argument("--rules", type=Path, required=True, help="the candidate rules file")
+    again.add_argument("--since", help="tickets created on or after this date (YYYY-MM-DD) or instant")
+    again.add_argument("--json", action="store_true")
+    again.set_defaults(handler=cmd_rules_replay)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="bring the schema to the current version").set_defaults(handler=cmd_db_upgrade)
@@ -113,6 +122,40 @@ def _test_fixtures(folder: Path, rules: RuleSet) -> int:
         return 1
     print(f"ok: {len(fixtures)} fixture(s) in {folder} as expected by {rules.source}")
     return 0
+
+
+def cmd_rules_replay(args: argparse.Namespace) -> int:
+    config = common.config(args)
+    candidate = load_rules(args.rules)
+    prefix = config.settings.ticket_prefix
+    store = open_readonly(config.settings.database)      # SQLite mode=ro / READ ONLY transactions
+    try:
+        with store.session() as session:
+            stored = ((ticket_ref(prefix, number), raw)
+                      for number, raw in first_customer_messages(session, common.since(args.since)))
+            result = replay(stored, config.rules, candidate)
+    finally:
+        store.close()
+    if args.json:
+        common.print_json(result.as_dict())
+    else:
+        print(replay_text(result, candidate.source))
+    return 0
+
+
+def replay_text(result: Replay, source: str) -> str:
+    lines = [f"{c.ref} {c.field} {_shown(c.old)} -> {_shown(c.new)} ({c.rule})" for c in result.changed]
+    tickets = len({c.ref for c in result.changed})
+    by_rule = ", ".join(f"{rule} {count}" for rule, count in result.by_rule().items())
+    lines.append(f"{result.messages} first message(s) replayed through {source}: {tickets} ticket(s) would "
+                 f"change" + (f" ({len(result.changed)} field(s)); tickets per rule: {by_rule}" if tickets else ""))
+    return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return "-" if value is None else str(value)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
