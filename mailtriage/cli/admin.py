@@ -15,6 +15,7 @@ from mailtriage.cli import common
 from mailtriage.mail.parse import parse
 from mailtriage.config.builtin import builtin
 from mailtriage.config.load import default_config_path, load_settings
+from mailtriage.errors import UsageError
 from mailtriage.model import ticket_ref
 from mailtriage.store.db import connect, upgrade
 from mailtriage.store.readonly import first_customer_messages, open_readonly
@@ -83,7 +84,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    rules = args_rules(args)
+    if args.expect and args.json:
+        raise UsageError("--json shows one message's verdict; --expect prints one line per mismatch")
+    rules = _rules_of(args)
     if args.expect:
         return _test_fixtures(args.file, rules)
     mail = parse(args.file.read_bytes())
@@ -103,7 +106,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def args_rules(args: argparse.Namespace) -> RuleSet:
+def _rules_of(args: argparse.Namespace) -> RuleSet:
     """`--rules FILE` when given, else the rules in force (the config's)."""
     return load_rules(args.rules) if args.rules is not None else common.config(args).rules
 
@@ -125,25 +128,25 @@ def _test_fixtures(folder: Path, rules: RuleSet) -> int:
 
 
 def cmd_rules_replay(args: argparse.Namespace) -> int:
+    since = common.since(args.since)
     config = common.config(args)
     candidate = load_rules(args.rules)
     prefix = config.settings.ticket_prefix
     store = open_readonly(config.settings.database)      # SQLite mode=ro / READ ONLY transactions
     try:
         with store.session() as session:
-            stored = ((ticket_ref(prefix, number), raw)
-                      for number, raw in first_customer_messages(session, common.since(args.since)))
+            stored = ((ticket_ref(prefix, number), raw) for number, raw in first_customer_messages(session, since))
             result = replay(stored, config.rules, candidate)
     finally:
         store.close()
     if args.json:
         common.print_json(result.as_dict())
     else:
-        print(replay_text(result, candidate.source))
+        print(_replay_text(result, candidate.source))
     return 0
 
 
-def replay_text(result: Replay, source: str) -> str:
+def _replay_text(result: Replay, source: str) -> str:
     lines = [f"{c.ref} {c.field} {_shown(c.old)} -> {_shown(c.new)} ({c.rule})" for c in result.changed]
     tickets = len({c.ref for c in result.changed})
     by_rule = ", ".join(f"{rule} {count}" for rule, count in result.by_rule().items())

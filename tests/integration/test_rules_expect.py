@@ -22,6 +22,7 @@ def test_the_shipped_fixtures_pass_with_the_example_rules(capsys) -> None:
     assert main(["rules", "test", str(FIXTURES), "--expect", "--rules", str(RULES)]) == 0
     out = capsys.readouterr().out
     assert out == f"ok: {len(load_fixtures(FIXTURES))} fixture(s) in {FIXTURES} as expected by {RULES}\n"
+    assert main(["rules", "test", str(FIXTURES), "--expect", "--json"]) == 2       # one verdict or many lines
 
 
 def test_the_shipped_fixtures_cover_every_example_rule_and_the_default() -> None:
