@@ -1,4 +1,4 @@
-"""Admin commands: init, config check, rules test, db upgrade, run."""
+"""Admin commands: init, config check, rules test and replay, db upgrade, run."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import shutil
 from pathlib import Path
 
 from mailtriage.app import load_config
-from mailtriage.classify import classify
+from mailtriage.classify import RuleSet, classify, load_rules
+from mailtriage.classify.expect import load_fixtures, mismatches
+from mailtriage.classify.replay import Replay, replay
 from mailtriage.cli import common
 from mailtriage.mail.parse import parse
 from mailtriage.config.builtin import builtin
 from mailtriage.config.load import default_config_path, load_settings
+from mailtriage.errors import UsageError
+from mailtriage.model import ticket_ref
 from mailtriage.store.db import connect, upgrade
+from mailtriage.store.readonly import first_customer_messages, open_readonly
+
+FIXTURES = "rules-fixtures"      # beside rules.yaml: X.eml + X.expect.yaml (classify/expect.py)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     rules = sub.add_parser("rules", help="try the rules").add_subparsers(dest="sub", required=True)
     test = rules.add_parser("test", help="what the rules decide for a message, without storing it")
-    test.add_argument("file", type=Path)
+    test.add_argument("file", type=Path, help="a message; with --expect, a folder of X.eml + X.expect.yaml")
+    test.add_argument("--expect", action="store_true", help="check each X.eml against X.expect.yaml; exit 1 "
+                      "on any mismatch")
+    test.add_argument("--rules", type=Path, help="this rules file instead of the config's")
     test.add_argument("--json", action="store_true")
     test.set_defaults(handler=cmd_rules_test)
+    again = rules.add_parser("replay", help="what another rules file would decide for the stored tickets' "
+                             "first messages (reads the database, never writes)")
+    again.add_argument("--rules", type=Path, required=True, help="the candidate rules file")
+    again.add_argument("--since", help="tickets created on or after this date (YYYY-MM-DD) or instant")
+    again.add_argument("--json", action="store_true")
+    again.set_defaults(handler=cmd_rules_replay)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="bring the schema to the current version").set_defaults(handler=cmd_db_upgrade)
@@ -42,6 +58,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     target.mkdir(parents=True, exist_ok=True)
     config, templates = builtin("config"), builtin("templates")
     copies = [(src, target / src.name) for src in sorted(config.glob("*.yaml"))]
+    # The example rules' fixtures: `rules test rules-fixtures --expect` keeps edited rules honest.
+    copies += [(src, target / FIXTURES / src.name) for src in sorted((config / FIXTURES).glob("*"))]
     copies += [(src, target / "templates" / src.relative_to(templates))
                for src in sorted(templates.rglob("*")) if src.is_file() and src.suffix in (".txt", ".html")]
     for src, dst in copies:
@@ -66,9 +84,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    config = common.config(args)
+    if args.expect and args.json:
+        raise UsageError("--json shows one message's verdict; --expect prints one line per mismatch")
+    rules = _rules_of(args)
+    if args.expect:
+        return _test_fixtures(args.file, rules)
     mail = parse(args.file.read_bytes())
-    verdict = classify(mail, config.rules)
+    verdict = classify(mail, rules)
     if args.json:
         common.print_json({"message_id": mail.message_id, "subject": mail.subject, "from": mail.from_addr,
                            **verdict.as_dict()})
@@ -82,6 +104,61 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     for hit in verdict.hits:
         print(f"  rule {hit.rule}: {hit.field} matched {hit.pattern!r} on {hit.matched!r}")
     return 0
+
+
+def _rules_of(args: argparse.Namespace) -> RuleSet:
+    """`--rules FILE` when given, else the rules in force (the config's)."""
+    return load_rules(args.rules) if args.rules is not None else common.config(args).rules
+
+
+def _test_fixtures(folder: Path, rules: RuleSet) -> int:
+    """`rules test DIR --expect`: one line per mismatch, exit 1 if any."""
+    fixtures = load_fixtures(folder)        # a broken fixture set: ConfigError, every problem at its line
+    failed = 0
+    for fixture in fixtures:
+        wrong = mismatches(fixture.expect, classify(parse(fixture.eml.read_bytes()), rules))
+        failed += bool(wrong)
+        for line in wrong:
+            print(f"{fixture.eml.name}: {line}")
+    if failed:
+        print(f"{failed} of {len(fixtures)} fixture(s) in {folder} not as expected by {rules.source}")
+        return 1
+    print(f"ok: {len(fixtures)} fixture(s) in {folder} as expected by {rules.source}")
+    return 0
+
+
+def cmd_rules_replay(args: argparse.Namespace) -> int:
+    since = common.since(args.since)
+    config = common.config(args)
+    candidate = load_rules(args.rules)
+    prefix = config.settings.ticket_prefix
+    store = open_readonly(config.settings.database)      # SQLite mode=ro / READ ONLY transactions
+    try:
+        with store.session() as session:
+            stored = ((ticket_ref(prefix, number), raw) for number, raw in first_customer_messages(session, since))
+            result = replay(stored, config.rules, candidate)
+    finally:
+        store.close()
+    if args.json:
+        common.print_json(result.as_dict())
+    else:
+        print(_replay_text(result, candidate.source))
+    return 0
+
+
+def _replay_text(result: Replay, source: str) -> str:
+    lines = [f"{c.ref} {c.field} {_shown(c.old)} -> {_shown(c.new)} ({c.rule})" for c in result.changed]
+    tickets = len({c.ref for c in result.changed})
+    by_rule = ", ".join(f"{rule} {count}" for rule, count in result.by_rule().items())
+    lines.append(f"{result.messages} first message(s) replayed through {source}: {tickets} ticket(s) would "
+                 f"change" + (f" ({len(result.changed)} field(s)); tickets per rule: {by_rule}" if tickets else ""))
+    return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return "-" if value is None else str(value)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

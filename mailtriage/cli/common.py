@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, time, timezone
 from typing import Any
 
 from mailtriage.app import App, Config, build_app, load_config
@@ -25,6 +26,18 @@ def clock(args: argparse.Namespace) -> Clock:
         return FixedClock(parse_instant(args.now))
     except ValueError as exc:
         raise UsageError(f"--now {args.now!r}: not an ISO-8601 instant") from exc
+
+
+def since(text: str | None) -> datetime | None:
+    """`--since`: a date (midnight UTC) or an ISO-8601 instant; None when not given."""
+    if not text:
+        return None
+    try:
+        if len(text.strip()) == 10:
+            return datetime.combine(datetime.fromisoformat(text.strip()).date(), time(0), tzinfo=timezone.utc)
+        return parse_instant(text)
+    except ValueError as exc:
+        raise UsageError(f"--since {text!r}: not a date (YYYY-MM-DD) or ISO-8601 instant") from exc
 
 
 def app(args: argparse.Namespace, auto_create: bool = True) -> App:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, time, timezone
 
 from sqlalchemy import select
 
 from mailtriage.cli import common
-from mailtriage.clock import parse_instant
-from mailtriage.errors import UsageError
 from mailtriage.sla import lifecycle, sweep
 from mailtriage.sla.explain import explain, explain_text
 from mailtriage.sla.report import Facts, build, render_html, render_table
@@ -60,7 +57,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     app = common.app(args)
-    since = _since(args.since)
+    since = common.since(args.since)
     query = select(Ticket.severity, Ticket.tier, Ticket.queue, Ticket.first_responded_at, Ticket.resolved_at,
                    Ticket.sla_data)
     if since is not None:
@@ -77,14 +74,3 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(render_table(report))
     return 0
-
-
-def _since(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        if len(text.strip()) == 10:
-            return datetime.combine(datetime.fromisoformat(text.strip()).date(), time(0), tzinfo=timezone.utc)
-        return parse_instant(text)
-    except ValueError as exc:
-        raise UsageError(f"--since {text!r}: not a date (YYYY-MM-DD) or ISO-8601 instant") from exc

@@ -50,6 +50,8 @@ def test_the_wheel_carries_config_and_every_template(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "mailtriage/_defaults/config/mailtriage.yaml" in names
     assert "mailtriage/_defaults/config/rules.yaml" in names
+    fixtures = files_under(ROOT / "config" / "rules-fixtures")      # `init` copies them beside rules.yaml
+    assert fixtures and {f"mailtriage/_defaults/config/rules-fixtures/{name}" for name in fixtures} <= names
     templates = files_under(ROOT / "templates")
     assert {"acknowledgement.txt", "report_sla.html"} <= templates
     assert {f"mailtriage/_defaults/templates/{name}" for name in templates} <= names
