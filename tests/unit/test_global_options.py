@@ -14,13 +14,14 @@ GLOBAL = ["--config", "site/mailtriage.yaml", "--now", NOW, "-v"]
 
 
 def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[list[str], list[str]]]:
-    """Every runnable command: its words, and a value for each required positional."""
+    """Every runnable command: its words, and a value for each required positional and option."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from commands(sub, path + (name,))
             return
-    yield list(path), ["x" for a in parser._actions if not a.option_strings and a.nargs is None]
+    required = [word for a in parser._actions if a.option_strings and a.required for word in (a.option_strings[0], "x")]
+    yield list(path), ["x" for a in parser._actions if not a.option_strings and a.nargs is None] + required
 
 
 def test_the_walk_finds_every_command():
