@@ -79,9 +79,10 @@ def test_new_ticket_notice_goes_to_the_tier_with_text_facts_and_commands(desk):
     assert notice["To"] == "l1-team@example.test"
     assert notice["Reply-To"] == "support@example.test" and notice["From"].addresses[0].addr_spec == \
         "support@example.test"
-    assert notice["Subject"] == "[MT-1] New ticket: Printer on fire"
+    assert notice["Subject"] == "[MT-1] Printer on fire"          # one subject for every notice (item 18)
     assert notice["In-Reply-To"] == "<c-1@customer.example>" and notice["Auto-Submitted"] == "auto-generated"
     text = text_of(notice)
+    assert text.startswith("New ticket: ")                      # what kind of notice: its first line
     assert "It is smoking." in text and "carla@customer.example (also: dan@customer.example)" in text
     assert "Severity: S3" in text and "#severity S1..S4" in text and "#assign NAME|me" in text
     assert ("notified", "new: to l1-team@example.test") in desk.events()
@@ -184,7 +185,7 @@ def test_what_is_not_understood_gets_the_agent_a_short_reply(desk):
     [relayed] = [m for m in sent if m["To"] == "carla@customer.example"]
     assert text_of(relayed).strip() == "Hello Carla, on it."
     [escalated] = [m for m in sent if m["To"] == "l2-team@example.test"]     # the new tier hears of it
-    assert escalated["Subject"].startswith("[MT-1] Escalated")
+    assert escalated["Subject"] == "[MT-1] Printer on fire" and text_of(escalated).startswith("Escalated")
     assert desk.ticket()["tier"] == "L2" and desk.ticket()["severity"] == "S3"
     assert any(t == "command-error" for t, _ in desk.events())
 
@@ -195,7 +196,8 @@ def test_mail_to_the_comment_address_is_an_internal_note(desk):
                  to="support-comment@example.test", message_id="<n-1@example.test>")
     assert desk.ingest(raw, now=LATER) == "MT-1 reply"
     [told] = desk.sent()
-    assert told["To"] == "l1-team@example.test" and told["Subject"].startswith("[MT-1] Internal note")
+    assert told["To"] == "l1-team@example.test" and told["Subject"] == "[MT-1] Printer on fire"
+    assert text_of(told).startswith("Internal note")
     assert "it is the fuser" in text_of(told)
     ticket = desk.ticket()
     note = ticket["messages"][-1]
