@@ -11,6 +11,12 @@ way as a line break (CVE-2024-6923): a subject whose text is the literal
 values have their `=?` defused, addresses and Message-IDs with `=?` are
 refused, and the composed header block is checked to hold exactly the
 headers set here, once each.
+
+Bodies are 7-bit on the wire: the SMTP policy would write UTF-8 text as
+`Content-Transfer-Encoding: 8bit`, which a relay may only be given with
+`MAIL FROM … BODY=8BITMIME` after it offered 8BITMIME (RFC 6152), and the
+sender passed no such option. Quoted-printable (mostly-Latin text) or base64
+(Cyrillic, Greek …) needs no extension and reaches every relay intact.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from email.utils import format_datetime
 from mailtriage.errors import HeaderInjection
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")     # str.splitlines() breaks on all of them
+_POLICY = SMTP.clone(cte_type="7bit")      # see the module's docstring: no 8BITMIME needed
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+$")
 
 
@@ -81,7 +88,7 @@ def new_message_id(domain: str) -> str:
 
 
 def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_POLICY)
     local, _, domain = checked_address(mail.from_addr).partition("@")
     msg["From"] = Address(one_line(mail.from_name), local, domain)
     msg["To"] = ", ".join(checked_address(a) for a in mail.to)

@@ -126,3 +126,51 @@ def test_every_notice_about_a_ticket_has_one_subject_and_one_thread(desk):
     assert firsts["tier"].startswith("Escalated") and firsts["reply"].startswith("Customer replied")
     assert firsts["warning"].startswith("SLA warning: first response due")
     assert firsts["escalation"].startswith("Escalated to L3: first response target missed")
+
+
+# -- item 19: text as the writer's client meant it, 7-bit on the wire -----------------------------
+
+def agent_answer(notice: Captured, n: int, content_type: str, body: str) -> bytes:
+    """Alice's answer to a notice, as her client writes it (any Content-Type)."""
+    head = eml("Re: [MT-1] Printer on fire", "", sender=ALICE, message_id=f"<a-{n}@example.test>",
+               in_reply_to=notice.msg["Message-ID"],
+               references=f"<c-1@customer.example> {notice.msg['Message-ID']}").split(b"MIME-Version:")[0]
+    return head + f"MIME-Version: 1.0\r\nContent-Type: {content_type}\r\n\r\n{body}\r\n".encode()
+
+
+def opened(desk: Desk) -> Captured:
+    desk.ingest(eml("Printer on fire", "It is smoking.", message_id="<c-1@customer.example>"))
+    [notice] = desk.to("l1-team@example.test")
+    return notice
+
+
+def test_an_answer_from_a_phone_in_html_reaches_the_customer_unindented(desk):
+    notice = opened(desk)
+    html = ('<div dir="auto"><div dir="auto"><div>Hello Carla,</div><div dir="auto"><br></div>'
+            '<div dir="auto">please switch it off.</div><div dir="auto"><br></div><div>Alice</div></div></div>')
+    desk.ingest(agent_answer(notice, 1, "text/html; charset=utf-8", html), LATER, agent=True)
+    [answer] = desk.to("carla@customer.example", LATER)
+    assert text_of(answer).strip() == "Hello Carla,\n\nplease switch it off.\n\nAlice"
+
+
+def test_a_flowed_answer_from_thunderbird_reaches_the_customer_as_paragraphs(desk):
+    notice = opened(desk)
+    flowed = ("Hello Carla,\r\n\r\nthe fuser unit is broken; we have ordered a new one and a \r\n"
+              "technician will fit it on Wednesday morning. Until then please use \r\n"
+              "the printer on the second floor.\r\n\r\nAlice")
+    desk.ingest(agent_answer(notice, 1, "text/plain; charset=utf-8; format=flowed", flowed), LATER, agent=True)
+    [answer] = desk.to("carla@customer.example", LATER)
+    assert text_of(answer).strip().splitlines() == [
+        "Hello Carla,", "", "the fuser unit is broken; we have ordered a new one and a technician will fit it "
+        "on Wednesday morning. Until then please use the printer on the second floor.", "", "Alice"]
+
+
+def test_eight_bit_text_never_reaches_a_relay_without_body_8bitmime(desk):
+    desk.ingest(eml("Drucker brennt", "Die Größe des Rauchs: groß.\n\nJürgen", sender="Jürgen Groß <jg@kunde.example>",
+                    message_id="<c-1@customer.example>"))
+    sent = desk.flush()
+    assert sorted(m.rcpt_tos[0] for m in sent) == ["jg@kunde.example", "l1-team@example.test"]
+    for mail in sent:                                           # RFC 6152: 8-bit data only after BODY=8BITMIME
+        assert mail.raw.isascii() or "BODY=8BITMIME" in mail.mail_options, mail.raw[:400]
+    [notice] = [m for m in sent if m.rcpt_tos == ["l1-team@example.test"]]
+    assert "Die Größe des Rauchs: groß." in text_of(notice)
