@@ -52,6 +52,7 @@ class Outgoing:
     loop_id: str | None = None
     cc: tuple[str, ...] = ()
     reply_to: str | None = None
+    names: tuple[tuple[str, str], ...] = ()       # (address, display name) of To/Cc recipients we know by name
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,9 @@ def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     msg = EmailMessage(policy=_POLICY)
     local, _, domain = checked_address(mail.from_addr).partition("@")
     msg["From"] = Address(one_line(mail.from_name), local, domain)
-    msg["To"] = ", ".join(checked_address(a) for a in mail.to)
+    msg["To"] = _recipients(mail.to, mail.names)
     if mail.cc:
-        msg["Cc"] = ", ".join(checked_address(a) for a in mail.cc)
+        msg["Cc"] = _recipients(mail.cc, mail.names)
     if mail.reply_to:
         msg["Reply-To"] = checked_address(mail.reply_to)
     msg["Subject"] = one_line(mail.subject)
@@ -114,6 +115,19 @@ def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     data = msg.as_bytes()
     _check_header_block(data, msg.keys())
     return data
+
+
+def _recipients(addresses: tuple[str, ...], names: tuple[tuple[str, str], ...]) -> str | tuple[Address, ...]:
+    """To/Cc with the display names we know (a person's client shows them, and
+    files the mail under them); the header registry quotes `Jansen, Pieter`."""
+    known = {address.lower(): name for address, name in names}
+    if not any(known.get(a.lower()) for a in addresses):
+        return ", ".join(checked_address(a) for a in addresses)
+    found = []
+    for address in addresses:
+        local, _, domain = checked_address(address).partition("@")
+        found.append(Address(one_line(known.get(address.lower(), "")), local, domain))
+    return tuple(found)
 
 
 def _usable_msgid(value: str) -> bool:

@@ -174,3 +174,39 @@ def test_eight_bit_text_never_reaches_a_relay_without_body_8bitmime(desk):
         assert mail.raw.isascii() or "BODY=8BITMIME" in mail.mail_options, mail.raw[:400]
     [notice] = [m for m in sent if m.rcpt_tos == ["l1-team@example.test"]]
     assert "Die Größe des Rauchs: groß." in text_of(notice)
+
+
+# -- item 20: names and times as people read them --------------------------------------------------
+
+def test_the_customer_is_greeted_by_name_with_local_times_and_notices_drop_what_is_done(desk):
+    first = eml("Printer on fire", "It is smoking.", sender='"Jansen, Pieter" <pieter@customer.example>',
+                message_id="<c-1@customer.example>")
+    assert desk.ingest(first) == "MT-1 new"                                 # S3: 1h / 3h in the office calendar
+    sent = desk.flush()
+    [ack] = [m for m in sent if m.rcpt_tos == ["pieter@customer.example"]]
+    [notice] = [m for m in sent if m.rcpt_tos == ["l1-team@example.test"]]
+    assert text_of(ack).startswith("Hello Pieter Jansen,\n")
+    assert "We aim to respond by Monday 2 March 2026, 11:00 CET." in text_of(ack)     # Amsterdam, not UTC ISO
+    assert ack.msg["To"].addresses[0].display_name == "Jansen, Pieter"            # the name as the customer wrote it
+    assert "First response due: Mon 2026-03-02 11:00 CET" in text_of(notice)
+    assert "Resolution due:     Mon 2026-03-02 13:00 CET" in text_of(notice)
+
+    answer = eml("Re: [MT-1] Printer on fire", "#assign me\nHello Pieter, please unplug it.", sender=ALICE,
+                 message_id="<a-1@example.test>", in_reply_to=notice.msg["Message-ID"],
+                 references=f"<c-1@customer.example> {notice.msg['Message-ID']}")
+    desk.ingest(answer, LATER, agent=True)                                     # the first response
+    desk.flush(LATER)
+    again = eml("Re: [MT-1] Printer on fire", "Unplugged, still smoking.", sender="pieter@customer.example",
+                message_id="<c-2@customer.example>", in_reply_to="<c-1@customer.example>")
+    desk.ingest(again, "2026-03-02T09:10:00+00:00")
+    [told] = desk.to("alice@example.test", "2026-03-02T09:10:00+00:00")
+    assert told.msg["To"].addresses[0].display_name == "Alice"               # the assignee, by name
+    assert "First response due" not in text_of(told)
+    assert "Resolution due:     Mon 2026-03-02 13:00 CET" in text_of(told)
+
+    desk.site.ok("sla", "tick", now="2026-03-02T12:00:00+00:00")           # the resolution target missed
+    [escalation] = desk.to("l2-team@example.test", "2026-03-02T12:00:00+00:00")
+    deadlines = text_of(escalation).partition("Deadlines\n")[2].partition("\n\n")[0].splitlines()
+    [first_response] = [line for line in deadlines if "first response" in line]
+    assert first_response.split()[:3] == ["first", "response", "met"] and "due" not in first_response
+    assert "Opened:      Mon 2026-03-02 10:00 CET" in text_of(escalation)

@@ -77,3 +77,15 @@ def test_bodies_are_seven_bit_on_the_wire(body: str) -> None:
     parsed = email.message_from_bytes(data, policy=email.policy.default)
     assert parsed.get_content().rstrip("\r\n") == body
     assert parsed["From"].addresses[0].display_name == "Jürgen's Support"
+
+
+def test_to_and_cc_keep_the_names_we_know_and_names_cannot_add_headers() -> None:
+    names = (("anna@customer.example", "Jansen, Pieter"),
+             ("bob@customer.example", f"Bob\r\nBcc: x@evil.example {SMUGGLED}"))
+    data = compose(mail(cc=("bob@customer.example", "dan@customer.example"), names=names), T0, "<m-1@example.test>")
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    [anna] = parsed["To"].addresses
+    assert (anna.display_name, anna.addr_spec) == ("Jansen, Pieter", "anna@customer.example")
+    bob, dan = parsed["Cc"].addresses
+    assert bob.addr_spec == "bob@customer.example" and (dan.display_name, dan.addr_spec) == ("", "dan@customer.example")
+    assert parsed["Bcc"] is None and "bcc" not in header_names(data)
