@@ -280,3 +280,9 @@ def bounded(seconds: float, megabytes: float | None):  # type: ignore[no-untyped
             tracemalloc.stop()
     assert elapsed < seconds, f"took {elapsed:.1f} s, bound {seconds} s"
     assert megabytes is None or peak < megabytes, f"peaked at {peak:.0f} MB, bound {megabytes} MB"
+
+
+def bare(header) -> str:  # type: ignore[no-untyped-def]
+    """The addresses of a parsed To/Cc header, comma-separated, without the
+    display names our mail keeps there (issue 17, item 20)."""
+    return ", ".join(address.addr_spec for address in header.addresses) if header is not None else ""

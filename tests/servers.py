@@ -149,6 +149,7 @@ class Captured:
     mail_from: str
     rcpt_tos: list
     raw: bytes                                # exactly as sent (CRLF line ends)
+    mail_options: list = field(default_factory=list)     # MAIL FROM parameters (BODY=8BITMIME, SIZE=…)
 
     @property
     def msg(self) -> email.message.EmailMessage:
@@ -214,7 +215,7 @@ class SinkHandler:
             return reply
         with self.lock:
             self.messages.append(Captured(envelope.mail_from, list(envelope.rcpt_tos),
-                                          envelope.original_content))
+                                          envelope.original_content, list(envelope.mail_options)))
         return "250 Message accepted for delivery"
 
 

@@ -23,6 +23,16 @@ fixtures: see tests/corpus/test_reply_trimming.py.
 
 Inline replies (answers between `>`-quoted parts) keep their quoted parts:
 without them the answers make no sense.
+
+A forward is not history: a customer who forwards a thread to support wants
+the agent to read it. `split_keeping_forwards()` (for the agents' notices)
+cuts what `split_reply()` cuts above a forward and keeps the forwarded
+message whole: Gmail's and Thunderbird's "-------- Forwarded message
+--------" lines and Apple Mail's "Begin forwarded message:" (in the ten
+languages), and Outlook's From:/Sent: block when the subject says FW:
+(Outlook writes the same block for a reply and a forward; only the subject
+tells them apart). An agent's answer never keeps one: what it relays to a
+customer stays what the agent wrote above the history.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "sv", "da", "pl", "cs")
 # backtracking `re`: about 2 ms per KB for ten languages, so this bounds the cost.)
 HEADER_SCAN = 32_000
 MAX_HEADER_LINE = 1_000
+MAX_FORWARD_LINE = 5_000      # a forward line further down is inside what was forwarded
 
 _QUOTED = re.compile(r"^\s*>")
 _SIG_DELIMITER = re.compile(r"^(?:--|__|-- )\s*$")
@@ -50,6 +61,22 @@ _OUTLOOK_LINE = re.compile(r"^\s*_{32,}\s*$")
 _DATED_ATTRIBUTION = re.compile(
     r"^[^\n]{0,160}(?:\d{1,2}:\d{2}|\b(?:19|20)\d{2}\b)[^\n]{0,160}<[^<>\s@]+@[^<>\s@]+>[^\n]{0,80}:\s*$")
 _SIGNATURE_TAIL = 15          # a "-Name" line counts only this close to the end
+# Gmail "---------- Forwarded message ---------", Thunderbird "-------- Forwarded Message --------",
+# Yahoo "----- Forwarded Message -----", in the languages of LANGUAGES.
+_FORWARD_RULE = re.compile(
+    r"^\s*-{2,}\s*(?:Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]|Doorgestuurd bericht"
+    r"|Mensaje reenviado|Messaggio inoltrato|Vidarebefordrat meddelande|Videresendt (?:meddelelse|besked)"
+    r"|Przekazana wiadomo[śs][ćc]|P[řr]eposlan[áa] zpr[áa]va)\s*-{2,}\s*$", re.I)
+# Apple Mail: "Begin forwarded message:", per language.
+_FORWARD_INTRO = re.compile(
+    r"^\s*(?:Begin forwarded message|Anfang der weitergeleiteten (?:Nachricht|E-Mail)|D[ée]but du message r[ée]exp[ée]di[ée]"
+    r"|Begin doorgestuurd bericht|Inicio del mensaje reenviado|Inizio messaggio inoltrato"
+    r"|Vidarebefordrat (?:brev|mejl)|Start p[åa] videresendt (?:besked|meddelelse)"
+    r"|Pocz[ąa]tek przekazywanej wiadomo[śs]ci|Za[čc][áa]tek p[řr]eposlan[ée] zpr[áa]vy)\s*:\s*$", re.I)
+# A subject that forwards: "FW:", "Fwd:", German "WG:", French "TR:", Spanish "RV:", Dutch "Doorst:",
+# Swedish "VB:", Danish/Norwegian "VS:", Polish "PD:", Czech "PŘ:"; only the first prefix counts
+# ("RE: FW: …" is a reply, and what it quotes is history).
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|doorst|vb|vs|pd|p[řr])\s*:", re.I)
 
 
 @dataclass(frozen=True)
@@ -61,8 +88,26 @@ class Reply:
 
 
 def split_reply(body: str, languages: tuple[str, ...] = LANGUAGES) -> Reply:
-    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    start, end = _own_region(lines, _header_lines(lines, languages))
+    lines = _lines(body)
+    return _split(lines, _header_lines(lines, languages), languages)
+
+
+def split_keeping_forwards(body: str, subject: str = "", languages: tuple[str, ...] = LANGUAGES) -> Reply:
+    """What a customer sent, for the agents: the text above a forward split as
+    `split_reply()` splits it, then the forwarded message whole."""
+    lines = _lines(body)
+    headers = _header_lines(lines, languages)
+    at = _forward_start(lines, headers, subject)
+    if at is None:
+        return _split(lines, headers, languages)
+    note = _split(lines[:at], [(first, last) for first, last in headers if last < at], languages)
+    forwarded = _join(lines[at:])
+    return Reply(_join([note.text, "", forwarded]).strip("\n"), note.signature,
+                 _join([note.with_signature, "", forwarded]).strip("\n"), note.trimmed)
+
+
+def _split(lines: list[str], headers: list[tuple[int, int]], languages: tuple[str, ...]) -> Reply:
+    start, end = _own_region(lines, headers)
     own = lines[start:end]
     sig_at = _signature_start(own, languages)
     text, signature = own[:sig_at], own[sig_at:]
@@ -70,6 +115,27 @@ def split_reply(body: str, languages: tuple[str, ...] = LANGUAGES) -> Reply:
     signed = own if signature else kept
     trimmed = _words(lines) != _words(kept)
     return Reply(_join(kept), _join(signature), _join(signed), trimmed)
+
+
+def _lines(body: str) -> list[str]:
+    return body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _forward_start(lines: list[str], headers: list[tuple[int, int]], subject: str) -> int | None:
+    """The line a forwarded message starts at, when it is in what the author
+    wrote (not inside quoted history, where it was forwarded before)."""
+    start, end = _own_region(lines, headers)
+    marker = next((i for i in range(start, min(len(lines), MAX_FORWARD_LINE)) if not _QUOTED.match(lines[i])
+                   and (_FORWARD_RULE.match(lines[i]) or _FORWARD_INTRO.match(lines[i]))), None)
+    if marker is not None and (marker <= end or not _has_text(lines[end:marker])):
+        return marker
+    if end < len(lines) and _FORWARD_SUBJECT.match(subject) and not _QUOTED.match(lines[end]):
+        above = end                   # Outlook: its underscore or "Original Message" line belongs to the block
+        while above > start and (not lines[above - 1].strip() or _SEPARATOR.match(lines[above - 1])
+                                 or _OUTLOOK_LINE.match(lines[above - 1])):
+            above -= 1
+        return above
+    return None
 
 
 def _words(lines: list[str]) -> int:

@@ -21,7 +21,7 @@ from mailtriage.config.values import Agent, Settings, find_agent
 from mailtriage.model import TicketEvent, TicketRecord, Tier, ticket_ref
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
-from mailtriage.notify.views import sender, ticket_view
+from mailtriage.notify.views import agent_names, sender, ticket_view
 
 NOTICE = "agent-notice"
 COMMAND_ERROR = "command-error"
@@ -87,7 +87,8 @@ def notice(settings: Settings, templates: Templates, ticket: TicketRecord, reaso
     in_reply_to = written.message_id if written and written.message_id else (ids[-1] if ids else None)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=recipients, subject=rendered.subject,
                     body=rendered.body, in_reply_to=in_reply_to, references=ids,
-                    auto_submitted="auto-generated", loop_id=settings.loop_id, reply_to=from_addr)
+                    auto_submitted="auto-generated", loop_id=settings.loop_id, reply_to=from_addr,
+                    names=agent_names(settings, recipients))
     return (OutgoingMail(NOTICE, mail, new_message_id(from_addr.partition("@")[2])),
             TicketEvent("notified", f"{reason}: to {', '.join(recipients)}"))
 
@@ -103,7 +104,7 @@ def command_error(settings: Settings, templates: Templates, ticket: TicketRecord
         "problems": [{"line": line, "why": why} for line, why in problems], "done": list(done)})
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=(agent_address,), subject=rendered.subject,
                     body=rendered.body, in_reply_to=in_reply_to, references=(in_reply_to,) if in_reply_to else (),
-                    auto_submitted="auto-replied", loop_id=settings.loop_id)
+                    auto_submitted="auto-replied", loop_id=settings.loop_id, names=((agent_address, agent_name),))
     return OutgoingMail(COMMAND_ERROR, mail, new_message_id(from_addr.partition("@")[2]))
 
 
@@ -117,7 +118,7 @@ def display_name(agent: Agent | None, address: str, header_name: str) -> str:
 def ticket_context(settings: Settings, ticket: TicketRecord,
                    participants: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     """The values every template about a ticket may use."""
-    view = ticket_view(ticket, settings.ticket_prefix)
+    view = ticket_view(ticket, settings)
     from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     comment = next((m.comment_address for m in settings.mailboxes if m.address == from_addr), None)
     others = [a for a, _ in participants if a != ticket.requester]

@@ -11,6 +11,12 @@ way as a line break (CVE-2024-6923): a subject whose text is the literal
 values have their `=?` defused, addresses and Message-IDs with `=?` are
 refused, and the composed header block is checked to hold exactly the
 headers set here, once each.
+
+Bodies are 7-bit on the wire: the SMTP policy would write UTF-8 text as
+`Content-Transfer-Encoding: 8bit`, which a relay may only be given with
+`MAIL FROM … BODY=8BITMIME` after it offered 8BITMIME (RFC 6152), and the
+sender passed no such option. Quoted-printable (mostly-Latin text) or base64
+(Cyrillic, Greek …) needs no extension and reaches every relay intact.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from email.utils import format_datetime
 from mailtriage.errors import HeaderInjection
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")     # str.splitlines() breaks on all of them
+_POLICY = SMTP.clone(cte_type="7bit")      # see the module's docstring: no 8BITMIME needed
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+$")
 
 
@@ -45,6 +52,7 @@ class Outgoing:
     loop_id: str | None = None
     cc: tuple[str, ...] = ()
     reply_to: str | None = None
+    names: tuple[tuple[str, str], ...] = ()       # (address, display name) of To/Cc recipients we know by name
 
 
 @dataclass(frozen=True)
@@ -81,12 +89,12 @@ def new_message_id(domain: str) -> str:
 
 
 def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_POLICY)
     local, _, domain = checked_address(mail.from_addr).partition("@")
     msg["From"] = Address(one_line(mail.from_name), local, domain)
-    msg["To"] = ", ".join(checked_address(a) for a in mail.to)
+    msg["To"] = _recipients(mail.to, mail.names)
     if mail.cc:
-        msg["Cc"] = ", ".join(checked_address(a) for a in mail.cc)
+        msg["Cc"] = _recipients(mail.cc, mail.names)
     if mail.reply_to:
         msg["Reply-To"] = checked_address(mail.reply_to)
     msg["Subject"] = one_line(mail.subject)
@@ -107,6 +115,19 @@ def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     data = msg.as_bytes()
     _check_header_block(data, msg.keys())
     return data
+
+
+def _recipients(addresses: tuple[str, ...], names: tuple[tuple[str, str], ...]) -> str | tuple[Address, ...]:
+    """To/Cc with the display names we know (a person's client shows them, and
+    files the mail under them); the header registry quotes `Jansen, Pieter`."""
+    known = {address.lower(): name for address, name in names}
+    if not any(known.get(a.lower()) for a in addresses):
+        return ", ".join(checked_address(a) for a in addresses)
+    found = []
+    for address in addresses:
+        local, _, domain = checked_address(address).partition("@")
+        found.append(Address(one_line(known.get(address.lower(), "")), local, domain))
+    return tuple(found)
 
 
 def _usable_msgid(value: str) -> bool:

@@ -15,7 +15,7 @@ from mailtriage.model import ParsedMail, TicketRecord
 from mailtriage.notify.agentmail import ticket_context
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
-from mailtriage.notify.views import FALLBACK_SENDER, sender, ticket_view
+from mailtriage.notify.views import FALLBACK_SENDER, greeting_name, long_time, sender, ticket_view, ticket_zone
 
 ACKNOWLEDGEMENT = "acknowledgement"
 ANSWER = "agent-reply"
@@ -25,18 +25,21 @@ CUSTOMER_KINDS = (ACKNOWLEDGEMENT, ANSWER)
 
 def acknowledgement(settings: Settings, templates: Templates, ticket: TicketRecord, mail: ParsedMail,
                     to: str, mailbox: Mailbox | None) -> OutgoingMail:
-    """"We have your message": to `to`, threaded to the customer's mail."""
+    """"We have your message": to `to`, threaded to the customer's mail. The
+    sender's name greets them and stays on To: when `to` is the From: address
+    (a Reply-To elsewhere, a web form's, is somebody we do not know by name)."""
     from_addr, from_name = (mailbox.address, mailbox.from_name) if mailbox else FALLBACK_SENDER
-    view = ticket_view(ticket, settings.ticket_prefix)
+    view = ticket_view(ticket, settings)
+    name = mail.from_name if to == mail.from_addr else ""
     rendered = templates.render("acknowledgement", {
         "ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
-        "customer_name": mail.from_name if to == mail.from_addr else "", "from_name": from_name,
-        "first_response_due": view.first_response_due,
+        "customer_name": greeting_name(name), "from_name": from_name,
+        "first_response_due": long_time(ticket.first_response_due, ticket_zone(settings, ticket)),
     })
     outgoing = Outgoing(
         from_addr=from_addr, from_name=from_name, to=(to,), subject=rendered.subject, body=rendered.body,
         in_reply_to=mail.message_id, references=tuple(dict.fromkeys(mail.references + (mail.message_id,))),
-        auto_submitted="auto-replied", loop_id=settings.loop_id,
+        auto_submitted="auto-replied", loop_id=settings.loop_id, names=((to, name),) if name else (),
     )
     return OutgoingMail(ACKNOWLEDGEMENT, outgoing, new_message_id(from_addr.partition("@")[2]))
 

@@ -29,7 +29,7 @@ from mailtriage.sla.timers import LABELS, RUNNING, Timer, Timers
 from mailtriage.store import queries
 from mailtriage.store.records import record_of
 from mailtriage.store.schema import Event, Message, Ticket
-from mailtriage.notify.views import minutes, sender, ticket_view
+from mailtriage.notify.views import agent_names, sender, short_time, ticket_view, ticket_zone
 
 HISTORY_LINES = 25
 EXCERPT_LINES = 15
@@ -73,7 +73,7 @@ def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers,
     """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
     context = _context(session, config, ticket, timers, now)
     context.update(reason=reason, from_tier=from_tier, to_tier=ticket.tier,
-                   history=_history(session, ticket), excerpt=_excerpt(session, ticket))
+                   history=_history(session, config, ticket), excerpt=_excerpt(session, ticket))
     return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now)
 
 
@@ -84,9 +84,7 @@ def describe_timer(timer: Timer, config: Config, now: datetime) -> str:
 
 
 def local_time(at: datetime | None, calendar: Calendar) -> str:
-    if at is None:
-        return "-"
-    return at.astimezone(calendar.timezone).strftime("%a %Y-%m-%d %H:%M %Z")
+    return short_time(at, calendar.timezone) or "-"
 
 
 # -- pieces ---------------------------------------------------------------------
@@ -107,10 +105,12 @@ def _timer_line(timer: Timer, config: Config, now: datetime) -> dict[str, Any]:
     calendar = config.calendars[timer.calendar]
     used = timer.used(now, config.calendars)
     due = timer.when(1.0, config.calendars)
-    return {"name": timer.name, "label": LABELS[timer.name], "state": _timer_state(timer, due, now),
+    state = _timer_state(timer, due, now)
+    shown = due if due and state != "met" else None          # a target met is no longer due
+    return {"name": timer.name, "label": LABELS[timer.name], "state": state,
             "target": format_duration(timer.target), "used": format_duration(used),
             "remaining": format_duration(max(timer.target - used, timedelta(0))),
-            "due": local_time(due, calendar) if due else "", "calendar": timer.calendar}
+            "due": local_time(shown, calendar) if shown else "", "calendar": timer.calendar}
 
 
 def _timer_state(timer: Timer, due: datetime | None, now: datetime) -> str:
@@ -123,20 +123,21 @@ def _timer_state(timer: Timer, due: datetime | None, now: datetime) -> str:
 
 def _context(session: Session, config: Config, ticket: Ticket, timers: Timers, now: datetime) -> dict[str, Any]:
     settings = config.settings
-    view = ticket_view(record_of(ticket), settings.ticket_prefix)
+    record = record_of(ticket)
+    view = ticket_view(record, settings)
     ref = view.ref
     lines = [_timer_line(timer, config, now) for timer in timers.timers.values()]
     return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
-            "assignee": ticket.assignee, "created_at": minutes(ticket.created_at),
+            "assignee": ticket.assignee, "created_at": short_time(ticket.created_at, ticket_zone(settings, record)),
             "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",
             "from_name": sender(settings, ticket.mailbox)[1]}
 
 
-def _history(session: Session, ticket: Ticket) -> list[dict[str, str]]:
+def _history(session: Session, config: Config, ticket: Ticket) -> list[dict[str, str]]:
+    zone = ticket_zone(config.settings, record_of(ticket))
     events = list(session.scalars(select(Event).where(Event.ticket_id == ticket.id)
                                   .order_by(Event.id.desc()).limit(HISTORY_LINES)))
-    return [{"at": e.at.isoformat(timespec="minutes"), "type": e.type, "detail": e.detail}
-            for e in reversed(events)]
+    return [{"at": short_time(e.at, zone) or "", "type": e.type, "detail": e.detail} for e in reversed(events)]
 
 
 def _excerpt(session: Session, ticket: Ticket) -> list[str]:
@@ -156,7 +157,7 @@ def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: 
     thread = queries.conversation_ids(session, ticket.id)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=to, subject=rendered.subject,
                     body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),
-                    auto_submitted="auto-generated", loop_id=settings.loop_id)
+                    auto_submitted="auto-generated", loop_id=settings.loop_id, names=agent_names(settings, to))
     row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id)
     if held_until is not None:
         row.due_at = held_until

@@ -175,11 +175,11 @@ def _untrusted(incoming: Incoming) -> list[TicketEvent]:
 def _notify_agents(incoming: Incoming, ticket: TicketRecord, reason: str, facts: Facts,
                    config: Config) -> tuple[list, list[TicketEvent]]:
     """The assignee or the tier hears of new tickets and customers' replies,
-    with the text (quoted history cut) — not during a history import."""
+    with the text (quoted history cut, forwarded mail kept) — not during a history import."""
     if not incoming.acknowledge or (incoming.automatic and reason == "reply"):
         return [], []
     mail = incoming.mail
-    split = quotes.split_reply(mail.body_text)
+    split = quotes.split_keeping_forwards(mail.body_text, mail.subject)     # a forward is for the agent to read
     author = f"{mail.from_name} <{mail.from_addr}>" if mail.from_name else mail.from_addr
     warning = None
     if incoming.agent.forged:

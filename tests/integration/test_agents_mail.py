@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import eml, make_site
+from helpers import bare, eml, make_site
 
 NOW = "2026-03-02T09:00:00+00:00"
 LATER = "2026-03-02T09:05:00+00:00"
@@ -62,7 +62,7 @@ def desk(tmp_path) -> Desk:
 
 
 def notice_of(messages) -> email.message.EmailMessage:
-    [notice] = [m for m in messages if m["To"] == "l1-team@example.test"]
+    [notice] = [m for m in messages if bare(m["To"]) == "l1-team@example.test"]
     return notice
 
 
@@ -75,13 +75,14 @@ def answer(notice, body: str, *, sender: str = ALICE, message_id: str = "<a-1@ex
 
 def test_new_ticket_notice_goes_to_the_tier_with_text_facts_and_commands(desk):
     ack, notice = desk.sent()
-    assert ack["To"] == "carla@customer.example"
-    assert notice["To"] == "l1-team@example.test"
+    assert bare(ack["To"]) == "carla@customer.example" and ack["To"].addresses[0].display_name == "Carla Customer"
+    assert bare(notice["To"]) == "l1-team@example.test"
     assert notice["Reply-To"] == "support@example.test" and notice["From"].addresses[0].addr_spec == \
         "support@example.test"
-    assert notice["Subject"] == "[MT-1] New ticket: Printer on fire"
+    assert notice["Subject"] == "[MT-1] Printer on fire"          # one subject for every notice (item 18)
     assert notice["In-Reply-To"] == "<c-1@customer.example>" and notice["Auto-Submitted"] == "auto-generated"
     text = text_of(notice)
+    assert text.startswith("New ticket: ")                      # what kind of notice: its first line
     assert "It is smoking." in text and "carla@customer.example (also: dan@customer.example)" in text
     assert "Severity: S3" in text and "#severity S1..S4" in text and "#assign NAME|me" in text
     assert ("notified", "new: to l1-team@example.test") in desk.events()
@@ -97,7 +98,7 @@ def test_an_agent_answer_is_relayed_to_the_customers_threaded(desk):
     [relayed] = desk.sent()
     assert relayed["From"].addresses[0].display_name == "Alice via Example Support"
     assert relayed["From"].addresses[0].addr_spec == "support@example.test"
-    assert (relayed["To"], relayed["Cc"]) == ("carla@customer.example", "dan@customer.example")
+    assert (bare(relayed["To"]), bare(relayed["Cc"])) == ("carla@customer.example", "dan@customer.example")
     assert relayed["Subject"] == "Re: [MT-1] Printer on fire"
     assert relayed["In-Reply-To"] == "<c-1@customer.example>"
     assert relayed["References"].split() == ["<c-1@customer.example>", ack["Message-ID"]]
@@ -116,7 +117,7 @@ def test_an_agent_answer_is_relayed_to_the_customers_threaded(desk):
                 in_reply_to=relayed["Message-ID"], references=relayed["References"] + " " + relayed["Message-ID"])
     assert desk.ingest(reply, now="2026-03-02T09:10:00+00:00", auth=None) == "MT-1 reply"
     [told] = desk.sent()
-    assert told["To"] == "l1-team@example.test" and "Done, thanks." in text_of(told)
+    assert bare(told["To"]) == "l1-team@example.test" and "Done, thanks." in text_of(told)
 
 
 def test_commands_apply_in_order_each_an_event_and_say_nothing_to_the_customer(desk):
@@ -162,7 +163,7 @@ def test_status_rules_from_pending_to_closed_and_a_follow_up(desk):
     # Closed stays closed: the customer's next mail opens MT-2, which refers to MT-1 ...
     assert customer_writes("2026-03-02T10:00:00+00:00", in_reply_to="<c-1@customer.example>") == "MT-2 new"
     assert any(t == "follow-up" and "MT-1" in d for t, d in desk.events("MT-2"))
-    ack2 = [m for m in desk.sent() if m["To"] == "carla@customer.example"][-1]
+    ack2 = [m for m in desk.sent() if bare(m["To"]) == "carla@customer.example"][-1]
     # ... and a reply to MT-2's acknowledgement (whose References name MT-1's mail too) stays in MT-2.
     assert customer_writes("2026-03-02T10:05:00+00:00", in_reply_to=ack2["Message-ID"],
                            references=ack2["References"] + " " + ack2["Message-ID"]) == "MT-2 reply"
@@ -174,17 +175,17 @@ def test_what_is_not_understood_gets_the_agent_a_short_reply(desk):
     raw = answer(notice, "#frobnicate now\n#severity S9\n#assign mallory\n#tier L2\nHello Carla, on it.\n")
     desk.ingest(raw, now=LATER)
     sent = desk.sent()
-    [reply] = [m for m in sent if m["To"] == "alice@example.test"]
+    [reply] = [m for m in sent if bare(m["To"]) == "alice@example.test"]
     text = text_of(reply)
     assert reply["In-Reply-To"] == "<a-1@example.test>" and reply["Auto-Submitted"] == "auto-replied"
     for line in ("#frobnicate now", "unknown command #frobnicate", "#severity S9", "#assign mallory",
                  "no agent is called 'mallory'"):
         assert line in text
     assert "#tier L2" in text.partition("What was done:")[2]
-    [relayed] = [m for m in sent if m["To"] == "carla@customer.example"]
+    [relayed] = [m for m in sent if bare(m["To"]) == "carla@customer.example"]
     assert text_of(relayed).strip() == "Hello Carla, on it."
-    [escalated] = [m for m in sent if m["To"] == "l2-team@example.test"]     # the new tier hears of it
-    assert escalated["Subject"].startswith("[MT-1] Escalated")
+    [escalated] = [m for m in sent if bare(m["To"]) == "l2-team@example.test"]     # the new tier hears of it
+    assert escalated["Subject"] == "[MT-1] Printer on fire" and text_of(escalated).startswith("Escalated")
     assert desk.ticket()["tier"] == "L2" and desk.ticket()["severity"] == "S3"
     assert any(t == "command-error" for t, _ in desk.events())
 
@@ -195,7 +196,8 @@ def test_mail_to_the_comment_address_is_an_internal_note(desk):
                  to="support-comment@example.test", message_id="<n-1@example.test>")
     assert desk.ingest(raw, now=LATER) == "MT-1 reply"
     [told] = desk.sent()
-    assert told["To"] == "l1-team@example.test" and told["Subject"].startswith("[MT-1] Internal note")
+    assert bare(told["To"]) == "l1-team@example.test" and told["Subject"] == "[MT-1] Printer on fire"
+    assert text_of(told).startswith("Internal note")
     assert "it is the fuser" in text_of(told)
     ticket = desk.ticket()
     note = ticket["messages"][-1]
@@ -210,7 +212,7 @@ def test_a_note_that_names_no_ticket_is_answered_not_kept(desk):
               message_id="<n-2@example.test>")
     assert desk.ingest(raw, now=LATER) == "- ignored:note-without-ticket"
     [reply] = desk.sent()
-    assert reply["To"] == "alice@example.test" and "names no ticket" in text_of(reply)
+    assert bare(reply["To"]) == "alice@example.test" and "names no ticket" in text_of(reply)
     assert len(desk.site.tickets()) == 1
 
 
@@ -233,7 +235,7 @@ def test_a_forged_agent_changes_nothing_and_is_flagged(desk, auth):
     for key in ("status", "severity", "tier", "assignee", "tags", "first_responded_at"):
         assert after[key] == before[key], key
     sent = desk.sent()
-    assert [m["To"] for m in sent] == ["l1-team@example.test"]     # never to the customer
+    assert [bare(m["To"]) for m in sent] == ["l1-team@example.test"]     # never to the customer
     assert "WARNING: this mail claims to come from the agent alice@example.test" in text_of(sent[0])
     assert after["messages"][-1]["kind"] == "customer"
     [(_, detail)] = [(t, d) for t, d in desk.events() if t == "agent-unverified"]
@@ -288,5 +290,5 @@ def test_an_agent_may_open_a_ticket_with_commands(desk):
     ticket = desk.ticket("MT-2")
     assert (ticket["severity"], ticket["tier"]) == ("S1", "L2")
     assert ("severity", "S3 → S1 (by alice@example.test)") in desk.events("MT-2")
-    sent = [m["To"] for m in desk.sent()]
+    sent = [bare(m["To"]) for m in desk.sent()]
     assert sent.count("l2-team@example.test") == 1 and "l1-team@example.test" not in sent

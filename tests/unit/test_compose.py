@@ -66,3 +66,26 @@ def test_only_plain_addresses_are_written(address: str) -> None:
 
 def test_plain_addresses_are_deliverable() -> None:
     assert deliverable("anna.b+tag@customer.example") and deliverable("o'brien@x.example")
+
+
+@pytest.mark.parametrize("body", ["Hallo Jürgen, die Größe passt.", "Здравствуйте, всё работает.",
+                                  "A long line " * 20 + "é"])
+def test_bodies_are_seven_bit_on_the_wire(body: str) -> None:
+    """Without BODY=8BITMIME a relay may not be given 8-bit data (RFC 6152): none is written."""
+    data = compose(mail(body=body, from_name="Jürgen's Support"), T0, "<m-1@example.test>")
+    assert data.isascii()
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed.get_content().rstrip("\r\n") == body
+    assert parsed["From"].addresses[0].display_name == "Jürgen's Support"
+
+
+def test_to_and_cc_keep_the_names_we_know_and_names_cannot_add_headers() -> None:
+    names = (("anna@customer.example", "Jansen, Pieter"),
+             ("bob@customer.example", f"Bob\r\nBcc: x@evil.example {SMUGGLED}"))
+    data = compose(mail(cc=("bob@customer.example", "dan@customer.example"), names=names), T0, "<m-1@example.test>")
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    [anna] = parsed["To"].addresses
+    assert (anna.display_name, anna.addr_spec) == ("Jansen, Pieter", "anna@customer.example")
+    bob, dan = parsed["Cc"].addresses
+    assert bob.addr_spec == "bob@customer.example" and (dan.display_name, dan.addr_spec) == ("", "dan@customer.example")
+    assert parsed["Bcc"] is None and "bcc" not in header_names(data)

@@ -194,6 +194,46 @@ def test_html_only_body_becomes_readable_text() -> None:
     assert "<" not in body and "alert(1)" not in body and "color: red" not in body
 
 
+def test_nested_divs_do_not_indent_the_text_and_lists_stay_indented() -> None:
+    # A phone's answer (Gmail for iOS): every line in a <div>, the whole in two more.
+    html = ('<div dir="auto"><div><div>Hello Carla,</div><div><br></div><div>please restart it.</div>'
+            '<ul><li>first the router</li><li>then the laptop</li></ul><div>Alice</div></div></div>')
+    body = parse(message("Content-Type: text/html; charset=utf-8", body=html)).body_text
+    lines = [line for line in body.splitlines() if line.strip()]
+    assert lines == ["Hello Carla,", "please restart it.", "  * first the router", "  * then the laptop", "Alice"]
+
+
+def test_an_attribution_in_html_keeps_its_address_intact() -> None:
+    html = '<div>On Mon, Alice <span>&lt;<a href="mailto:a@example.test">a@example.test</a>&gt;</span> wrote:</div>'
+    body = parse(message("Content-Type: text/html; charset=utf-8", body=html)).body_text
+    assert body.strip() == "On Mon, Alice <a@example.test> wrote:"
+
+
+THUNDERBIRD = ("Hello Carla,\n\nthe printer in room 4 needs a new fuser unit; we have ordered one \n"
+               "and it should arrive on Wednesday, when a technician will fit it. \n"
+               "Until then please use the printer on the second floor.\n\n"
+               "> Is it the toner? It smells like burnt paper and the display \n> shows E-103.\n\n"
+               " >not a quote, space-stuffed\n\n-- \nAlice\n")
+
+
+def test_format_flowed_is_unwrapped_into_paragraphs() -> None:
+    raw = message("Content-Type: text/plain; charset=utf-8; format=flowed", body=THUNDERBIRD)
+    assert parse(raw).body_text.splitlines() == [
+        "Hello Carla,", "",
+        "the printer in room 4 needs a new fuser unit; we have ordered one and it should arrive on "
+        "Wednesday, when a technician will fit it. Until then please use the printer on the second floor.", "",
+        "> Is it the toner? It smells like burnt paper and the display shows E-103.", "",
+        ">not a quote, space-stuffed", "", "-- ", "Alice"]
+
+
+def test_format_flowed_delsp_joins_without_the_space_and_fixed_text_is_left_alone() -> None:
+    raw = message('Content-Type: text/plain; charset=utf-8; format="flowed"; delsp=yes',
+                  body="Zusammen \ngeschrieben.\n")
+    assert parse(raw).body_text.splitlines() == ["Zusammengeschrieben."]
+    fixed = message("Content-Type: text/plain; charset=utf-8", body="trailing \nspace stays a line\n")
+    assert parse(fixed).body_text.splitlines() == ["trailing ", "space stays a line"]
+
+
 def test_plain_alternative_is_preferred_and_attachments_stay_out() -> None:
     mail = parse(fixture("attachments.eml"))
     assert mail.body_text == "Hello, the rates in the attached file look wrong – please check."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailtriage.mail.quotes import split_reply
+from mailtriage.mail.quotes import split_keeping_forwards, split_reply
 
 
 def test_a_mutt_reply_keeps_the_answer_and_drops_the_quoted_notice_and_signature():
@@ -49,3 +49,54 @@ def test_a_plain_message_is_kept_whole():
 def test_only_history_leaves_nothing():
     assert split_reply("On Mon, Mar 2, 2026, Carla <c@customer.example> wrote:\n> hi\n").text == ""
     assert split_reply("").text == ""
+
+
+# -- forwards (issue 17, item 17): kept for the agents, never relayed ---------------------------
+
+VENDOR = "The outage on router 7 is fixed since 08:40."
+FORWARDS = {
+    "gmail": ("Fwd: Outage", "Can you check this?\n\nCarla\n\n---------- Forwarded message ---------\n"
+              "From: Vendor Support <help@vendor.example>\nDate: Mon, Mar 2, 2026 at 9:00 AM\nSubject: Outage\n"
+              f"To: Carla <carla@customer.example>\n\n{VENDOR}\n"),
+    "apple": ("Fwd: Outage", "See below.\n\nBegin forwarded message:\n\nFrom: Vendor Support <help@vendor.example>\n"
+              "Subject: Outage\nDate: 2 March 2026 at 09:00:00 CET\nTo: Carla <carla@customer.example>\n\n"
+              f"{VENDOR}\n"),
+    "apple, quoted": ("Fwd: Outage", "Begin forwarded message:\n\n> From: Vendor Support <help@vendor.example>\n"
+                      f"> Subject: Outage\n> Date: 2 March 2026 at 09:00:00 CET\n>\n> {VENDOR}\n"),
+    "outlook": ("FW: Outage", "Please have a look.\n\n________________________________\n"
+                "From: Vendor Support <help@vendor.example>\nSent: Monday, March 2, 2026 9:00 AM\n"
+                f"To: Carla <carla@customer.example>\nSubject: Outage\n\n{VENDOR}\n"),
+    "thunderbird, german": ("WG: Outage", "Zur Info\n\n-------- Weitergeleitete Nachricht --------\n"
+                            "Betreff: \tOutage\nDatum: \tMon, 2 Mar 2026 09:00:00 +0100\n"
+                            f"Von: \tVendor Support <help@vendor.example>\n\n{VENDOR}\n"),
+}
+
+
+def test_a_forwarded_message_is_kept_whole_for_the_agents():
+    for name, (subject, body) in FORWARDS.items():
+        kept = split_keeping_forwards(body, subject)
+        assert VENDOR in kept.with_signature and "help@vendor.example" in kept.with_signature, name
+        assert not kept.trimmed, name
+        assert VENDOR not in split_reply(body).with_signature, name      # an agent's answer never relays one
+
+
+def test_the_note_above_a_forward_is_still_trimmed():
+    body = ("Here it is.\n\n-- \nCarla Customer\nACME\n\n---------- Forwarded message ---------\n"
+            f"From: Vendor Support <help@vendor.example>\nSubject: Outage\n\n{VENDOR}\n")
+    kept = split_keeping_forwards(body, "Fwd: Outage")
+    assert kept.with_signature.startswith("Here it is.\n\n-- \nCarla Customer\nACME\n\n---------- Forwarded")
+    assert kept.with_signature.endswith(VENDOR)
+
+
+def test_history_is_still_history_in_a_reply_to_a_forward():
+    outlook = ("Thanks, it works.\n\nFrom: Alice via Example Support <support@example.test>\n"
+               "Sent: Monday, March 2, 2026 10:00 AM\nTo: Carla <carla@customer.example>\n"
+               f"Subject: RE: [MT-1] Outage\n\nFixed.\n\n---------- Forwarded message ---------\n{VENDOR}\n")
+    quoted = ("Thanks.\n\nOn Mon, Mar 2, 2026 at 9:00 AM Example Support <support@example.test> wrote:\n"
+              f"> ---------- Forwarded message ---------\n> {VENDOR}\n")
+    assert split_keeping_forwards(outlook, "RE: FW: Outage").with_signature == "Thanks, it works."
+    assert split_keeping_forwards(outlook, "RE: [MT-1] Outage").with_signature == "Thanks, it works."
+    assert split_keeping_forwards(quoted, "Re: Fwd: Outage").with_signature == "Thanks."
+    plain_reply = "Fixed, thanks.\n\n________________________________\nFrom: Vendor\nSent: Monday\nSubject: Outage\n\nx\n"
+    assert VENDOR not in split_keeping_forwards(plain_reply, "RE: Outage").with_signature
+    assert split_keeping_forwards(plain_reply, "RE: Outage").text == "Fixed, thanks."
