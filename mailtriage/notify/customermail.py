@@ -10,12 +10,18 @@ Message-IDs of internal notes or notices.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from mailtriage.config.values import Mailbox, Settings
 from mailtriage.model import ParsedMail, TicketRecord
 from mailtriage.notify.agentmail import ticket_context
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
 from mailtriage.notify.views import FALLBACK_SENDER, sender, ticket_view
+
+if TYPE_CHECKING:
+    from mailtriage.kb.index import Suggestion
 
 ACKNOWLEDGEMENT = "acknowledgement"
 ANSWER = "agent-reply"
@@ -24,14 +30,16 @@ CUSTOMER_KINDS = (ACKNOWLEDGEMENT, ANSWER)
 
 
 def acknowledgement(settings: Settings, templates: Templates, ticket: TicketRecord, mail: ParsedMail,
-                    to: str, mailbox: Mailbox | None) -> OutgoingMail:
-    """"We have your message": to `to`, threaded to the customer's mail."""
+                    to: str, mailbox: Mailbox | None, suggestions: Sequence[Suggestion] = ()) -> OutgoingMail:
+    """"We have your message": to `to`, threaded to the customer's mail, listing
+    the knowledge base's `suggestions` (their titles and urls are values, never template source)."""
     from_addr, from_name = (mailbox.address, mailbox.from_name) if mailbox else FALLBACK_SENDER
     view = ticket_view(ticket, settings.ticket_prefix)
     rendered = templates.render("acknowledgement", {
         "ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
         "customer_name": mail.from_name if to == mail.from_addr else "", "from_name": from_name,
         "first_response_due": view.first_response_due,
+        "suggestions": [{"title": s.title, "url": s.url} for s in suggestions],
     })
     outgoing = Outgoing(
         from_addr=from_addr, from_name=from_name, to=(to,), subject=rendered.subject, body=rendered.body,
