@@ -62,7 +62,8 @@ def parse_article(text: str, path: str, default_language: str) -> Article | Prob
         return Problem(path, lines.get("language", 1), f"language {meta['language']!r} is no language tag")
     keywords = meta.get("keywords") or ()
     keywords = tuple(k.strip() for k in keywords.split(",")) if isinstance(keywords, str) else tuple(map(str, keywords))
-    return Article(path, title, title_line, language, meta.get("url"), tuple(k for k in keywords if k), body)
+    url = None if meta.get("url") is None else str(meta["url"])
+    return Article(path, title, title_line, language, url, tuple(k for k in keywords if k), body)
 
 
 def _split(text: str, path: str) -> tuple[tuple[dict[str, Any], dict[str, int]] | Problem, str, int]:
@@ -112,7 +113,7 @@ def _check_meta(meta: dict[str, Any], lines: dict[str, int], path: str) -> Probl
             isinstance(keywords, list) and all(isinstance(k, (str, int, float)) for k in keywords)):
         return Problem(path, lines["keywords"], "keywords must be a list of words or one line of words")
     url = meta.get("url")
-    if url is not None and not URL.fullmatch(str(url)):
+    if url is not None and not (URL.fullmatch(str(url)) and str(url).isprintable()):   # no control or bidi characters
         return Problem(path, lines["url"], f"url {str(url)[:80]!r} is not one http(s) address")
     title = meta.get("title")
     if title is not None and not " ".join(str(title).split()):

@@ -68,6 +68,7 @@ def test_without_front_matter_the_heading_is_the_title_and_the_folder_the_langua
     ("---\ntitle: A: b: c\n---\n", 2, "front matter: YAML"),
     ("---\n- just\n- a list\n---\n", 2, "must be keys and values"),
     ("---\ntitle: ok\nurl: javascript:alert(1)\n---\n", 3, "not one http(s) address"),
+    ("---\ntitle: ok\nurl: \"https://a.example/\\u202egnp.exe\"\n---\n", 3, "not one http(s) address"),
     ("---\n\ntitle: [a, b]\n---\n", 3, "title must be text"),
     ("---\nkeywords: {a: 1}\n---\n", 2, "keywords must be a list"),
     ("---\nlanguage: not a tag\n---\n", 2, "no language tag"),
