@@ -80,18 +80,22 @@ def mails(count: int, seed: int = 11) -> list[tuple[str, str]]:
     for index in range(count):
         lang, subject, body = MAILS[index % len(MAILS)]
         if index % 5 == 4:
-            body = "\n\n".join([body] * 60)         # a long mail with quoted history: about 4,000 words
+            body = "\n\n".join([body] * 400)        # a long mail with quoted history: about 4,000 words
         out.append((lang, f"{subject}\n{body}"))
     rng.shuffle(out)
     return out
 
 
-def time_search(kb: KnowledgeBase, queries: list[tuple[str, str]]) -> tuple[list[float], int]:
-    timings, suggested = [], 0
+def time_search(kb: KnowledgeBase, queries: list[tuple[str, str]]) -> tuple[dict[str, list[float]], int]:
+    """Milliseconds per mail, apart for short mails and long ones; how many got suggestions."""
+    timings: dict[str, list[float]] = {"all": [], "short": [], "long": []}
+    suggested = 0
     for lang, text in queries:
         start = time.perf_counter()
         found = kb.search(text, language=lang)
-        timings.append((time.perf_counter() - start) * 1000)
+        elapsed = (time.perf_counter() - start) * 1000
+        timings["all"].append(elapsed)
+        timings["long" if len(text) > 2_000 else "short"].append(elapsed)
         suggested += bool(found)
     return timings, suggested
 
@@ -171,9 +175,10 @@ def main() -> None:
             "read and parse (s)": round(read_s, 2), "build the index (s)": round(build_s, 2),
             "peak RSS growth (MB)": round((rss_after - rss_before) / 1024, 1),
             "mails": len(queries), "mails with suggestions": suggested,
-            "suggestion latency median (ms)": _median(timings), "suggestion latency p95 (ms)": _p95(timings),
-            "suggestion latency max (ms)": round(max(timings), 2),
-            "target p95 (ms)": f"< {TARGET_MS:g}: {'met' if _p95(timings) < TARGET_MS else 'MISSED'}",
+            **{f"suggestion latency, {kind} mails, median / p95 (ms)": f"{_median(values)} / {_p95(values)}"
+               for kind, values in timings.items()},
+            "suggestion latency max (ms)": round(max(timings["all"]), 2),
+            "target p95 (ms)": f"< {TARGET_MS:g}: {'met' if _p95(timings['all']) < TARGET_MS else 'MISSED'}",
         }
         if args.compare:
             results.update(compare(list(loaded.articles), queries))

@@ -79,10 +79,10 @@ class KnowledgeBase:
         theirs: list[Suggestion] = []      # in the customer's language
         others: list[Suggestion] = []
         for index in candidates[np.argsort(-scores[candidates], kind="stable")]:
-            found = self._suggestion(int(index), float(scores[index]), words)
-            group = theirs if found.language == language else others
-            if found.named_by is not None and len(group) < limit:
-                group.append(found)
+            article = self.articles[index]
+            group = theirs if article.language == language else others
+            if len(group) < limit and self._named_by(int(index), words) is not None:
+                group.append(self._suggestion(int(index), float(scores[index]), words))
             if len(theirs) >= limit or (language is None and len(others) >= limit):
                 break                      # many articles clear the bar in a large knowledge base
         return (theirs + others)[:max(limit, 0)]
@@ -104,10 +104,13 @@ class KnowledgeBase:
                 total += weight * np.asarray(bm25.get_scores_from_ids(ids), dtype=np.float64)
         return total
 
+    def _named_by(self, index: int, words: frozenset[str]) -> str | None:
+        return next((name for name, stems in self._names[index] if stems <= words), None)
+
     def _suggestion(self, index: int, score: float, words: frozenset[str]) -> Suggestion:
         article = self.articles[index]
-        named_by = next((name for name, stems in self._names[index] if stems <= words), None)
-        return Suggestion(article.title, article.url, score, article.language, article.path, named_by)
+        return Suggestion(article.title, article.url, score, article.language, article.path,
+                          self._named_by(index, words))
 
 
 def _heading(article: Article, stemmers: Stemmers) -> list[tuple[str, list[str]]]:
