@@ -53,7 +53,8 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(problems)
     calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
     warn_about_policy(settings)           # agent_auth.require: none says so loudly, at every start
-    return Config(settings, rules, calendars, templates, path)
+    kb_folder = settings.path(settings.knowledge_base) if settings.knowledge_base else None
+    return Config(settings, rules, calendars, templates, path, kb_folder)
 
 
 def build_app(config: Config, clock: Clock, *, auto_create: bool = True) -> App:

@@ -75,7 +75,7 @@ def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> Settings:
         data["database"] = os.environ["MAILTRIAGE_DATABASE"]   # deployments and the test suite
     if isinstance(data.get("database"), str):
         data["database"] = _resolve_sqlite(data["database"], Path(data["base_dir"]))
-    missing = _missing_templates_folder(data, locator)
+    missing = _missing_folder(data, locator, "templates") + _missing_folder(data, locator, "knowledge_base")
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -113,13 +113,13 @@ def _raw_calendar_references(data: dict[str, Any], locator: yamlsrc.Locator) -> 
     return problems
 
 
-def _missing_templates_folder(data: dict[str, Any], locator: yamlsrc.Locator) -> list[Problem]:
-    """A `templates:` folder that is not there, reported at that key's line."""
-    named = data.get("templates")
+def _missing_folder(data: dict[str, Any], locator: yamlsrc.Locator, key: str) -> list[Problem]:
+    """A `templates:` or `knowledge_base:` folder that is not there, reported at that key's line."""
+    named = data.get(key)
     if not isinstance(named, str):
         return []
     folder = config_path(data["base_dir"], named)
-    return [] if folder.is_dir() else [locator.problem(("templates",), f"templates folder not found: {folder}")]
+    return [] if folder.is_dir() else [locator.problem((key,), f"{key} folder not found: {folder}")]
 
 
 def named_paths(settings: Settings) -> tuple[Path, Path | None]:

@@ -190,6 +190,7 @@ class Settings(_Frozen):
     sla: SlaSettings
     rules: str | None = None         # None: rules.yaml beside the config if there is one, else the built-in
     templates: str | None = None     # None: the built-in templates (config/builtin.py)
+    knowledge_base: str | None = None   # a folder of Markdown articles the acknowledgement suggests (mailtriage.kb)
     agent_auth: AgentAuth = AgentAuth()
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()

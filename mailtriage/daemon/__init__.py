@@ -125,6 +125,7 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.app.settings
+        self.app.config.build_kb()
         self.recover(self.app.clock.now())
         self.listener = Listener(self.current, after=self._taken)
         self.listener.start()
@@ -192,6 +193,7 @@ class Daemon:
         try:
             config = load_config(path)
             check_passwords(config.settings)
+            config.build_kb()               # before the swap: the running index serves until the new one is ready
         except ConfigError as exc:
             log.error("SIGHUP: %s does not validate; keeping the running configuration:\n%s",
                       path or "embedded defaults", exc)

@@ -10,12 +10,18 @@ Message-IDs of internal notes or notices.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from mailtriage.config.values import Mailbox, Settings
 from mailtriage.model import ParsedMail, TicketRecord
 from mailtriage.notify.agentmail import ticket_context
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
 from mailtriage.notify.views import FALLBACK_SENDER, greeting_name, long_time, sender, ticket_view, ticket_zone
+
+if TYPE_CHECKING:
+    from mailtriage.kb.index import Suggestion
 
 ACKNOWLEDGEMENT = "acknowledgement"
 ANSWER = "agent-reply"
@@ -24,10 +30,12 @@ CUSTOMER_KINDS = (ACKNOWLEDGEMENT, ANSWER)
 
 
 def acknowledgement(settings: Settings, templates: Templates, ticket: TicketRecord, mail: ParsedMail,
-                    to: str, mailbox: Mailbox | None) -> OutgoingMail:
-    """"We have your message": to `to`, threaded to the customer's mail. The
-    sender's name greets them and stays on To: when `to` is the From: address
-    (a Reply-To elsewhere, a web form's, is somebody we do not know by name)."""
+                    to: str, mailbox: Mailbox | None, suggestions: Sequence[Suggestion] = ()) -> OutgoingMail:
+    """"We have your message": to `to`, threaded to the customer's mail, listing
+    the knowledge base's `suggestions` (their titles and urls are values, never
+    template source). The sender's name greets them and stays on To: when `to`
+    is the From: address (a Reply-To elsewhere, a web form's, is somebody we do
+    not know by name)."""
     from_addr, from_name = (mailbox.address, mailbox.from_name) if mailbox else FALLBACK_SENDER
     view = ticket_view(ticket, settings)
     name = mail.from_name if to == mail.from_addr else ""
@@ -35,6 +43,7 @@ def acknowledgement(settings: Settings, templates: Templates, ticket: TicketReco
         "ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
         "customer_name": greeting_name(name), "from_name": from_name,
         "first_response_due": long_time(ticket.first_response_due, ticket_zone(settings, ticket)),
+        "suggestions": [{"title": s.title, "url": s.url} for s in suggestions],
     })
     outgoing = Outgoing(
         from_addr=from_addr, from_name=from_name, to=(to,), subject=rendered.subject, body=rendered.body,

@@ -200,16 +200,25 @@ def _classified_detail(verdict: Verdict) -> str:
 
 def _acknowledge(incoming: Incoming, ticket: TicketRecord, mailbox: Mailbox | None, facts: Facts,
                  config: Config) -> tuple[list, str | None, list[TicketEvent]]:
-    """The acknowledgement, unless that would answer automatic mail or flood one sender."""
+    """The acknowledgement, unless that would answer automatic mail or flood one sender;
+    it lists up to three knowledge-base articles that match the mail (event `kb-suggested`)."""
     why_not = _no_ack_reason(incoming, facts, config)
     if why_not:
         return [], None, [TicketEvent("not-acknowledged", why_not)]
     to = requester_of(incoming, config)
     assert to is not None
-    sent = customermail.acknowledgement(config.settings, config.templates, ticket, incoming.mail, to, mailbox)
+    # language=None until tickets carry the customer's language (issue 15, the language part).
+    suggestions = config.kb.search(f"{incoming.mail.subject}\n{incoming.mail.body_text}", language=None)
+    sent = customermail.acknowledgement(config.settings, config.templates, ticket, incoming.mail, to, mailbox,
+                                        suggestions)
     if to.lower() in facts.suppressed:          # the outbox keeps it, as `suppressed`
         return [sent], None, [TicketEvent("not-acknowledged", f"{to} hard-bounced earlier: mail to it is suppressed")]
-    return [sent], to, [TicketEvent("acknowledged", f"to {to} as {sent.message_id}")]
+    events = [TicketEvent("acknowledged", f"to {to} as {sent.message_id}")]
+    if suggestions:
+        events.append(TicketEvent("kb-suggested", "; ".join(f"{s.title} ({s.language}, score {s.score:.1f})"
+                                                            for s in suggestions),
+                                  {"articles": [s.as_dict() for s in suggestions]}))
+    return [sent], to, events
 
 
 def _no_ack_reason(incoming: Incoming, facts: Facts, config: Config) -> str | None:
