@@ -191,9 +191,6 @@ AUTOMATIC: tuple[Check, ...] = (
     Check("precedence", "Precedence: bulk, list, junk or auto_reply",
           _first_token_in("precedence", {"bulk", "list", "junk", "auto_reply"})),
     Check("list", "a List-* header (RFC 2369, RFC 2919): mailing-list traffic", _header_prefix("list-")),
-    Check("x-auto-response-suppress", "Exchange's X-Auto-Response-Suppress asks for no "
-          "auto-reply (All, AutoReply or OOF)",
-          _any_token_in("x-auto-response-suppress", {"all", "autoreply", "oof"})),
     Check("mailer-daemon", "From: is a daemon, postmaster, no-reply or bounce address",
           _from_local_part(_DAEMON_LOCAL_PART)),
     Check("null-sender", "Return-Path is <>: nobody takes replies (RFC 3834 section 2)",
@@ -208,6 +205,17 @@ OUT_OF_OFFICE: tuple[Check, ...] = (
     Check("subject", "the subject starts like an out-of-office reply in one of several languages",
           _subject_starts(_OUT_OF_OFFICE_SUBJECT)),
 )
+
+
+# Not automatic mail: a wish about our answers. Exchange and Outlook put
+# X-Auto-Response-Suppress on ordinary human mail; it asks that no automatic
+# reply be sent to it (All, or AutoReply: "auto-replies other than
+# out-of-office"; an acknowledgement is one). OOF alone asks only for no
+# out-of-office notices, which we never send. The mail itself is handled as
+# the person's mail it is: it notifies agents, reopens, is relayed.
+NO_AUTO_REPLY = Check("x-auto-response-suppress", "X-Auto-Response-Suppress: All or AutoReply asks for no "
+                      "automatic reply (Exchange, Outlook)",
+                      _any_token_in("x-auto-response-suppress", {"all", "autoreply"}))
 
 
 def _hits(checks: Iterable[Check], mail: ParsedMail, context: Context) -> Iterator[str]:
@@ -229,6 +237,12 @@ def automatic_reason(
 ) -> str | None:
     """The first reason this mail looks automatic, or None for human mail."""
     return next(_hits(AUTOMATIC, mail, Context.of(own_addresses, loop_id, max_hops)), None)
+
+
+def refuses_auto_reply(mail: ParsedMail) -> bool:
+    """The sender asked for no automatic reply (no acknowledgement), though
+    the mail is a person's (`NO_AUTO_REPLY`)."""
+    return NO_AUTO_REPLY.test(mail, Context())
 
 
 def is_out_of_office(mail: ParsedMail) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from mailtriage.config.loaded import Config
 from mailtriage.config.values import Mailbox, find_agent
-from mailtriage.mail import quotes
+from mailtriage.mail import guards, quotes
 from mailtriage.model import Status, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify import agentmail, customermail
 from mailtriage.notify.compose import OutgoingMail, deliverable
@@ -233,6 +233,8 @@ def _no_ack_reason(incoming: Incoming, facts: Facts, config: Config) -> str | No
     to = requester_of(incoming, config)
     if to is None:
         return "no address to answer"
+    if to == reply_address(incoming.mail) and guards.refuses_auto_reply(incoming.mail):
+        return "X-Auto-Response-Suppress asks for no automatic reply"      # the sender's wish, for the sender
     if not deliverable(to):
         return f"{to} cannot be written into a plain (non-SMTPUTF8) mail"
     if to in settings.own_addresses:

@@ -17,6 +17,7 @@ from mailtriage.mail.guards import (
     automatic_reasons,
     is_bounce,
     is_out_of_office,
+    refuses_auto_reply,
 )
 from mailtriage.mail import bounces
 from mailtriage.model import ParsedMail
@@ -41,6 +42,22 @@ def test_human_mail_is_not_automatic() -> None:
     assert automatic_reasons(human, OWN, LOOP_ID) == ()
     assert not is_out_of_office(human)
     assert not is_bounce(human)
+    assert not refuses_auto_reply(human)
+
+
+@pytest.mark.parametrize("value", ["All", "DR, OOF, AutoReply", "autoreply"])
+def test_x_auto_response_suppress_asks_for_no_reply_but_is_human_mail(value: str) -> None:
+    """Exchange and Outlook put it on people's mail: it was reported as the
+    reason `x-auto-response-suppress` (automatic mail); now the mail is a
+    person's, and only the acknowledgement is held back."""
+    wish = mail(f"X-Auto-Response-Suppress: {value}")
+    assert automatic_reason(wish, OWN, LOOP_ID) is None
+    assert automatic_reasons(wish, OWN, LOOP_ID) == ()
+    assert refuses_auto_reply(wish)
+
+
+def test_x_auto_response_suppress_oof_alone_allows_an_acknowledgement() -> None:
+    assert not refuses_auto_reply(mail("X-Auto-Response-Suppress: OOF, DR"))
 
 
 def test_a_real_reply_from_mutt_is_not_automatic() -> None:
@@ -61,8 +78,6 @@ def test_a_real_reply_from_mutt_is_not_automatic() -> None:
         (["List-Id: Users <users.lists.example>"], "list"),
         (["List-Unsubscribe: <mailto:leave@lists.example>"], "list"),
         (["List-Post: NO"], "list"),
-        (["X-Auto-Response-Suppress: All"], "x-auto-response-suppress"),
-        (["X-Auto-Response-Suppress: DR, OOF, AutoReply"], "x-auto-response-suppress"),
         (["X-Loop: HelpDesk.Example"], "x-loop"),
         (["X-Loop: other.example", "X-Loop: helpdesk.example"], "x-loop"),
         (["Return-Path: <>"], "null-sender"),
