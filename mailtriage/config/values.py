@@ -13,12 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from mailtriage.model import Severity, Tier
 from mailtriage.sla.durations import parse_duration, parse_percent
 
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
+SHARED_LOOP_ID = "mailtriage"     # every install's X-Loop before it was its own; now only without mailboxes
 
 
 def _duration(value: Any) -> timedelta:
@@ -195,8 +196,21 @@ class Settings(_Frozen):
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
-    loop_id: str = "mailtriage"
+    loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unique_loop_id(cls, data: Any) -> Any:
+        """Without `loop_id`, the first mailbox's address: each install has its
+        own, so another mailtriage (a customer's, the L4 vendor's) does not take
+        our mail for its own and drop it as a loop."""
+        if not isinstance(data, dict) or data.get("loop_id"):
+            return data
+        mailboxes = data.get("mailboxes")
+        first = mailboxes[0] if isinstance(mailboxes, list) and mailboxes else None
+        address = first.get("address") if isinstance(first, dict) else getattr(first, "address", None)
+        return {**data, "loop_id": str(address).strip().lower() if address else SHARED_LOOP_ID}
 
     @field_validator("ticket_prefix")
     @classmethod

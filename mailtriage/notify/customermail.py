@@ -6,6 +6,11 @@ Support") to the requester, with the other customers on Cc; it threads to
 the customer's newest message and carries References of what the customers
 have seen (their own mail, acknowledgements, earlier answers), never the
 Message-IDs of internal notes or notices.
+
+An answer is a person's mail: no Auto-Submitted and no X-Loop, so another
+helpdesk (another mailtriage) takes it as the human mail it is. Our own
+loop check does not need X-Loop on it: an answer comes back to us From:
+our support address, with a Message-ID in our outbox (pipeline.spine).
 """
 
 from __future__ import annotations
@@ -68,5 +73,5 @@ def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent
     outgoing = Outgoing(from_addr=from_addr, from_name=f"{agent_name} via {from_name}", to=(customers[0],),
                         cc=customers[1:], subject=rendered.subject, body=rendered.body,
                         in_reply_to=theirs[-1] if theirs else (seen[-1] if seen else None),
-                        references=seen, auto_submitted=None, loop_id=settings.loop_id)
+                        references=seen, auto_submitted=None, loop_id=None)
     return OutgoingMail(ANSWER, outgoing, new_message_id(from_addr.partition("@")[2]))

@@ -38,7 +38,7 @@ def test_new_ticket_is_classified_stored_and_acknowledged(site):
     assert ack["In-Reply-To"] == "<anna-1@customer.example>"
     assert "<anna-1@customer.example>" in ack["References"]
     assert ack["Message-ID"] and ack["Message-ID"] != "<anna-1@customer.example>"
-    assert ack["X-Loop"] == "mailtriage"
+    assert ack["X-Loop"] == "support@example.test"        # loop_id: the first mailbox's address
 
 
 def test_reply_to_the_acknowledgement_threads_into_the_ticket(site):
