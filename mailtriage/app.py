@@ -16,7 +16,7 @@ from mailtriage.errors import ConfigError, Problem, TemporaryFailure, one_line
 from mailtriage.notify.render import load_templates
 from mailtriage.config.values import Settings
 from mailtriage.config.builtin import builtin
-from mailtriage.config.load import load_settings, named_paths, raw_paths
+from mailtriage.config.load import load_checked, named_paths, raw_paths
 from mailtriage.sla.calendar import calendar_from_config
 from mailtriage.store import Store, open_store
 
@@ -35,9 +35,10 @@ class App:
 def load_config(path: Path | None) -> Config:
     """Load and validate everything; all problems of rules and templates together."""
     problems: list[Problem] = []
-    settings = None
+    warnings: list[Problem] = []          # a config that works but loses something without a word
+    settings: Settings | None = None
     try:
-        settings = load_settings(path)
+        settings, warnings = load_checked(path)
         rules_path, templates_path = named_paths(settings)
     except ConfigError as exc:
         problems.extend(exc.problems)
@@ -54,7 +55,7 @@ def load_config(path: Path | None) -> Config:
     calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
     warn_about_policy(settings)           # agent_auth.require: none says so loudly, at every start
     kb_folder = settings.path(settings.knowledge_base) if settings.knowledge_base else None
-    return Config(settings, rules, calendars, templates, path, kb_folder)
+    return Config(settings, rules, calendars, templates, path, kb_folder, warnings=tuple(warnings))
 
 
 def build_app(config: Config, clock: Clock, *, auto_create: bool = True) -> App:

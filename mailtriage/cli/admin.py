@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 from mailtriage.app import load_config
@@ -77,9 +78,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else default_config_path()
     config = load_config(path)        # raises ConfigError with every problem
     settings = config.settings
+    for warning in config.warnings:          # works, but loses something: said, and still exit 0
+        print(warning, file=sys.stderr)
+    warned = f", {len(config.warnings)} warning(s) above" if config.warnings else ""
     print(f"ok: {path or 'embedded defaults'}: {len(settings.mailboxes)} mailbox(es), "
           f"{len(config.rules.rules)} rule(s), {len(config.calendars)} calendar(s), "
-          f"{len(settings.agents)} agent(s)")
+          f"{len(settings.agents)} agent(s){warned}")
     return 0
 
 

@@ -4,7 +4,8 @@
 
 `load_settings(path)` reads the file (or the embedded defaults, the built-in
 `config/mailtriage.yaml`, when there is none), checks every key against
-`config.values`, and reports each problem as `FILE:LINE: message`. Rules and
+`config.values` and the keys against each other (`config.checks`), and
+reports each problem as `FILE:LINE: message`. Rules and
 templates are loaded by their own modules from the paths `named_paths` gives
 (see app.py): a config that names none uses the built-in ones.
 """
@@ -17,11 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mailtriage.config import yamlsrc
+from mailtriage.config import checks, yamlsrc
 from mailtriage.config.builtin import builtin
 from mailtriage.config.values import ImapSettings, Settings, SmtpOut, config_path
 from mailtriage.errors import ConfigError, Problem
-from mailtriage.model import Severity
 
 
 def default_config_path() -> Path | None:
@@ -35,6 +35,12 @@ def default_config_path() -> Path | None:
 
 def load_settings(path: Path | None) -> Settings:
     """Load and validate a config file, or the embedded defaults for None."""
+    return load_checked(path)[0]
+
+
+def load_checked(path: Path | None) -> tuple[Settings, list[Problem]]:
+    """The same, with the warnings about it (checks.warnings): a config that
+    works but loses notices or mail without a word."""
     if path is None:
         return _embedded_defaults()
     data, locator = yamlsrc.load(path)
@@ -49,7 +55,7 @@ def load_settings(path: Path | None) -> Settings:
     return _validate(data, locator)
 
 
-def _embedded_defaults() -> Settings:
+def _embedded_defaults() -> tuple[Settings, list[Problem]]:
     """The built-in config/mailtriage.yaml, with its state in the working directory."""
     folder = builtin("config")
     data, locator = yamlsrc.load(folder / "mailtriage.yaml")
@@ -58,8 +64,8 @@ def _embedded_defaults() -> Settings:
     # The example names the templates/ folder `init` writes beside it; here it is the built-in one.
     data.pop("templates", None)
     data["database"] = _resolve_sqlite("sqlite:///mailtriage.db", Path.cwd())
-    settings = _validate(data, locator)
-    return settings.model_copy(update={"smtp_out": SmtpOut(maildir=str(Path.cwd() / "outbox"))})
+    settings, warnings = _validate(data, locator)
+    return settings.model_copy(update={"smtp_out": SmtpOut(maildir=str(Path.cwd() / "outbox"))}), warnings
 
 
 def _resolve_sqlite(url: str, base: Path) -> str:
@@ -70,7 +76,7 @@ def _resolve_sqlite(url: str, base: Path) -> str:
     return prefix + str((base / url[len(prefix):]).resolve())
 
 
-def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> Settings:
+def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> tuple[Settings, list[Problem]]:
     if os.environ.get("MAILTRIAGE_DATABASE"):
         data["database"] = os.environ["MAILTRIAGE_DATABASE"]   # deployments and the test suite
     if isinstance(data.get("database"), str):
@@ -81,10 +87,20 @@ def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> Settings:
     except ValidationError as exc:
         problems = [_problem(error, locator) for error in exc.errors()]
         raise ConfigError(problems + _raw_calendar_references(data, locator) + missing) from exc
-    problems = check_references(settings, locator) + missing
+    problems = checks.problems(settings, locator) + missing
     if problems:
         raise ConfigError(problems)
-    return settings
+    return _with_password_files(settings), checks.warnings(settings, locator)
+
+
+def _with_password_files(settings: Settings) -> Settings:
+    """A relative `password_file` starts at the config file's folder, as every
+    path in it does (not at the daemon's working directory)."""
+    mailboxes = [mailbox.model_copy(update={"imap": mailbox.imap.model_copy(update={
+                     "password_file": str(settings.path(mailbox.imap.password_file))})})
+                 if mailbox.imap is not None and mailbox.imap.password_file else mailbox
+                 for mailbox in settings.mailboxes]
+    return settings.model_copy(update={"mailboxes": mailboxes})
 
 
 def _problem(error: Any, locator: yamlsrc.Locator) -> Problem:
@@ -151,37 +167,6 @@ def _named(rules: Any, templates: Any, base: Path) -> tuple[Path, Path | None]:
     return rules_file, None if templates is None else config_path(base, str(templates))
 
 
-def check_references(settings: Settings, locator: yamlsrc.Locator) -> list[Problem]:
-    """Cross-key checks pydantic cannot do alone: calendars named by SLA targets."""
-    from mailtriage.sla.calendar import calendar_from_config
-
-    problems: list[Problem] = []
-    for name, data in settings.calendars.items():
-        try:
-            calendar_from_config(name, data)
-        except (ValueError, TypeError, KeyError) as exc:
-            where = ("calendars", name) + tuple(getattr(exc, "path", ()))
-            problems.append(locator.problem(where, f"calendar {name}: {exc}"))
-    for severity, target in settings.sla.targets.items():
-        if target.calendar not in settings.calendars:
-            problems.append(locator.problem(
-                ("sla", "targets", severity.value, "calendar"),
-                f"sla.targets.{severity.value}: no calendar named {target.calendar!r}"))
-    for tier, tier_settings in settings.tiers.items():
-        if tier_settings.calendar is not None and tier_settings.calendar not in settings.calendars:
-            problems.append(locator.problem(
-                ("tiers", tier.value, "calendar"),
-                f"tiers.{tier.value}: no calendar named {tier_settings.calendar!r}"))
-    missing = [s.value for s in Severity if s not in settings.sla.targets]
-    if missing:
-        problems.append(locator.problem(("sla", "targets"), f"sla.targets: missing {', '.join(missing)}"))
-    names = [m.name for m in settings.mailboxes]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            problems.append(locator.problem(("mailboxes", index, "name"), f"mailbox name {name!r} is used twice"))
-    return problems
-
-
 def imap_password(imap: ImapSettings) -> str:
     """From the environment or a file: never from the YAML itself."""
     if imap.password_env:
@@ -192,3 +177,18 @@ def imap_password(imap: ImapSettings) -> str:
     if imap.password_file:
         return Path(imap.password_file).read_text(encoding="utf-8").strip()
     raise ConfigError(Problem("<config>", 0, f"imap {imap.username}: no password_env or password_file"))
+
+
+def smtp_password(smtp: SmtpOut) -> str | None:
+    """The relay's password, from the environment; None when mail goes to a
+    Maildir or the relay takes it without AUTH (no `username`). A username
+    without its password fails every mail with 530, so it is a config error."""
+    if smtp.maildir or not smtp.username:
+        return None
+    if not smtp.password_env:
+        raise ConfigError(Problem("<config>", 0, f"smtp_out: username {smtp.username} needs password_env"))
+    value = os.environ.get(smtp.password_env)
+    if value is None:
+        raise ConfigError(Problem("<environment>", 0, f"smtp_out: {smtp.password_env} is not set "
+                                                      f"(the password of {smtp.username} at the relay)"))
+    return value

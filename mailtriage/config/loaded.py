@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mailtriage.classify.rules import RuleSet
 from mailtriage.config.values import Settings
+from mailtriage.errors import Problem
 from mailtriage.notify.render import Templates
 from mailtriage.sla.calendar import Calendar
 
@@ -28,6 +29,7 @@ class Config:
     templates: Templates
     path: Path | None = None
     kb_folder: Path | None = None    # `knowledge_base:`; None: no suggestions
+    warnings: tuple[Problem, ...] = ()     # works, but loses something without a word (config.checks)
 
     @cached_property
     def kb(self) -> KnowledgeBase:

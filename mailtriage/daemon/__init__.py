@@ -35,7 +35,7 @@ from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
 from mailtriage.notify.relay import Relay
 from mailtriage.daemon.scheduler import Scheduler, supervise
-from mailtriage.config.load import imap_password
+from mailtriage.config.load import imap_password, smtp_password
 from mailtriage.config.values import Mailbox, Settings
 from mailtriage.store.lock import DaemonLock, lock_for
 from mailtriage.store.schema import AutoReplyLog
@@ -131,6 +131,7 @@ class Daemon:
         self.listener.start()
         self._sync_watchers()
         self._schedule()
+        warn_about(self.app.config)
         log.warning("mailtriage daemon running: pid %d, database %s, %d IMAP mailbox(es), config %s",
                     os.getpid(), _safe_url(settings.database), len(self.watchers),
                     self.app.config.path or "embedded defaults")
@@ -212,6 +213,7 @@ class Daemon:
             self.relay = Relay.for_settings(config.settings.smtp_out)   # a new relay or password: try it now
         self._sync_watchers()
         self._schedule()
+        warn_about(config)
         log.warning("SIGHUP: configuration reloaded from %s", path or "embedded defaults")
 
     def _restart_listener(self) -> None:
@@ -258,9 +260,14 @@ def sla_module() -> ModuleType | None:
 
 
 def check_passwords(settings: Settings) -> None:
-    """Every IMAP password must be there before the daemon starts (or a reload
-    is accepted): a missing one is a config error, not an outage to retry."""
+    """Every IMAP password, and the relay's when it needs one, must be there
+    before the daemon starts (or a reload is accepted): a missing one is a
+    config error, not an outage to retry (nor a 530 for every mail)."""
     problems: list[Problem] = []
+    try:
+        smtp_password(settings.smtp_out)
+    except ConfigError as exc:
+        problems += exc.problems
     for mailbox in settings.mailboxes:
         if mailbox.imap is None:
             continue
@@ -273,6 +280,12 @@ def check_passwords(settings: Settings) -> None:
                                     f"mailbox {mailbox.name}: cannot read the IMAP password: {exc.strerror}"))
     if problems:
         raise ConfigError(problems)
+
+
+def warn_about(config: Config) -> None:
+    """What works but loses notices without a word (an empty tier): loudly, at every start and reload."""
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
 
 
 def _waker(watcher: ImapWatcher):  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ import ssl
 from pathlib import Path
 from typing import Protocol
 
+from mailtriage.config.load import smtp_password
 from mailtriage.config.values import SmtpOut
 from mailtriage.errors import DeliveryDeferred, RelayUnavailable
 from mailtriage.notify.deliveries import Reply
@@ -211,5 +212,4 @@ def make_sender(settings: SmtpOut, base_dir: Path) -> Sender:
     if settings.maildir:
         path = Path(settings.maildir)
         return MaildirSender(path if path.is_absolute() else base_dir / path)
-    password = os.environ.get(settings.password_env) if settings.password_env else None
-    return SmtpSender(settings, password)
+    return SmtpSender(settings, smtp_password(settings))     # a ConfigError when it is missing

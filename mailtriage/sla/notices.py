@@ -42,10 +42,11 @@ class Sent:
     to: tuple[str, ...]
     held_until: datetime | None = None
     message_id: str | None = None
+    nobody: str = "nobody to notify"          # why `to` is empty
 
     def describe(self) -> str:
         if not self.to:
-            return "nobody to notify"
+            return self.nobody
         text = f"to {', '.join(self.to)}"
         if self.held_until is not None:
             text += f", held until {self.held_until.isoformat()}"
@@ -150,7 +151,7 @@ def _excerpt(session: Session, ticket: Ticket) -> list[str]:
 def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: dict[str, Any],
           to: tuple[str, ...], held_until: datetime | None, now: datetime) -> Sent:
     if not to:
-        return Sent(())
+        return Sent((), nobody=f"NOBODY NOTIFIED: tiers.{ticket.tier}.notify is empty and no agent is assigned")
     settings = config.settings
     rendered = config.templates.render(kind, context)
     from_addr, from_name = sender(settings, ticket.mailbox)

@@ -147,6 +147,7 @@ def _warn(session: Session, app: App, ticket: Ticket, timers: Timers, milestone:
     detail = f"{notices.describe_timer(timer, app.config, now)}; {sent.describe()}"
     queries.add_event(session, ticket.id, now, "warning", detail,
                       {"milestone": milestone.key, "to": list(sent.to), "message_id": sent.message_id})
+    _nobody_told(app, ticket, "warning", sent)
     result.warnings += 1
     result.held += sent.held_until is not None
 
@@ -171,5 +172,14 @@ def _escalate(session: Session, app: App, ticket: Ticket, timers: Timers, milest
     queries.add_event(session, ticket.id, now, "escalated", f"{moved}: {reason}; {sent.describe()}",
                       {"milestone": milestone.key, "from": from_tier, "to_tier": ticket.tier,
                        "to": list(sent.to), "message_id": sent.message_id})
+    _nobody_told(app, ticket, "escalation", sent)
     result.escalations += 1
     result.held += sent.held_until is not None
+
+
+def _nobody_told(app: App, ticket: Ticket, kind: str, sent: notices.Sent) -> None:
+    """A notice with nobody to go to is a config gap (an empty tier): loudly, not only as an event."""
+    if not sent.to:
+        log.warning("SLA %s for %s-%s went to nobody: tiers.%s.notify is empty and no agent is assigned "
+                    "(fill it in %s)", kind, app.settings.ticket_prefix, ticket.id, ticket.tier,
+                    app.config.path or "the config")
