@@ -13,6 +13,7 @@ from mailtriage.classify import load_rules
 from mailtriage.clock import Clock
 from mailtriage.config.loaded import Config
 from mailtriage.errors import ConfigError, Problem, TemporaryFailure, one_line
+from mailtriage.notify import samples
 from mailtriage.notify.render import load_templates
 from mailtriage.config.values import Settings
 from mailtriage.config.builtin import builtin
@@ -53,9 +54,13 @@ def load_config(path: Path | None) -> Config:
     if problems or settings is None or rules is None:
         raise ConfigError(problems)
     calendars = {name: calendar_from_config(name, data) for name, data in settings.calendars.items()}
-    warn_about_policy(settings)           # agent_auth.require: none says so loudly, at every start
     kb_folder = settings.path(settings.knowledge_base) if settings.knowledge_base else None
-    return Config(settings, rules, calendars, templates, path, kb_folder, warnings=tuple(warnings))
+    config = Config(settings, rules, calendars, templates, path, kb_folder, warnings=tuple(warnings))
+    unrenderable = samples.problems(templates, config)     # parses, but fails for every real ticket
+    if unrenderable:
+        raise ConfigError(unrenderable)
+    warn_about_policy(settings)           # agent_auth.require: none says so loudly, at every start
+    return config
 
 
 def build_app(config: Config, clock: Clock, *, auto_create: bool = True) -> App:

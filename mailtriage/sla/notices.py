@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailtriage.config.loaded import Config
-from mailtriage.model import Severity, Tier
+from mailtriage.model import Severity, TicketRecord, Tier
 from mailtriage.notify import outbox
 from mailtriage.notify.compose import Outgoing
 from mailtriage.config.values import agent_for
@@ -60,9 +60,7 @@ def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, mi
     assignee = ticket.assignee
     personal = bool(assignee and "@" in assignee and not assignee.startswith("@")
                     and agent_for(assignee, settings.agents) is not None)
-    timer = timers.timers[milestone.timer]
-    context = _context(session, config, ticket, timers, now)
-    context["clock"] = _timer_line(timer, config, now)      # templates say {{ clock.label }} …
+    context = warning_context(config, record_of(ticket), timers, timers.timers[milestone.timer], now)
     if personal:
         assert assignee is not None
         return _send(session, config, ticket, "warning", context, (assignee,), None, now)
@@ -72,10 +70,23 @@ def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, mi
 def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers, reason: str,
                from_tier: str, now: datetime) -> Sent:
     """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
-    context = _context(session, config, ticket, timers, now)
-    context.update(reason=reason, from_tier=from_tier, to_tier=ticket.tier,
-                   history=_history(session, config, ticket), excerpt=_excerpt(session, ticket))
+    context = escalation_context(config, record_of(ticket), timers, now, reason=reason, from_tier=from_tier,
+                                 history=_history(session, config, ticket), excerpt=_excerpt(session, ticket))
     return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now)
+
+
+def warning_context(config: Config, ticket: TicketRecord, timers: Timers, timer: Timer,
+                    now: datetime) -> dict[str, Any]:
+    """What the warning template sees (notify.samples renders it with a sample ticket)."""
+    return {**_context(config, ticket, timers, now),
+            "clock": _timer_line(timer, config, now)}      # templates say {{ clock.label }} …
+
+
+def escalation_context(config: Config, ticket: TicketRecord, timers: Timers, now: datetime, *, reason: str,
+                       from_tier: str, history: list[dict[str, str]], excerpt: list[str]) -> dict[str, Any]:
+    """What the escalation template sees: `ticket` is at its new tier already."""
+    return {**_context(config, ticket, timers, now), "reason": reason, "from_tier": from_tier,
+            "to_tier": ticket.tier, "history": history, "excerpt": excerpt}
 
 
 def describe_timer(timer: Timer, config: Config, now: datetime) -> str:
@@ -122,14 +133,13 @@ def _timer_state(timer: Timer, due: datetime | None, now: datetime) -> str:
     return timer.state
 
 
-def _context(session: Session, config: Config, ticket: Ticket, timers: Timers, now: datetime) -> dict[str, Any]:
+def _context(config: Config, ticket: TicketRecord, timers: Timers, now: datetime) -> dict[str, Any]:
     settings = config.settings
-    record = record_of(ticket)
-    view = ticket_view(record, settings)
+    view = ticket_view(ticket, settings)
     ref = view.ref
     lines = [_timer_line(timer, config, now) for timer in timers.timers.values()]
     return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
-            "assignee": ticket.assignee, "created_at": short_time(ticket.created_at, ticket_zone(settings, record)),
+            "assignee": ticket.assignee, "created_at": short_time(ticket.created_at, ticket_zone(settings, ticket)),
             "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",
             "from_name": sender(settings, ticket.mailbox)[1]}
 
