@@ -29,7 +29,7 @@ from sqlalchemy import delete
 from mailtriage import pipeline
 from mailtriage.app import App, Config, build_app, load_config
 from mailtriage.clock import Clock
-from mailtriage.errors import ConfigError, Problem
+from mailtriage.errors import ConfigError, MailtriageError, Problem
 from mailtriage.ingest.imap import ImapWatcher
 from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
@@ -207,8 +207,8 @@ class Daemon:
             log.error("SIGHUP: the database changed; that needs a restart. Keeping the running configuration")
             return
         self.app.config = config
-        if config.settings.smtp_in != old.smtp_in:
-            self._restart_listener()
+        if self.listener is None or self.listener.settings != config.settings.smtp_in:
+            self._restart_listener()          # also retries a change an earlier SIGHUP could not make
         if config.settings.smtp_out != old.smtp_out:
             self.relay = Relay.for_settings(config.settings.smtp_out)   # a new relay or password: try it now
         self._sync_watchers()
@@ -217,14 +217,34 @@ class Daemon:
         log.warning("SIGHUP: configuration reloaded from %s", path or "embedded defaults")
 
     def _restart_listener(self) -> None:
-        if self.listener is not None:
-            self.listener.stop()
-        self.listener = Listener(self.current, after=self._taken)
+        """The new `smtp_in` replaces the running listener only once it listens.
+        A new address that is busy leaves the old listener serving; on the same
+        address the old one must let go first, and comes back if the new one
+        cannot start. Either way the next SIGHUP tries again (reload compares
+        with what runs, not with the file read last time)."""
+        old, wanted = self.listener, self.app.settings.smtp_in
+        same_address = old is not None and (old.settings.host, old.settings.port) == (wanted.host, wanted.port)
+        if old is not None and same_address:
+            old.stop()
         try:
-            self.listener.start()
-        except Exception:  # noqa: BLE001 - the new address may be taken; the daemon goes on
-            log.critical("SIGHUP: the SMTP listener could not start with the new settings", exc_info=True)
-            self.listener = None
+            self.listener = _started(Listener(self.current, after=self._taken))
+        except MailtriageError as exc:
+            self.listener = old if not same_address else self._restarted(old)
+            where = (f"still listening on {old.settings.host}:{old.settings.port}"
+                     if self.listener is not None and old is not None else "NOT LISTENING for SMTP")
+            log.error("SIGHUP: %s; %s. The next SIGHUP tries again", exc, where)
+            return
+        if old is not None and not same_address:
+            old.stop()
+
+    def _restarted(self, old: Listener | None) -> Listener | None:
+        """The listener as it was, after the new settings failed on its address."""
+        if old is None:
+            return None
+        try:
+            return _started(Listener(self.current, after=self._taken, settings=old.settings))
+        except MailtriageError:
+            return None
 
     def request_stop(self) -> None:
         self.stop_requested = True
@@ -247,6 +267,11 @@ class Daemon:
     def release(self) -> None:
         if self.lock is not None:
             self.lock.release()
+
+
+def _started(listener: Listener) -> Listener:
+    listener.start()
+    return listener
 
 
 def sla_module() -> ModuleType | None:

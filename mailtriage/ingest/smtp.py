@@ -124,17 +124,21 @@ class _LmtpController(Controller):
 
 
 class Listener:
-    """The listener's life cycle: start (a clear error when the port is taken), stop."""
+    """The listener's life cycle: start (a clear error when the port is taken), stop.
+    `settings`: what to listen on, when not the running config's (SIGHUP puts
+    the old listener back with them)."""
 
-    def __init__(self, app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None):
-        self.settings: SmtpIn = app_ref().settings.smtp_in
-        self.controller = make_listener(app_ref, after)
+    def __init__(self, app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None,
+                 settings: SmtpIn | None = None):
+        self.settings: SmtpIn = settings or app_ref().settings.smtp_in
+        self.controller = make_listener(app_ref, after, self.settings)
         self.handler: Handler = self.controller.handler
         self.running = False
 
     def start(self) -> None:
         cfg = self.settings
         try:
+            _bindable(cfg.host, cfg.port)       # at once: aiosmtpd only says so after its ready_timeout
             self.controller.start()
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise MailtriageError(f"cannot listen on {cfg.host}:{cfg.port}: {exc}") from exc
@@ -154,13 +158,22 @@ class Listener:
             self.controller.stop()
 
 
-def make_listener(app_ref: Callable[[], App],
-                  after: Callable[[Outcome], None] | None = None) -> Controller:
-    settings = app_ref().settings.smtp_in
+def make_listener(app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None,
+                  settings: SmtpIn | None = None) -> Controller:
+    settings = settings or app_ref().settings.smtp_in
     kwargs: dict[str, Any] = {"data_size_limit": settings.max_size, "enable_SMTPUTF8": True, "ident": "mailtriage"}
     cls = _LmtpController if settings.lmtp else Controller
     return cls(Handler(app_ref, after), hostname=settings.host, port=settings.port,
                server_hostname=socket.gethostname(), ready_timeout=5.0, **kwargs)
+
+
+def _bindable(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE …) if nothing could listen on host:port now."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as asyncio's server does
+        probe.bind(address)
 
 
 def _peer(session: Any) -> str:
