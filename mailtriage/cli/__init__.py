@@ -14,6 +14,8 @@ from mailtriage.cli import admin, explain, kb, mail, pipe, sla, tickets
 from mailtriage.errors import ConfigError, MailtriageError, UsageError, exit_code
 
 COMMANDS = (admin, mail, tickets, sla, explain, kb)
+DESCRIPTION = ("mailtriage: an email-driven support-ticket daemon that threads the mail customers send to "
+               "a support address into tickets, classifies and acknowledges it, and keeps the SLA clocks.")
 
 
 def global_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
@@ -43,7 +45,7 @@ class CommandParser(Parser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="mailtriage", description=__doc__.splitlines()[0])
+    parser = Parser(prog="mailtriage", description=DESCRIPTION)
     global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for module in COMMANDS:

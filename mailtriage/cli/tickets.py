@@ -7,6 +7,8 @@ import argparse
 from sqlalchemy import select
 
 from mailtriage.cli import common
+from mailtriage.errors import UsageError
+from mailtriage.model import Severity, Status
 from mailtriage.store.schema import Ticket
 from mailtriage.cli.views import ticket_json, ticket_line, ticket_text
 
@@ -26,13 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    statuses = _choices("--status", args.status and args.status.lower(), [s.value for s in Status])
+    severities = _choices("--severity", args.severity and args.severity.upper(), [s.value for s in Severity])
     app = common.app(args)
     prefix = app.settings.ticket_prefix
     query = select(Ticket).order_by(Ticket.id)
-    if args.status:
-        query = query.where(Ticket.status.in_(args.status.split(",")))
-    if args.severity:
-        query = query.where(Ticket.severity.in_([s.upper() for s in args.severity.split(",")]))
+    if statuses:
+        query = query.where(Ticket.status.in_(statuses))
+    if severities:
+        query = query.where(Ticket.severity.in_(severities))
     if args.queue:
         query = query.where(Ticket.queue == args.queue)
     with app.store.session() as session:
@@ -43,6 +47,16 @@ def cmd_list(args: argparse.Namespace) -> int:
             for ticket in found:
                 print(ticket_line(ticket, prefix))
     return 0
+
+
+def _choices(option: str, given: str | None, valid: list[str]) -> list[str]:
+    """A comma-separated filter; a value that is none of `valid` is a usage
+    error (a typo would otherwise list nothing, as if nothing matched)."""
+    values = [v.strip() for v in given.split(",")] if given else []
+    wrong = [v for v in values if v not in valid]
+    if wrong:
+        raise UsageError(f"{option} {','.join(wrong)}: not one of {', '.join(valid)}")
+    return values
 
 
 def cmd_show(args: argparse.Namespace) -> int:

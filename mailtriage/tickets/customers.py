@@ -74,6 +74,7 @@ def open_ticket(incoming: Incoming, ticket: TicketRecord, verdict: Verdict, mail
     if refused_tag is not None:
         events.append(TicketEvent("tag-refused", f"subject names {prefix}-{refused_tag}, "
                                   "but the sender is not a participant"))
+    verdict = replace(verdict, queue=ticket.queue)     # the queue set: the mailbox's, unless a rule chose one
     events.append(TicketEvent("classified", _classified_detail(verdict), verdict.as_dict()))
     people = people_of(incoming, config)
     if incoming.automatic:
