@@ -177,6 +177,23 @@ def break_raw_inserts(database_url: str) -> None:
     engine.dispose()
 
 
+def break_ticket_step(monkeypatch: pytest.MonkeyPatch, hits=lambda mail: True) -> None:  # type: ignore[no-untyped-def]
+    """A bug in the ticket step for the mail `hits` picks (`monkeypatch.undo()`
+    is the fix). Until issue 17 a broken template did this; templates are now
+    rendered with sample data at load and fall back to the built-in ones, so
+    no template can break a step any more."""
+    from mailtriage.pipeline import spine
+
+    real_step = spine.change_ticket
+
+    def step_with_a_bug(app, session, incoming, ticket, threading):  # type: ignore[no-untyped-def]
+        if hits(incoming.mail):
+            raise KeyError(f"a bug that hits {incoming.mail.message_id}")
+        return real_step(app, session, incoming, ticket, threading)
+
+    monkeypatch.setattr(spine, "change_ticket", step_with_a_bug)
+
+
 def site_app(site: Site, now: datetime):  # type: ignore[no-untyped-def]
     """The site's App in-process, on a clock the test moves (`app.clock.advance`)."""
     from mailtriage.app import build_app, load_config

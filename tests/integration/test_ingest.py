@@ -6,7 +6,7 @@ import email
 import email.policy
 import json
 
-from helpers import bare, break_raw_inserts, eml
+from helpers import bare, break_raw_inserts, break_ticket_step, eml
 
 NOW = "2026-03-02T09:00:00+00:00"
 
@@ -127,17 +127,15 @@ def test_acknowledgements_to_one_sender_are_rate_limited(site):
     assert any(e["type"] == "not-acknowledged" and "rate limit" in e["detail"] for e in events)
 
 
-def test_a_failing_step_quarantines_and_retry_recovers(site):
-    template = site.dir / "templates" / "acknowledgement.txt"
-    good = template.read_text()
-    template.write_text(good.replace("{{ ticket.ref }}", "{{ ticket.no_such_field }}"))
+def test_a_failing_step_quarantines_and_retry_recovers(site, monkeypatch):
+    break_ticket_step(monkeypatch)
     site.write("a.eml", "").write_bytes(eml("Printer on fire", message_id="<q@customer.example>"))
     [line] = site.ingest(site.dir / "a.eml", now=NOW)
     assert line.startswith("- quarantined:")
     listing = json.loads(site.ok("quarantine", "list", "--json"))
     assert len(listing) == 1 and listing[0]["reason"]
 
-    template.write_text(good)
+    monkeypatch.undo()                         # the fix
     out = site.ok("quarantine", "retry", "--all", now=NOW)
     assert out.split()[-1] == "new"            # numbers may have gaps (PostgreSQL sequences)
     assert json.loads(site.ok("quarantine", "list", "--json")) == []
