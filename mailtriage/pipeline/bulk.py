@@ -21,7 +21,7 @@ from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
-from mailtriage.pipeline.spine import conversation, flow, reason_of, record
+from mailtriage.pipeline.spine import conversation, flow, reason_of, record, ref_of
 from mailtriage.store import queries
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.schema import RawMessage
@@ -114,7 +114,7 @@ def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str,
 def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Prepared, now: datetime,
                 acknowledge: bool, careful: bool) -> Outcome:
     if raw.state != "pending":
-        return Outcome(Disposition.DUPLICATE, None, _ref(app, raw.ticket_id), raw.id)
+        return Outcome(Disposition.DUPLICATE, None, ref_of(app, raw.ticket_id), raw.id)
     if not careful:
         try:
             outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
@@ -140,7 +140,3 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
         raw.error = "".join(traceback.format_exception(exc))
         record(raw, outcome)
     return outcome
-
-
-def _ref(app: App, ticket_id: int | None) -> str | None:
-    return None if ticket_id is None else f"{app.settings.ticket_prefix}-{ticket_id}"

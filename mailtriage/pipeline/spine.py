@@ -72,7 +72,7 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     duplicate = queries.find_duplicate(session, mail, key)
     if duplicate is not None:
         raw.ticket_id = duplicate.ticket_id
-        return Outcome(Disposition.DUPLICATE, None, _ref(app, duplicate.ticket_id), raw.id)
+        return Outcome(Disposition.DUPLICATE, None, ref_of(app, duplicate.ticket_id), raw.id)
     automatic = guards.automatic_reason(mail, settings.own_addresses, settings.loop_id, settings.limits.max_hops)
     if automatic in LOOP_REASONS or _is_our_message(session, mail):
         return Outcome(Disposition.IGNORED, "loop", None, raw.id)
@@ -98,7 +98,7 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
         hygiene.store_attachments(session, mail, now)
     raw.ticket_id = ticket_id          # after the last query: one UPDATE of the raw row, with record()'s
     reason = "note-without-ticket" if disposition is Disposition.IGNORED else None
-    return Outcome(disposition, reason, _ref(app, ticket_id), raw.id)
+    return Outcome(disposition, reason, ref_of(app, ticket_id), raw.id)
 
 
 def change_ticket(app: App, session: Session, incoming: Incoming, ticket: Ticket | None,
@@ -154,7 +154,7 @@ def accept(app: App, raw: bytes, now: datetime, source: str) -> tuple[int, Outco
             if existing is not None:
                 if existing.state == "pending":
                     return existing.id, None            # a crash left it half-way: go on
-                return existing.id, Outcome(Disposition.DUPLICATE, None, _ref(app, existing.ticket_id), existing.id)
+                return existing.id, Outcome(Disposition.DUPLICATE, None, ref_of(app, existing.ticket_id), existing.id)
             row = RawMessage(sha256=digest, size=len(raw), data=raw, source=source[:200],
                              received_at=now, state="pending")
             session.add(row)
@@ -178,7 +178,7 @@ def process_stored(app: App, raw_id: int, now: datetime, *, envelope_rcpts: tupl
             raw = session.get(RawMessage, raw_id, with_for_update=True)
             assert raw is not None, f"raw message {raw_id} vanished"
             if raw.state not in ("pending", "quarantined"):      # processed meanwhile, elsewhere
-                return Outcome.parse(raw.outcome or raw.state, _ref(app, raw.ticket_id), raw.id)
+                return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
             outcome = flow(app, session, raw, now, envelope_rcpts, acknowledge, delivered=delivered)
             record(raw, outcome, count=not counted)
             return outcome
@@ -236,5 +236,6 @@ def _is_our_message(session: Session, mail: ParsedMail) -> bool:
     return not mail.message_id_synthesized and hygiene.outbox_row(session, (mail.message_id,)) is not None
 
 
-def _ref(app: App, ticket_id: int | None) -> str | None:
+def ref_of(app: App, ticket_id: int | None) -> str | None:
+    """`MT-n` for a ticket number, None for none."""
     return None if ticket_id is None else ticket_ref(app.settings.ticket_prefix, ticket_id)
