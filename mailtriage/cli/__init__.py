@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mailtriage.cli import admin, explain, mail, pipe, sla, tickets
+from mailtriage.cli import admin, explain, mail, oauth, pipe, sla, tickets
 from mailtriage.errors import ConfigError, MailtriageError, UsageError, exit_code
 
-COMMANDS = (admin, mail, tickets, sla, explain)
+COMMANDS = (admin, mail, tickets, sla, explain, oauth)
 
 
 def global_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
