@@ -88,11 +88,12 @@ class Provider:
         with self.lock:
             self.access_tokens.clear()
 
-    def approve(self, user_code: str, user: str) -> None:
-        """The person opened the verification URL, signed in and typed the code."""
+    def approve(self, user_code: str, user: str | None) -> None:
+        """The person opened the verification URL, signed in and typed the code
+        (None: they declined)."""
         with self.lock:
             [device] = [d for d in self.devices.values() if d["user_code"] == user_code]
-            device["user"] = user
+            device["user"] = user if user is not None else False
 
     def grants(self, grant_type: str = "refresh_token") -> int:
         with self.lock:
@@ -154,6 +155,8 @@ class Provider:
             return 400, {"error": "slow_down"}
         if device["user"] is None:
             return 400, {"error": "authorization_pending"}
+        if device["user"] is False:
+            return 400, {"error": "access_denied"}
         del self.devices[device_code]
         return 200, self._tokens(device["user"], self._new("rt", device["user"], self.refresh_tokens))
 
