@@ -65,6 +65,7 @@ class Provider:
             self.issued: list[str] = []                      # every token ever handed out
             self.requests: list[tuple[str, str]] = []        # (path, grant_type) of each POST
             self.failures: list[int] = []                    # HTTP statuses for the next token requests
+            self.refusals = 0                                # invalid_grant answers to the refresh grant
             self.expires_in = 3600
             self.rotate = True
             self.interval = 1
@@ -140,6 +141,7 @@ class Provider:
     def _refresh(self, refresh_token: str) -> tuple[int, dict[str, Any]]:
         user = self.refresh_tokens.get(refresh_token)
         if user is None:
+            self.refusals += 1
             return 400, {"error": "invalid_grant", "error_description": "the refresh token is revoked or expired"}
         if self.rotate:
             del self.refresh_tokens[refresh_token]
