@@ -85,8 +85,9 @@ OAUTH2_PRESETS: dict[str, dict[str, str]] = {
     },
     "google": {
         "token_url": "https://oauth2.googleapis.com/token",
-        "device_authorization_url": "https://oauth2.googleapis.com/device/code",
         "scope": "https://mail.google.com/",       # the one scope for IMAP, POP and SMTP
+        # No device_authorization_url: Google's device flow (https://oauth2.googleapis.com/device/code)
+        # allows a short list of scopes, and the Gmail scope is not on it (invalid_scope).
     },
 }
 

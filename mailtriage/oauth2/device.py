@@ -25,6 +25,12 @@ from mailtriage.oauth2.tokens import TIMEOUT, session, token_record
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN = 5.0                    # RFC 8628 section 3.5: each slow_down adds 5 s to the interval
+NO_DEVICE_FLOW = {
+    "google": "Google's device flow does not allow the Gmail scope (https://mail.google.com/; Google answers "
+              "invalid_scope), so `oauth login` cannot sign a Gmail mailbox in: get a refresh token with a "
+              "Desktop-app OAuth client's browser sign-in and write {\"refresh_token\": \"…\"} to the "
+              "token_file (mode 0600)",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,8 @@ def login(account: OAuth2Account, path: Path, say: Callable[[str], None], *,
     """Sign in with the device code, store the tokens in `path`, return what was stored."""
     endpoints = account.oauth2.endpoints()
     if not endpoints.device_authorization_url:
-        raise UsageError(f"oauth2 {account.name}: no device_authorization_url (and no provider that has one)")
+        raise UsageError(NO_DEVICE_FLOW.get(account.oauth2.provider or "", "") or
+                         f"oauth2 {account.name}: no device_authorization_url in the oauth2: block")
     with session(account, endpoints.scope) as client:
         code = _request_code(client, endpoints.device_authorization_url, account)
         say(f"To sign in {account.user} for mailtriage ({account.name}), open {code.verification_uri} "

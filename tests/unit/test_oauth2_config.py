@@ -32,7 +32,7 @@ def test_microsoft_preset_is_the_v2_endpoint_of_the_tenant_with_the_outlook_scop
 def test_google_preset_and_explicit_keys_override_it():
     google = OAuth2Settings(provider="google", client_id="c", token_file="t").endpoints()
     assert (google.token_url, google.scope) == ("https://oauth2.googleapis.com/token", "https://mail.google.com/")
-    assert google.device_authorization_url == "https://oauth2.googleapis.com/device/code"
+    assert google.device_authorization_url is None          # Gmail's scope is not allowed in the device flow
     mine = OAuth2Settings(provider="google", client_id="c", token_file="t", token_url="https://idp.test/token")
     assert mine.endpoints().token_url == "https://idp.test/token"
     assert mine.endpoints().scope == "https://mail.google.com/"
@@ -147,3 +147,15 @@ def _oauth2_site(tmp_path: Path, mailbox_oauth2: dict | None = None) -> Path:
                         "oauth2": oauth2}
     site.config.write_text(yaml.safe_dump(data, sort_keys=False))
     return site.config
+
+
+def test_oauth_login_for_a_gmail_mailbox_says_why_it_cannot(tmp_path):
+    from mailtriage.config.values import OAuth2Account
+    from mailtriage.errors import UsageError
+    from mailtriage.oauth2.device import login
+
+    account = OAuth2Account("support", "support@example.test",
+                            OAuth2Settings(provider="google", client_id="c", token_file="t"))
+    with pytest.raises(UsageError, match="Google's device flow does not allow the Gmail scope"):
+        login(account, tmp_path / "t", print)
+    assert not (tmp_path / "t").exists()
