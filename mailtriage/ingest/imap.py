@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 from imapclient import DELETED, SEEN, IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,7 +38,7 @@ from mailtriage.errors import ConfigError, OAuth2Refused, TemporaryFailure
 from mailtriage.ingest import message_id_of
 from mailtriage.config.load import imap_password
 from mailtriage.config.values import ImapSettings, Mailbox
-from mailtriage.oauth2 import TokenSource, imap_tokens
+from mailtriage.oauth2 import TokenSource, imap_tokens, xoauth2_login
 from mailtriage.store.lock import AdvisoryLock, advisory_lock
 from mailtriage.store.schema import ImapState
 
@@ -71,27 +71,17 @@ class Taken:
 def connect(settings: ImapSettings, tokens: TokenSource | None = None) -> IMAPClient:
     """Log in: with a password from the environment or a file, or with an
     OAuth2 access token (`auth: oauth2`)."""
-    password = None if tokens else imap_password(settings)
+    password = imap_password(settings) if tokens is None else None
     client = IMAPClient(settings.host, port=settings.port, ssl=settings.ssl, timeout=TIMEOUT)
     try:
         if tokens is not None:
-            _xoauth2_login(client, settings.username, tokens)
+            xoauth2_login(client, settings.username, tokens)
         else:
             client.login(settings.username, password)
     except BaseException:
         client.shutdown()
         raise
     return client
-
-
-def _xoauth2_login(client: IMAPClient, user: str, tokens: TokenSource) -> None:
-    """AUTHENTICATE XOAUTH2; a token the server rejects gets one refresh and
-    one more try (it may have been revoked, or the clocks disagree)."""
-    token = tokens.access_token()
-    try:
-        client.oauth2_login(user, token)
-    except LoginError:
-        client.oauth2_login(user, tokens.refresh(rejected=token))
 
 
 class ImapWatcher:

@@ -12,11 +12,14 @@ before asking the provider, and writes what it learnt back.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from imapclient.exceptions import LoginError
 
 from mailtriage.config.values import Mailbox, OAuth2Account, SmtpOut, config_path
 from mailtriage.oauth2.tokens import TokenSource
 
-__all__ = ["TokenSource", "imap_tokens", "smtp_tokens"]
+__all__ = ["TokenSource", "imap_tokens", "smtp_tokens", "xoauth2_login"]
 
 
 def imap_tokens(mailbox: Mailbox, base_dir: str | Path) -> TokenSource | None:
@@ -25,6 +28,17 @@ def imap_tokens(mailbox: Mailbox, base_dir: str | Path) -> TokenSource | None:
     if imap is None or imap.auth != "oauth2" or oauth2 is None:
         return None
     return TokenSource(OAuth2Account(mailbox.name, imap.username, oauth2), config_path(base_dir, oauth2.token_file))
+
+
+def xoauth2_login(client: Any, user: str, tokens: TokenSource) -> None:
+    """IMAP AUTHENTICATE XOAUTH2 on an IMAPClient; a token the server rejects
+    gets one refresh and one more try (it may have been revoked early, or the
+    clocks disagree). The SMTP twin is notify/send.py's xoauth2_login."""
+    token = tokens.access_token()
+    try:
+        client.oauth2_login(user, token)
+    except LoginError:
+        client.oauth2_login(user, tokens.refresh(rejected=token))
 
 
 def smtp_tokens(smtp_out: SmtpOut, base_dir: str | Path) -> TokenSource | None:

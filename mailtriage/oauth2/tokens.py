@@ -120,6 +120,7 @@ class TokenSource:
         try:
             with session(self.account, endpoints.scope) as client:
                 token = client.refresh_token(endpoints.token_url, refresh_token=held["refresh_token"])
+            record = token_record(token, held["refresh_token"], self.wall())
         except OAuthError as exc:
             if exc.error in TEMPORARY:
                 raise self._failed(exc) from exc
@@ -129,7 +130,6 @@ class TokenSource:
             raise self._failed(exc) from exc
         self.outage.ended()
         self.retry_at = 0.0
-        record = token_record(token, held["refresh_token"], self.wall())
         write_token_file(self.path, record)
         rotated = record["refresh_token"] != held["refresh_token"]
         log.info("oauth2 %s: new access token, valid until %s%s", self.account.name, record["expires_at"] or "?",
