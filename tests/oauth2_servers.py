@@ -259,7 +259,7 @@ class XOAuth2Sink(SinkHandler):
     def __init__(self, provider: Provider):
         super().__init__()
         self.provider = provider
-        self.logins: list[tuple[str, bool]] = []       # (user, accepted) for each AUTH XOAUTH2
+        self.logins: list[tuple[str, bool]] = []       # type: ignore[assignment]  # (user, accepted) per AUTH XOAUTH2
 
     async def auth_XOAUTH2(self, server, args):  # type: ignore[no-untyped-def]  # noqa: N802
         raw = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
@@ -284,9 +284,7 @@ def xoauth2_sink_control(provider_server):
 @pytest.fixture
 def xoauth2_sink(xoauth2_sink_control):
     handler, _port = xoauth2_sink_control
-    handler.messages.clear()
-    handler.logins.clear()
-    handler.refuse = 0
+    handler.reset()
     return handler
 
 

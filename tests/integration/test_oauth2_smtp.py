@@ -56,12 +56,15 @@ def test_a_535_for_a_token_the_relay_finds_expired_means_a_refresh_and_the_mail_
     assert len(xoauth2_sink.messages) == 1
 
 
-def test_a_refused_refresh_token_defers_the_mail_and_is_asked_about_once(site, provider, xoauth2_sink):
+def test_a_refused_refresh_token_holds_the_mail_back_and_is_asked_about_once(site, provider, xoauth2_sink):
     write_token_file(site.dir / "support.token", {"refresh_token": "rt-revoked-long-ago"})
     ticket_mail(site)
-    assert site.ok("outbox", "flush").strip() == "sent 0, deferred 1, failed 0"
+    flushed, relay = site.ok("outbox", "flush").strip().splitlines()
+    assert flushed == "sent 0, deferred 1, failed 0"
+    assert relay.startswith("the relay is unavailable (no OAuth2 token): pending mail waits until")
     [row] = outbox(site)
-    assert row["status"] == "pending" and "invalid_grant" in row["last_error"]
+    assert (row["status"], row["attempts"]) == ("pending", 0)       # the relay's trouble: no try counted
+    assert "invalid_grant" in row["last_error"]
     assert read_token_file(site.dir / "support.token")["failing"] == "invalid_grant"
     ticket_mail(site, 2)
     site.ok("outbox", "flush", now=(datetime.now(timezone.utc) + timedelta(hours=2)).isoformat())
