@@ -8,6 +8,7 @@ error mailtriage raises on purpose is a MailtriageError and is defined here.
     ├── CalendarError        one calendar definition; the loader makes it a ConfigError line
     ├── UsageError, NotFound, SchemaOutdated, AlreadyRunning     (exit 2)
     ├── TemporaryFailure     nothing lost, try again later (exit 75, SMTP 451)
+    ├── OAuth2Refused        the provider refused a refresh token for good (`oauth login` again)
     ├── DeliveryError        the outgoing relay or Maildir did not take a mail
     │   └── DeliveryDeferred     a lost connection mid-mail, a full disk: the outbox retries it
     │       └── RelayUnavailable     the relay cannot be reached or will not let us in: the
@@ -42,6 +43,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line == 0:                  # a whole file (a token file, a template folder)
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
 
@@ -85,6 +88,18 @@ class TemporaryFailure(MailtriageError):
     """Nothing was lost, but the caller should try again later (EX_TEMPFAIL)."""
 
     exit_code = 75
+
+
+class OAuth2Refused(MailtriageError):
+    """The token endpoint refused the refresh token (`invalid_grant`: revoked,
+    expired, consent withdrawn) or the client: no retry helps, only a new
+    `mailtriage oauth login`. `reason` is the OAuth2 error code."""
+
+    exit_code = 2
+
+    def __init__(self, reason: str, text: str):
+        self.reason = reason
+        super().__init__(text)
 
 
 class SchemaOutdated(MailtriageError):

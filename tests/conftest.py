@@ -14,7 +14,7 @@ import pytest
 
 from helpers import ROOT, Site, make_site, need  # noqa: F401  (need: for tests that import it from here)
 
-pytest_plugins = ["servers", "pg", "postfix"]
+pytest_plugins = ["servers", "pg", "postfix", "oauth2_servers"]
 
 
 def corpus_path() -> Path:

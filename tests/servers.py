@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -108,8 +109,9 @@ class Dovecot:
             self.proc.wait()
 
 
-def start_dovecot(port: int) -> Dovecot:
-    """A private Dovecot on 127.0.0.1:port in a fresh temp dir (also used by bench/)."""
+def start_dovecot(port: int, prepare: Callable[[Path, str], str] | None = None) -> Dovecot:
+    """A private Dovecot on 127.0.0.1:port in a fresh temp dir (also used by bench/).
+    `prepare(base, conf)` may change the config text and add files (oauth2_servers.py)."""
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
             raise RuntimeError(f"127.0.0.1:{port} already in use (stale dovecot?)")
@@ -123,9 +125,11 @@ def start_dovecot(port: int) -> Dovecot:
     text = (FIXTURES / "dovecot.conf.in").read_text()
     for key, value in {"@BASE@": str(base), "@PORT@": str(port), "@USER@": user, "@GROUP@": group}.items():
         text = text.replace(key, value)
+    shutil.copy(FIXTURES / "dovecot-users", base / "users")
+    if prepare is not None:
+        text = prepare(base, text)
     conf = base / "dovecot.conf"
     conf.write_text(text)
-    shutil.copy(FIXTURES / "dovecot-users", base / "users")
     server = Dovecot("127.0.0.1", port, base, conf, None)  # type: ignore[arg-type]
     server.start()
     return server

@@ -15,8 +15,8 @@ from mailtriage.classify.replay import Replay, replay
 from mailtriage.cli import common
 from mailtriage.mail.parse import parse
 from mailtriage.config.builtin import builtin
-from mailtriage.config.load import default_config_path, load_settings
-from mailtriage.errors import UsageError
+from mailtriage.config.load import default_config_path, load_settings, oauth2_problems
+from mailtriage.errors import ConfigError, UsageError
 from mailtriage.model import ticket_ref
 from mailtriage.store.db import connect, upgrade
 from mailtriage.store.readonly import first_customer_messages, open_readonly
@@ -78,6 +78,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = args.config if args.config is not None else default_config_path()
     config = load_config(path)        # raises ConfigError with every problem
     settings = config.settings
+    problems = oauth2_problems(settings)     # token files and client secrets: `FILE: what is wrong`
+    if problems:
+        raise ConfigError(problems)
     for warning in config.warnings:          # works, but loses something: said, and still exit 0
         print(warning, file=sys.stderr)
     warned = f", {len(config.warnings)} warning(s) above" if config.warnings else ""

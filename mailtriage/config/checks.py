@@ -123,7 +123,7 @@ def _agents(settings: Settings, locator: Locator) -> list[Problem]:
 def _smtp_out(settings: Settings, locator: Locator) -> list[Problem]:
     """A relay login without a password fails every mail (530): say so before the first one."""
     smtp = settings.smtp_out
-    if smtp.maildir or not smtp.username or smtp.password_env:
+    if smtp.maildir or not smtp.username or smtp.password_env or smtp.auth == "oauth2":
         return []
     return [locator.problem(("smtp_out", "username"), (
         f"smtp_out: username {smtp.username} is set but password_env is not: the relay would "

@@ -5,14 +5,18 @@
 `load_settings(path)` reads the file (or the embedded defaults, the built-in
 `config/mailtriage.yaml`, when there is none), checks every key against
 `config.values` and the keys against each other (`config.checks`), and
-reports each problem as `FILE:LINE: message`. Rules and
+reports each problem as `FILE:LINE: message`. Secrets are read here too,
+never from the YAML: passwords and OAuth2 client secrets from the
+environment or a file, refresh tokens from each `token_file`. Rules and
 templates are loaded by their own modules from the paths `named_paths` gives
 (see app.py): a config that names none uses the built-in ones.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,7 @@ from pydantic import ValidationError
 
 from mailtriage.config import checks, yamlsrc
 from mailtriage.config.builtin import builtin
-from mailtriage.config.values import ImapSettings, Settings, SmtpOut, config_path
+from mailtriage.config.values import ImapSettings, OAuth2Settings, Settings, SmtpOut, config_path, oauth2_accounts
 from mailtriage.errors import ConfigError, Problem
 
 
@@ -181,9 +185,10 @@ def imap_password(imap: ImapSettings) -> str:
 
 def smtp_password(smtp: SmtpOut) -> str | None:
     """The relay's password, from the environment; None when mail goes to a
-    Maildir or the relay takes it without AUTH (no `username`). A username
-    without its password fails every mail with 530, so it is a config error."""
-    if smtp.maildir or not smtp.username:
+    Maildir, the relay takes it without AUTH (no `username`) or the login is
+    XOAUTH2. A username without its password fails every mail with 530, so it
+    is a config error."""
+    if smtp.maildir or not smtp.username or smtp.auth == "oauth2":
         return None
     if not smtp.password_env:
         raise ConfigError(Problem("<config>", 0, f"smtp_out: username {smtp.username} needs password_env"))
@@ -192,3 +197,65 @@ def smtp_password(smtp: SmtpOut) -> str | None:
         raise ConfigError(Problem("<environment>", 0, f"smtp_out: {smtp.password_env} is not set "
                                                       f"(the password of {smtp.username} at the relay)"))
     return value
+
+
+# -- OAuth2 --------------------------------------------------------------------
+
+def read_token_file(path: Path, name: str = "NAME") -> dict[str, Any]:
+    """A `token_file` as `mailtriage oauth login` writes it: JSON holding a
+    `refresh_token`, readable by its owner only. Anything else is a
+    ConfigError `FILE: what is wrong`."""
+    def wrong(message: str) -> ConfigError:
+        return ConfigError(Problem(str(path), 0, message))
+
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise wrong(f"no such file (`mailtriage oauth login {name}` writes it)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise wrong(f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise wrong(f"mode {stat.S_IMODE(mode):04o}: a refresh token must be readable by its owner only "
+                    f"(chmod 600)")
+    if not text.strip():
+        raise wrong(f"empty (`mailtriage oauth login {name}` writes it again)")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise wrong(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("refresh_token"), str) or not data["refresh_token"]:
+        raise wrong("holds no refresh_token")
+    return data
+
+
+def oauth2_secret(oauth2: OAuth2Settings) -> str | None:
+    """The client secret from the environment; None for a public client."""
+    if oauth2.client_secret_env is None:
+        return None
+    value = os.environ.get(oauth2.client_secret_env)
+    if value is None:
+        raise ConfigError(Problem("<environment>", 0, f"{oauth2.client_secret_env} is not set"))
+    return value
+
+
+def oauth2_problems(settings: Settings) -> list[Problem]:
+    """Each OAuth2 login's token file and client secret, checked by `config
+    check` and before the daemon starts (or takes a SIGHUP's config)."""
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for account in oauth2_accounts(settings):
+        path = settings.path(account.oauth2.token_file)
+        if path not in seen:                    # a mailbox and smtp_out may share one file
+            seen.add(path)
+            problems += _problems(read_token_file, path, account.name)
+        problems += [p for p in _problems(oauth2_secret, account.oauth2) if p not in problems]
+    return problems
+
+
+def _problems(check: Any, *args: Any) -> list[Problem]:
+    try:
+        check(*args)
+    except ConfigError as exc:
+        return exc.problems
+    return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -68,11 +69,85 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# How a mailbox or the relay is logged in to: a password, or an OAuth2 access
+# token (SASL XOAUTH2) from the mailbox's `oauth2:` block.
+AuthMethod = Literal["password", "oauth2"]
+
+# The providers' documented endpoints and scopes (README, "OAuth2"). `{tenant}`
+# is the Microsoft Entra tenant: its ID or domain, or `organizations`.
+OAUTH2_PRESETS: dict[str, dict[str, str]] = {
+    "microsoft": {
+        "token_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        "device_authorization_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+        # offline_access: a refresh token; the two Outlook scopes cover IMAP and SMTP AUTH
+        # with one token, so a mailbox and smtp_out may share one token_file.
+        "scope": "offline_access https://outlook.office.com/IMAP.AccessAsUser.All "
+                 "https://outlook.office.com/SMTP.Send",
+    },
+    "google": {
+        "token_url": "https://oauth2.googleapis.com/token",
+        "scope": "https://mail.google.com/",       # the one scope for IMAP, POP and SMTP
+        # No device_authorization_url: Google's device flow (https://oauth2.googleapis.com/device/code)
+        # allows a short list of scopes, and the Gmail scope is not on it (invalid_scope).
+    },
+}
+
+
+class OAuth2Endpoints(_Frozen):
+    """Where tokens come from, after the provider's preset and the explicit keys."""
+
+    token_url: str
+    scope: str
+    device_authorization_url: str | None
+
+
+class OAuth2Settings(_Frozen):
+    """One OAuth2 client and the file that holds its refresh token."""
+
+    provider: Literal["microsoft", "google"] | None = None
+    tenant: str = "organizations"                   # microsoft only
+    client_id: str
+    client_secret_env: str | None = None            # confidential clients; public ones have none
+    token_file: str                                 # `mailtriage oauth login NAME` writes it (mode 0600)
+    token_url: str | None = None                    # these three override the provider's preset,
+    scope: str | None = None                        # and are required without a provider
+    device_authorization_url: str | None = None
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise ValueError("tenant must be a tenant ID, a domain, organizations or common")
+        return value
+
+    @model_validator(mode="after")
+    def _explicit_without_provider(self) -> OAuth2Settings:
+        if self.provider is None and not (self.token_url and self.scope):
+            raise ValueError("without a provider (microsoft, google), token_url and scope are required")
+        return self
+
+    def endpoints(self) -> OAuth2Endpoints:
+        preset = {key: value.replace("{tenant}", self.tenant)
+                  for key, value in OAUTH2_PRESETS.get(self.provider or "", {}).items()}
+        return OAuth2Endpoints(token_url=self.token_url or preset["token_url"],
+                               scope=self.scope or preset["scope"],
+                               device_authorization_url=self.device_authorization_url
+                               or preset.get("device_authorization_url"))
+
+
+def _xoauth2_user(user: str | None, oauth2: OAuth2Settings | None, where: str) -> None:
+    """Microsoft and Google take the mailbox's address as the XOAUTH2 user name."""
+    if oauth2 is not None and oauth2.provider and not ADDRESS.match(user or ""):
+        raise ValueError(f"{where}: with provider {oauth2.provider}, the username must be "
+                         f"the mailbox's email address")
+
+
 class ImapSettings(_Frozen):
     host: str
     port: int = 993
     ssl: bool = True
     username: str
+    auth: AuthMethod = "password"                   # oauth2: XOAUTH2 with the mailbox's `oauth2:`
     password_env: str | None = None
     password_file: str | None = None
     folder: str = "INBOX"
@@ -89,6 +164,15 @@ class Mailbox(_Frozen):
     queue: str = "support"
     from_name: str = "Support"
     imap: ImapSettings | None = None
+    oauth2: OAuth2Settings | None = None            # for `imap.auth: oauth2`
+
+    @model_validator(mode="after")
+    def _oauth2_block(self) -> Mailbox:
+        if self.imap is not None and self.imap.auth == "oauth2":
+            if self.oauth2 is None:
+                raise ValueError("imap.auth is oauth2, but the mailbox has no oauth2: block")
+            _xoauth2_user(self.imap.username, self.oauth2, "imap.username")
+        return self
 
 
 class SmtpIn(_Frozen):
@@ -105,6 +189,8 @@ class SmtpOut(_Frozen):
     ssl: bool = False
     username: str | None = None
     password_env: str | None = None
+    auth: AuthMethod = "password"                   # oauth2: AUTH XOAUTH2 with `oauth2:` below
+    oauth2: OAuth2Settings | None = None
     maildir: str | None = None
     timeout: Duration = timedelta(seconds=30)
     retry_first: Duration = timedelta(minutes=1)    # after a 4xx or a connection error; doubles …
@@ -112,6 +198,14 @@ class SmtpOut(_Frozen):
     max_attempts: int = Field(default=12, ge=1)     # then the mail is given up with an event on the ticket
     lease: Duration | None = None                   # a daemon that dies mid-send leaves the mail to
                                                     # another after this; default 4 × timeout, at least 2m
+
+    @model_validator(mode="after")
+    def _oauth2_block(self) -> SmtpOut:
+        if self.auth == "oauth2" and not self.maildir:
+            if self.oauth2 is None or not self.username:
+                raise ValueError("auth is oauth2: username and an oauth2: block are required")
+            _xoauth2_user(self.username, self.oauth2, "username")
+        return self
 
 
 class Agent(_Frozen):
@@ -228,6 +322,25 @@ class Settings(_Frozen):
         found = {m.address for m in self.mailboxes}
         found |= {m.comment_address for m in self.mailboxes if m.comment_address}
         return frozenset(found)
+
+
+@dataclass(frozen=True)
+class OAuth2Account:
+    """Who logs in with one token: a mailbox's IMAP login, or smtp_out's."""
+
+    name: str                        # the mailbox's name, or "smtp_out"
+    user: str                        # the XOAUTH2 user name
+    oauth2: OAuth2Settings
+
+
+def oauth2_accounts(settings: Settings) -> list[OAuth2Account]:
+    """Every login that uses OAuth2, in the config's order."""
+    found = [OAuth2Account(m.name, m.imap.username, m.oauth2) for m in settings.mailboxes
+             if m.imap is not None and m.imap.auth == "oauth2" and m.oauth2 is not None]
+    out = settings.smtp_out
+    if out.auth == "oauth2" and out.oauth2 is not None and out.username and not out.maildir:
+        found.append(OAuth2Account("smtp_out", out.username, out.oauth2))
+    return found
 
 
 # -- lookups on these values ---------------------------------------------------

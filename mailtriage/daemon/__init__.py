@@ -35,7 +35,7 @@ from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
 from mailtriage.notify.relay import Relay
 from mailtriage.daemon.scheduler import Scheduler, supervise
-from mailtriage.config.load import imap_password, smtp_password
+from mailtriage.config.load import imap_password, oauth2_problems, smtp_password
 from mailtriage.config.values import Mailbox, Settings
 from mailtriage.store.lock import DaemonLock, lock_for
 from mailtriage.store.schema import AutoReplyLog
@@ -285,16 +285,17 @@ def sla_module() -> ModuleType | None:
 
 
 def check_passwords(settings: Settings) -> None:
-    """Every IMAP password, and the relay's when it needs one, must be there
-    before the daemon starts (or a reload is accepted): a missing one is a
-    config error, not an outage to retry (nor a 530 for every mail)."""
-    problems: list[Problem] = []
+    """Every IMAP password, OAuth2 token file and client secret, and the
+    relay's password when it needs one, must be there before the daemon
+    starts (or a reload is accepted): a missing one is a config error, not an
+    outage to retry (nor a 530 for every mail)."""
+    problems: list[Problem] = oauth2_problems(settings)
     try:
         smtp_password(settings.smtp_out)
     except ConfigError as exc:
         problems += exc.problems
     for mailbox in settings.mailboxes:
-        if mailbox.imap is None:
+        if mailbox.imap is None or mailbox.imap.auth == "oauth2":
             continue
         try:
             imap_password(mailbox.imap)

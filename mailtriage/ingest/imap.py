@@ -34,10 +34,11 @@ from mailtriage import pipeline
 from mailtriage.model import Outcome
 from mailtriage.app import App
 from mailtriage.backoff import Backoff, Outage
-from mailtriage.errors import ConfigError, TemporaryFailure
+from mailtriage.errors import ConfigError, OAuth2Refused, TemporaryFailure
 from mailtriage.ingest import message_id_of
 from mailtriage.config.load import imap_password
 from mailtriage.config.values import ImapSettings, Mailbox
+from mailtriage.oauth2 import TokenSource, imap_tokens, xoauth2_login
 from mailtriage.store.lock import AdvisoryLock, advisory_lock
 from mailtriage.store.schema import ImapState
 
@@ -67,12 +68,16 @@ class Taken:
     outcome: Outcome | None        # None: stored, processing left for later
 
 
-def connect(settings: ImapSettings) -> IMAPClient:
-    """Log in (the password comes from the environment or a file)."""
-    password = imap_password(settings)
+def connect(settings: ImapSettings, tokens: TokenSource | None = None) -> IMAPClient:
+    """Log in: with a password from the environment or a file, or with an
+    OAuth2 access token (`auth: oauth2`)."""
+    password = imap_password(settings) if tokens is None else None
     client = IMAPClient(settings.host, port=settings.port, ssl=settings.ssl, timeout=TIMEOUT)
     try:
-        client.login(settings.username, password)
+        if tokens is not None:
+            xoauth2_login(client, settings.username, tokens)
+        else:
+            client.login(settings.username, password)
     except BaseException:
         client.shutdown()
         raise
@@ -82,13 +87,14 @@ def connect(settings: ImapSettings) -> IMAPClient:
 class ImapWatcher:
     def __init__(self, mailbox: Mailbox, app_ref: Callable[[], App], *,
                  after: Callable[[list[Taken]], None] | None = None,
-                 connector: Callable[[ImapSettings], IMAPClient] = connect):
+                 connector: Callable[[ImapSettings, TokenSource | None], IMAPClient] = connect):
         assert mailbox.imap is not None, f"mailbox {mailbox.name} has no imap settings"
         self.name = mailbox.name
         self.settings: ImapSettings = mailbox.imap
         self.app_ref = app_ref
         self.after = after
         self.connector = connector
+        self.tokens = imap_tokens(mailbox, app_ref().settings.base_dir)
         self.label = f"imap {self.name}/{self.settings.folder}"
         self.client: IMAPClient | None = None
         self.stop_event = threading.Event()
@@ -216,7 +222,7 @@ class ImapWatcher:
     # ------------------------------------------------------------ connection
     def _connected(self) -> IMAPClient:
         if self.client is None:
-            client = self.connector(self.settings)
+            client = self.connector(self.settings, self.tokens)
             target = self.settings.processed_folder
             if target and not client.folder_exists(target):
                 client.create_folder(target)
@@ -266,6 +272,11 @@ class ImapWatcher:
                 except OUTAGE_ERRORS as exc:
                     self._drop()
                     self.stop_event.wait(self.outage.failed(exc))
+                except OAuth2Refused as exc:
+                    # Retrying cannot help and may lock the account: this watcher ends here;
+                    # SIGHUP (after `oauth login`) starts it again. The other mailboxes go on.
+                    log.error("%s: logins stopped: %s, then SIGHUP", self.label, exc)
+                    return
         finally:
             self.close()
             if self.lease is not None:

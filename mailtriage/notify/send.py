@@ -23,8 +23,9 @@ from typing import Protocol
 
 from mailtriage.config.load import smtp_password
 from mailtriage.config.values import SmtpOut
-from mailtriage.errors import DeliveryDeferred, RelayUnavailable
+from mailtriage.errors import DeliveryDeferred, MailtriageError, RelayUnavailable
 from mailtriage.notify.deliveries import Reply
+from mailtriage.oauth2 import TokenSource, smtp_tokens
 
 # Replies about the relay rather than the mail, whenever they come: the
 # service is closing (421), or it wants a login it did not get (530).
@@ -69,9 +70,10 @@ class MaildirSender:
 
 
 class SmtpSender:
-    def __init__(self, settings: SmtpOut, password: str | None = None):
+    def __init__(self, settings: SmtpOut, password: str | None = None, tokens: TokenSource | None = None):
         self.settings = settings
         self.password = password
+        self.tokens = tokens
         self._smtp: smtplib.SMTP | None = None
 
     def send(self, key: int, mail_from: str, recipients: list[str], data: bytes) -> dict[str, Reply]:
@@ -106,7 +108,10 @@ class SmtpSender:
                 stage = "tls"
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo_or_helo_if_needed()
-            if cfg.username and self.password is not None:
+            if cfg.username and self.tokens is not None:
+                stage = "login"
+                xoauth2_login(smtp, cfg.username, self.tokens)
+            elif cfg.username and self.password is not None:
                 stage = "login"
                 smtp.login(cfg.username, self.password)
         except (smtplib.SMTPException, OSError) as exc:
@@ -164,6 +169,27 @@ class SmtpSender:
             self._smtp = None
 
 
+def xoauth2_login(smtp: smtplib.SMTP, user: str, tokens: TokenSource) -> None:
+    """AUTH XOAUTH2 (after EHLO: smtplib's auth() sends none, and takes a 503
+    for success). A 535 for a token the relay finds expired gets one refresh
+    and one more try; a second refusal, or no token to be had, is the relay
+    being unavailable: the mail waits and no try is counted."""
+    def auth(token: str) -> None:
+        # After a failed initial response a server may send a 334 challenge: it is
+        # answered empty, and the 535 follows.
+        smtp.auth("XOAUTH2", lambda challenge=None: "" if challenge is not None
+                  else f"user={user}\x01auth=Bearer {token}\x01\x01")
+    try:
+        token = tokens.access_token()
+        try:
+            auth(token)
+        except smtplib.SMTPAuthenticationError:
+            auth(tokens.refresh(rejected=token))
+    except MailtriageError as exc:              # the token endpoint, not the relay, said no
+        smtp.close()
+        raise RelayUnavailable(f"AUTH XOAUTH2 as {user}: {exc}", "no OAuth2 token") from exc
+
+
 class _Stale(Exception):
     """The connection broke before the relay answered MAIL FROM."""
 
@@ -212,4 +238,4 @@ def make_sender(settings: SmtpOut, base_dir: Path) -> Sender:
     if settings.maildir:
         path = Path(settings.maildir)
         return MaildirSender(path if path.is_absolute() else base_dir / path)
-    return SmtpSender(settings, smtp_password(settings))     # a ConfigError when it is missing
+    return SmtpSender(settings, smtp_password(settings), smtp_tokens(settings, base_dir))  # ConfigError when missing
