@@ -201,16 +201,19 @@ def _field_blocks(scanned: list[str], languages: tuple[str, ...]) -> list[tuple[
         return []
     names = [match.group(1).lower() if (match := _FIELD.match(line)) else "" for line in scanned]
     found = []
+    covered = 0                          # a block's lines are not searched again (linear time)
     for index, line in enumerate(scanned):
         if endings and line.lower().endswith(endings) and any(c.isdigit() for c in line):
             found.append((index, index))
         for sender, others in fields:
-            if names[index] != sender or not any(name in others for name in names[index + 1:index + 4]):
+            if index < covered or names[index] != sender \
+                    or not any(name in others for name in names[index + 1:index + 4]):
                 continue
             last = index
-            while last + 1 < len(names) and (names[last + 1] in others or names[last + 1] == sender):
+            while last + 1 < len(names) and names[last + 1] in others:
                 last += 1
             found.append((index, last))
+            covered = last + 1
     return found
 
 

@@ -62,6 +62,7 @@ _SIGN_OFF = re.compile(
     r"|vriendelijke groet|hartelijke groet|bedankt|dank je|dank u|mvg|gr|cordialement|bien à vous|merci"
     r"|bonne journée|salutations|amicalement|с уважением|спасибо|всего доброго|всего хорошего|с наилучшими)"
     r"(?![\w])", re.IGNORECASE)
+_ABBREVIATIONS = frozenset({"inc.", "ltd.", "co.", "corp.", "llc.", "jr.", "sr.", "gmbh.", "bv.", "nv."})
 _NAME_PARTICLES = frozenset({"van", "de", "der", "den", "von", "du", "da", "di", "le", "la", "del", "dos", "ter",
                              "te", "zu", "bin", "ibn", "al", "el"})
 
@@ -72,7 +73,7 @@ def signature_start(lines: list[str], languages: tuple[str, ...]) -> int:
     last_text = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     for index, raw in enumerate(lines):
         line = raw.strip()
-        if QUOTED.match(raw):
+        if not line or QUOTED.match(raw):
             continue
         if raw.rstrip() in ("--", "-- ", "__") or _SIG_DELIMITER.match(raw) or _OUTLOOK_LINE.match(raw):
             return index
@@ -152,7 +153,13 @@ def _block_line(line: str) -> bool:
     """A line that can be in a signature: short, not a sentence, not a list item."""
     if len(line) > MAX_BLOCK_LINE or _LIST_ITEM.match(line):
         return False
-    return not line.endswith(_SENTENCE_END) or is_contact(line)
+    return not line.endswith(_SENTENCE_END) or _abbreviated(line) or is_contact(line)
+
+
+def _abbreviated(line: str) -> bool:
+    """The line ends in an abbreviation such as "B.V.", "Ph.D." or "Inc.", not a full stop."""
+    last = line.split()[-1]
+    return last.endswith(".") and ("." in last[:-1] or last.lower() in _ABBREVIATIONS)
 
 
 def _after_sign_off(lines: list[str], index: int) -> bool:
