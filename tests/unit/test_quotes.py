@@ -107,7 +107,7 @@ def test_history_is_still_history_in_a_reply_to_a_forward():
 def test_a_localised_outlook_header_block_starts_the_history():
     blocks = {
         "ru": "От: Support <s@example.test>\nОтправлено: 2 марта 2026 г. 9:00\nКому: Иван\nТема: RE: [MT-1] Печать",
-        "de": "Von: Support <s@example.test>\nGesendet: Montag, 2. März 2026 09:00\nAn: Anna\nBetreff: AW: [MT-1] Druck",
+        "de": "Von: Support <s@example.test>\nGesendet: Montag, 2. März 2026 09:00\nAn: Anna\nBetreff: AW: Druck",
         "nl": "Van: Support <s@example.test>\nVerzonden: maandag 2 maart 2026\nAan: Jan\nOnderwerp: RE: [MT-1] Printer",
         "fr": "De : Support <s@example.test>\nEnvoyé : lundi 2 mars 2026 09:00\nÀ : Marie\nObjet : RE: [MT-1] Imprimer",
     }
