@@ -95,6 +95,7 @@ class Reply:
     signature: str = ""
     with_signature: str = ""  # the author's words and signature: only the quoted history cut
     trimmed: bool = False     # something (quote or signature) was cut
+    history_cut: bool = False  # quoted history was cut (with_signature is not the whole body)
 
 
 def split_reply(body: str, languages: tuple[str, ...] = LANGUAGES) -> Reply:
@@ -113,7 +114,7 @@ def split_keeping_forwards(body: str, subject: str = "", languages: tuple[str, .
     note = _split(lines[:at], [(first, last) for first, last in headers if last < at], languages)
     forwarded = _join(lines[at:])
     return Reply(_join([note.text, "", forwarded]).strip("\n"), note.signature,
-                 _join([note.with_signature, "", forwarded]).strip("\n"), note.trimmed)
+                 _join([note.with_signature, "", forwarded]).strip("\n"), note.trimmed, note.history_cut)
 
 
 def _split(lines: list[str], headers: list[tuple[int, int]], languages: tuple[str, ...]) -> Reply:
@@ -124,7 +125,7 @@ def _split(lines: list[str], headers: list[tuple[int, int]], languages: tuple[st
     kept = _trim_trailing(text)
     signed = own if signature else kept
     trimmed = _words(lines) != _words(kept)
-    return Reply(_join(kept), _join(signature), _join(signed), trimmed)
+    return Reply(_join(kept), _join(signature), _join(signed), trimmed, _words(lines) != _words(signed))
 
 
 def _lines(body: str) -> list[str]:

@@ -102,6 +102,10 @@ def test_the_agents_notice_keeps_the_cut_signature():
     body = "The printer is fixed.\n\nAlice Example\nalice@example.com\n+31 20 555 0100\n"
     reply = split_keeping_forwards(body, "Re: Printer")
     assert reply.with_signature == body.strip() and reply.text == "The printer is fixed." and reply.trimmed
+    assert not reply.history_cut                     # the notice does not say "(quoted history cut)"
+    history = "On Mon, 2 Mar 2026 at 09:00, Support <s@example.test> wrote:\n> Hi\n"
+    quoted = split_keeping_forwards(f"{body}\n{history}", "Re: x")
+    assert quoted.history_cut and quoted.with_signature == body.strip()
 
 
 # -- the line classes -------------------------------------------------------------------------------
