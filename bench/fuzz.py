@@ -2,7 +2,7 @@
 
 Mutated corpus messages (tests/fuzzing.py: bytes flipped, MIME and header
 syntax spliced in, slices cut and doubled) through limits → parse → guards
-(and the delivery path) → bounces → thread → classify → the acknowledgement's
+(and the delivery path) → bounces → thread → quote trimming → classify → the acknowledgement's
 composition, with every invariant asserted, for as long as asked.
 `--pipeline` also sends each one through the whole pipeline on a throw-away
 SQLite site (slower): stored byte for byte, and never quarantined for an

@@ -6,8 +6,8 @@ A mutation takes a real message and breaks it the way mail breaks: bytes
 flipped to NUL, CR, LF or 8-bit; MIME, encoded-word and header syntax
 spliced in; slices cut, doubled or truncated. `check()` runs the pure part
 of the flow — limits, parse, guards, the delivery path, bounces, thread,
-classify, and the composition of an acknowledgement — and asserts its
-invariants.
+quote and signature trimming, classify, and the composition of an
+acknowledgement — and asserts its invariants.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mailtriage import thread
 from mailtriage.mail import bounces
 from mailtriage.mail import guards
 from mailtriage.mail import limits
+from mailtriage.mail import quotes
 from mailtriage.mail import received
 from mailtriage.classify import RuleSet, classify, load_rules
 from mailtriage.notify.compose import Outgoing, compose, deliverable
@@ -124,12 +125,21 @@ def check(raw: bytes, rules: RuleSet) -> str:
     assert subject and not CONTROL.search(subject)
     thread.decide(thread.ThreadFacts(tagged_ticket=tag, sender_may_use_tag=tag is not None,
                                      referenced_tickets=(1,) if mail.in_reply_to else ()))
+    _check_trimming(mail.body_text, mail.subject)
     verdict = classify(mail, rules)
     assert all(hit.rule in verdict.matched_rules for hit in verdict.hits)
     _check_acknowledgement(mail, subject)
     if breach is not None:
         return breach.reason
     return reason or "human"
+
+
+def _check_trimming(body: str, subject: str) -> None:
+    """The author's words are lines of the body, the signature follows them."""
+    lines = {line.rstrip() for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n")}
+    for reply in (quotes.split_reply(body), quotes.split_keeping_forwards(body, subject)):
+        assert reply.with_signature.startswith(reply.text) and reply.with_signature.endswith(reply.signature)
+        assert {line.rstrip() for line in reply.with_signature.split("\n")} <= lines | {""}
 
 
 def _check_acknowledgement(mail, subject: str) -> None:  # type: ignore[no-untyped-def]

@@ -6,12 +6,16 @@ to the customer, `split_reply()` keeps what the agent wrote and drops:
 
 * quoted history: everything from the first quote header on — the
   multi-language "On … wrote:" and Outlook "From:/Sent:" block patterns of
-  the mail-parser-reply library, plus one language-independent pattern of
-  our own (a line with a date and an address ending in `:`);
-  `>`-quoted lines and the attribution above them at the end;
-* the signature: a `-- ` line and what follows, mobile taglines ("Sent
-  from my iPhone", per language from mail-parser-reply), a short `-Name`
-  line at the end, Outlook's underscore separator.
+  the mail-parser-reply library; for Russian, which it lacks, our own
+  tables (Outlook's "От:/Отправлено:/Кому:/Тема:" block, "… написал(а):");
+  one language-independent pattern of our own (a line with a date and an
+  address ending in `:`); `>`-quoted lines and the attribution above them
+  at the end;
+* the signature (mail/signatures.py): a `-- ` line and what follows, mobile
+  taglines, a short `-Name` line at the end, Outlook's underscore
+  separator, and a contact block (a name with contact lines under it, or a
+  row of dashes above short contact lines). Sign-offs ("Thanks,\nAlice")
+  stay: the customer should get them.
 
 Why our own line logic around the library rather than its
 `EmailReplyParser.parse_reply()`: that one strips every line (bullet and
@@ -44,7 +48,10 @@ from functools import lru_cache
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
-LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "sv", "da", "pl", "cs")
+from mailtriage.mail.signatures import QUOTED, signature_start
+
+# mail-parser-reply's patterns for the first ten; Russian from the tables below.
+LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "sv", "da", "pl", "cs", "ru")
 # Quote headers are looked for in this many characters from the top: the
 # answer is there, the history below it. (The library's patterns use Python's
 # backtracking `re`: about 2 ms per KB for ten languages, so this bounds the cost.)
@@ -52,15 +59,18 @@ HEADER_SCAN = 32_000
 MAX_HEADER_LINE = 1_000
 MAX_FORWARD_LINE = 5_000      # a forward line further down is inside what was forwarded
 
-_QUOTED = re.compile(r"^\s*>")
-_SIG_DELIMITER = re.compile(r"^(?:--|__|-- )\s*$")
-_DASH_NAME = re.compile(r"^-[^\W\d_][\w .'-]{0,38}$")          # "-Abhishek Kona", not "- a bullet"
+_QUOTED = QUOTED
 _SEPARATOR = re.compile(r"^\s*(?:[-_=*~]\s*){5,}$|^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.I)
 _OUTLOOK_LINE = re.compile(r"^\s*_{32,}\s*$")
 # "Thu, 26 Jun 2014 14:00:51 +0400 от Alexander L <abc@example.com>:", '26.06.2014, 14:41, "A" <a@b>:'
 _DATED_ATTRIBUTION = re.compile(
     r"^[^\n]{0,160}(?:\d{1,2}:\d{2}|\b(?:19|20)\d{2}\b)[^\n]{0,160}<[^<>\s@]+@[^<>\s@]+>[^\n]{0,80}:\s*$")
-_SIGNATURE_TAIL = 15          # a "-Name" line counts only this close to the end
+# Outlook's (and Windows Mail's) From:/Sent: block in the languages mail-parser-reply has no pattern for:
+# the name of the From: field, then the names of the fields that follow it (one at least, within three lines).
+_HEADER_FIELDS = {"ru": ("от", frozenset({"отправлено", "дата", "кому", "копия", "тема"}))}
+_FIELD = re.compile(r"^[*\s\u200e\u200f]{0,4}([^\W\d_]{1,20})[*\s\u200e\u200f]{0,4}:")
+# "26 июня 2014 г., в 15:05, Alexander L написал(а):": an attribution that ends so and holds a digit.
+_WROTE = {"ru": ("написал:", "написала:", "написал(а):")}
 # Gmail "---------- Forwarded message ---------", Thunderbird "-------- Forwarded Message --------",
 # Yahoo "----- Forwarded Message -----", in the languages of LANGUAGES.
 _FORWARD_RULE = re.compile(
@@ -85,6 +95,7 @@ class Reply:
     signature: str = ""
     with_signature: str = ""  # the author's words and signature: only the quoted history cut
     trimmed: bool = False     # something (quote or signature) was cut
+    history_cut: bool = False  # quoted history was cut (with_signature is not the whole body)
 
 
 def split_reply(body: str, languages: tuple[str, ...] = LANGUAGES) -> Reply:
@@ -103,18 +114,18 @@ def split_keeping_forwards(body: str, subject: str = "", languages: tuple[str, .
     note = _split(lines[:at], [(first, last) for first, last in headers if last < at], languages)
     forwarded = _join(lines[at:])
     return Reply(_join([note.text, "", forwarded]).strip("\n"), note.signature,
-                 _join([note.with_signature, "", forwarded]).strip("\n"), note.trimmed)
+                 _join([note.with_signature, "", forwarded]).strip("\n"), note.trimmed, note.history_cut)
 
 
 def _split(lines: list[str], headers: list[tuple[int, int]], languages: tuple[str, ...]) -> Reply:
     start, end = _own_region(lines, headers)
     own = lines[start:end]
-    sig_at = _signature_start(own, languages)
+    sig_at = signature_start(own, languages)
     text, signature = own[:sig_at], own[sig_at:]
     kept = _trim_trailing(text)
     signed = own if signature else kept
     trimmed = _words(lines) != _words(kept)
-    return Reply(_join(kept), _join(signature), _join(signed), trimmed)
+    return Reply(_join(kept), _join(signature), _join(signed), trimmed, _words(lines) != _words(signed))
 
 
 def _lines(body: str) -> list[str]:
@@ -155,14 +166,6 @@ def _header_regexes(languages: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
                  for lang in languages if lang in MAIL_LANGUAGES)
 
 
-@lru_cache(maxsize=8)
-def _sent_from_regex(languages: tuple[str, ...]) -> re.Pattern[str]:
-    taglines = [MAIL_LANGUAGES[lang].get("sent_from", "") for lang in languages if lang in MAIL_LANGUAGES]
-    alternatives = "|".join(t for t in taglines if t)
-    # As mail-parser-reply: the tagline plus a few words or a link, nothing like a sentence.
-    return re.compile(rf"^(?:{alternatives}) ?(?:[\w.<>:/ ]+|(?:\w+ ){{1,3}})$", re.IGNORECASE)
-
-
 def _header_lines(lines: list[str], languages: tuple[str, ...]) -> list[tuple[int, int]]:
     """(first, last) line of each quote header, in order."""
     scanned: list[str] = []
@@ -186,7 +189,33 @@ def _header_lines(lines: list[str], languages: tuple[str, ...]) -> list[tuple[in
     for index, line in enumerate(scanned):
         if _DATED_ATTRIBUTION.match(line):
             found.append((index, index))
+    found += _field_blocks(scanned, languages)
     return sorted(set(found))
+
+
+def _field_blocks(scanned: list[str], languages: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(first, last) line of each From:/Sent: block and "… wrote:" line of the
+    languages in _HEADER_FIELDS and _WROTE."""
+    fields = [_HEADER_FIELDS[lang] for lang in languages if lang in _HEADER_FIELDS]
+    endings = tuple(end for lang in languages for end in _WROTE.get(lang, ()))
+    if not fields and not endings:
+        return []
+    names = [match.group(1).lower() if (match := _FIELD.match(line)) else "" for line in scanned]
+    found = []
+    covered = 0                          # a block's lines are not searched again (linear time)
+    for index, line in enumerate(scanned):
+        if endings and line.lower().endswith(endings) and any(c.isdigit() for c in line):
+            found.append((index, index))
+        for sender, others in fields:
+            if index < covered or names[index] != sender \
+                    or not any(name in others for name in names[index + 1:index + 4]):
+                continue
+            last = index
+            while last + 1 < len(names) and names[last + 1] in others:
+                last += 1
+            found.append((index, last))
+            covered = last + 1
+    return found
 
 
 def _line_of(offsets: list[int], position: int) -> int:
@@ -228,7 +257,7 @@ def _is_inline(lines: list[str], last: int, headers: list[tuple[int, int]]) -> b
         return False                                  # Outlook style: the original is not quoted
     next_header = next((first for first, _ in headers if first > last), len(lines))
     tail = lines[quote_end:next_header]
-    return _has_text(_trim_trailing(tail[:_signature_start(tail, LANGUAGES)]))
+    return _has_text(_trim_trailing(tail[:signature_start(tail, LANGUAGES)]))
 
 
 def _interleaved(lines: list[str], after: int, headers: list[tuple[int, int]]) -> bool:
@@ -254,30 +283,7 @@ def _has_text(lines: list[str]) -> bool:
     return any(line.strip() and not _QUOTED.match(line) for line in lines)
 
 
-# -- signature and tail ------------------------------------------------------------
-
-def _signature_start(lines: list[str], languages: tuple[str, ...]) -> int:
-    """Index of the first signature line among the author's lines, or len(lines)."""
-    sent_from = _sent_from_regex(languages)
-    last_text = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for index, raw in enumerate(lines):
-        line = raw.strip()
-        if _QUOTED.match(raw):
-            continue
-        if raw.rstrip() in ("--", "-- ", "__") or _SIG_DELIMITER.match(raw) or _OUTLOOK_LINE.match(raw):
-            return index
-        if sent_from.match(line):
-            return index
-        if _DASH_NAME.match(line) and last_text - index < _SIGNATURE_TAIL and not _is_list(lines, index):
-            return index
-    return len(lines)
-
-
-def _is_list(lines: list[str], index: int) -> bool:
-    """`-item` lines in a row are a list, not a signature."""
-    neighbours = [lines[i].strip() for i in (index - 1, index + 1) if 0 <= i < len(lines)]
-    return any(n.startswith("-") and n != "--" for n in neighbours)
-
+# -- the tail ------------------------------------------------------------------------
 
 def _trim_trailing(lines: list[str]) -> list[str]:
     """Drop, from the end: blank lines, separators, a `>`-quoted block and the

@@ -188,7 +188,7 @@ def _notify_agents(incoming: Incoming, ticket: TicketRecord, reason: str, facts:
                    "It was handled as customer mail.")
     exclude = (mail.from_addr,) if incoming.agent.trusted else ()
     written = agentmail.Written(author, split.with_signature or mail.body_text.strip(), mail.message_id,
-                                split.trimmed)
+                                split.history_cut)      # "(quoted history cut)": a signature is kept
     sent, event = agentmail.notice(config.settings, config.templates, ticket, reason, facts.thread,
                                    exclude=exclude, warning=warning, written=written)
     return ([sent] if sent else []), ([event] if event else [])

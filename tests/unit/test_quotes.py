@@ -100,3 +100,33 @@ def test_history_is_still_history_in_a_reply_to_a_forward():
     plain_reply = "Fixed, thanks.\n\n________________________________\nFrom: Vendor\nSent: Monday\nSubject: Outage\n\nx\n"
     assert VENDOR not in split_keeping_forwards(plain_reply, "RE: Outage").with_signature
     assert split_keeping_forwards(plain_reply, "RE: Outage").text == "Fixed, thanks."
+
+
+# -- Outlook's header block in other languages (issue 16) ----------------------------------------
+
+def test_a_localised_outlook_header_block_starts_the_history():
+    blocks = {
+        "ru": "От: Support <s@example.test>\nОтправлено: 2 марта 2026 г. 9:00\nКому: Иван\nТема: RE: [MT-1] Печать",
+        "de": "Von: Support <s@example.test>\nGesendet: Montag, 2. März 2026 09:00\nAn: Anna\nBetreff: AW: Druck",
+        "nl": "Van: Support <s@example.test>\nVerzonden: maandag 2 maart 2026\nAan: Jan\nOnderwerp: RE: [MT-1] Printer",
+        "fr": "De : Support <s@example.test>\nEnvoyé : lundi 2 mars 2026 09:00\nÀ : Marie\nObjet : RE: [MT-1] Imprimer",
+    }
+    for language, block in blocks.items():
+        reply = split_reply(f"Done.\n\nThanks,\nAlice Example\n\n{block}\n\nA new ticket was opened.\n")
+        assert reply.text == "Done.\n\nThanks,\nAlice Example" and reply.trimmed, language
+    # Windows Mail writes the field values with left-to-right marks and no address (talon's windows_mail).
+    windows = ("Hi. I am fine.\n\nThanks,\nAlex\n\n\nОт: Alexander L\n"
+               "Отправлено: \u200eчетверг\u200e, \u200e26\u200e \u200eиюня\u200e \u200e2014\u200e г. 15:05\n"
+               "Кому: Alex\n\nHello! How are you?\n")
+    assert split_reply(windows).text == "Hi. I am fine.\n\nThanks,\nAlex"
+
+
+def test_a_russian_attribution_starts_the_history():
+    body = "Готово.\n\n2 марта 2026 г., в 9:00, Support написал(а):\n\nСтарый текст\n"
+    assert split_reply(body).text == "Готово."
+
+
+def test_a_lone_field_like_line_is_the_authors_text():
+    for body in ("Готово.\n\nОт: меня лично\nпривет\n", "Готово.\n\nТема: принтер\nКому: всем\n",
+                 "Я написал:\nвсё работает\n"):
+        assert split_reply(body).text == body.strip(), body
