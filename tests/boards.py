@@ -28,11 +28,11 @@ class Bench:
     refs: dict[str, str]          # "outage", "soon", "hostile" → ticket ref
 
 
-def board_site(root: Path, *, users: bool = True) -> Bench:
+def board_site(root: Path, *, users: bool = True, database: str | None = None) -> Bench:
     """Three tickets, ingested at their own `--now`: an S1 outage at T0 (breached
     at NOW), an S2 at NOW - 20m (first response due within the hour), and one
     whose subject and body are hostile markup. An SLA sweep at NOW records the breach."""
-    site = make_site(root)
+    site = make_site(root, database=database)
     if users:
         with site.config.open("a") as config:
             config.write("http: {listen: 127.0.0.1:9464, users_file: users}\n")

@@ -68,7 +68,7 @@ class Gate:
 
     def __init__(self, users_file: Callable[[], Path | None]):
         self.users_file = users_file
-        self._cache: tuple[tuple[Path, int, int, int], users.Users] | None = None
+        self._cache: tuple[tuple[Path, int, int, int, int], users.Users] | None = None
 
     @property
     def required(self) -> bool:
@@ -83,7 +83,7 @@ class Gate:
             info = path.stat()
         except OSError:
             info = None
-        key = (path, info.st_mtime_ns, info.st_size, info.st_ino) if info else None
+        key = (path, info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino) if info else None   # ctime: a chmod
         if key is not None and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         found = users.read(path)

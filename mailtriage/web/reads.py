@@ -79,6 +79,7 @@ def _earliest(lines: list[Deadline]) -> list[Deadline]:
 def _deadline(ticket: Ticket, config: Config) -> Deadline:
     """The target the ticket is working towards: the first response until
     there was one, then the resolution."""
+    due: datetime | None
     if ticket.first_responded_at is None and ticket.first_response_due is not None:
         target, due = "first response", ticket.first_response_due
     else:
@@ -89,7 +90,7 @@ def _deadline(ticket: Ticket, config: Config) -> Deadline:
 
 def zone_of(config: Config, severity: str) -> str:
     """The time zone of the calendar the severity's SLA target counts in."""
-    target = config.settings.sla.targets.get(severity)  # type: ignore[call-overload]
+    target = config.settings.sla.targets.get(severity)  # type: ignore[call-overload]  # str-valued enum keys
     calendar = config.calendars.get(target.calendar) if target is not None else None
     return calendar.timezone.key if calendar is not None else "UTC"
 

@@ -36,7 +36,9 @@ _DUMMY = "$argon2id$v=19$m=65536,t=3,p=4$4Hd0e7N1mYR9ofk3CU7q7g$1s+r0ggTW2dfyD5b
 
 
 def _hasher() -> PasswordHasher:
-    return PasswordHasher()         # argon2-cffi's defaults: Argon2id, 64 MiB, 3 passes, 4 lanes
+    """argon2-cffi's defaults: Argon2id, 64 MiB, 3 passes, 4 lanes. Verifying
+    reads the parameters from the hash, so any Argon2 hash in the file verifies."""
+    return PasswordHasher()
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ class Users:
         return matched and stored is not None
 
 
-def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    return (hasher or _hasher()).hash(password)
 
 
 def users_path(settings: Settings) -> Path | None:
@@ -117,14 +119,15 @@ def problems(settings: Settings) -> list[Problem]:
     return []
 
 
-def add(path: Path, name: str, password: str, *, force: bool = False) -> bool:
-    """Add NAME (or, with `force`, replace its password); True when it was replaced."""
+def add(path: Path, name: str, password: str, *, force: bool = False, hasher: PasswordHasher | None = None) -> bool:
+    """Add NAME (or, with `force`, replace its password); True when it was replaced.
+    `hasher`: other Argon2 parameters than the defaults (a slow machine, or tests)."""
     if not NAME.fullmatch(name):
         raise UsageError(f"{name!r} is not a user name (letters, digits, . _ @ + -; up to 64)")
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"the password must have at least {MIN_PASSWORD} characters")
     lines = _lines(path)
-    line = f"{name}:{hash_password(password)}"
+    line = f"{name}:{hash_password(password, hasher)}"
     at = [i for i, old in enumerate(lines) if old.partition(":")[0].strip() == name]
     if at and not force:
         raise UsageError(f"user {name} exists in {path} (--force replaces the password)")
