@@ -20,6 +20,7 @@ from mailtriage.errors import ConfigError, UsageError
 from mailtriage.model import ticket_ref
 from mailtriage.store.db import connect, upgrade
 from mailtriage.store.readonly import first_customer_messages, open_readonly
+from mailtriage.web import users
 
 FIXTURES = "rules-fixtures"      # beside rules.yaml: X.eml + X.expect.yaml (classify/expect.py)
 
@@ -79,6 +80,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(path)        # raises ConfigError with every problem
     settings = config.settings
     problems = oauth2_problems(settings)     # token files and client secrets: `FILE: what is wrong`
+    problems += users.problems(settings)     # the board's users file: FILE:LINE, or its mode
     if problems:
         raise ConfigError(problems)
     for warning in config.warnings:          # works, but loses something: said, and still exit 0

@@ -258,6 +258,15 @@ class AutoReply(_Frozen):
     per_sender_window: Duration = timedelta(hours=1)   # … to one sender in this window
 
 
+class HttpSettings(_Frozen):
+    """The daemon's HTTP listener (`/metrics`, `/healthz`, the board at `/`).
+    `users_file`: `name:hash` lines (`mailtriage users add NAME`); without
+    it the board is open to whoever reaches `listen`."""
+
+    listen: str                      # host:port, e.g. 127.0.0.1:9464
+    users_file: str | None = None
+
+
 class Limits(_Frozen):
     """What one message may be; a message over a limit is stored raw and
     quarantined (`quarantined:limit:size`, …), never half-processed. Over
@@ -290,6 +299,7 @@ class Settings(_Frozen):
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
+    http: HttpSettings | None = None     # off unless configured
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
 
