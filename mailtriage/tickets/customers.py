@@ -16,6 +16,7 @@ from dataclasses import replace
 from mailtriage.config.loaded import Config
 from mailtriage.config.values import Mailbox, find_agent
 from mailtriage.mail import guards, quotes
+from mailtriage.mail.tokens import base_address
 from mailtriage.model import Status, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify import agentmail, customermail
 from mailtriage.notify.compose import OutgoingMail, deliverable
@@ -157,7 +158,7 @@ def to_comment_address(incoming: Incoming, config: Config) -> bool:
     seen = {a.lower() for a in incoming.envelope_rcpts} | set(mail.recipients)
     seen |= {a.strip().strip("<>").lower() for name in ("Delivered-To", "X-Original-To")
              for a in mail.header_all(name)}
-    return bool(comments & seen)
+    return bool(comments & (seen | {base_address(a) for a in seen}))
 
 
 def _untrusted(incoming: Incoming) -> list[TicketEvent]:
