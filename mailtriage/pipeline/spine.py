@@ -27,7 +27,7 @@ from mailtriage.mail import guards, limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail, Status, ticket_ref
 from mailtriage.notify import agentmail, outbox
-from mailtriage.pipeline import bounce
+from mailtriage.pipeline import bounce, surgery
 from mailtriage.pipeline.tickets import load_facts, target, write
 from mailtriage.store import hygiene, queries
 from mailtriage.store.lock import lock_conversations
@@ -111,7 +111,10 @@ def change_ticket(app: App, session: Session, incoming: Incoming, ticket: Ticket
     if incoming.agent.trusted and not incoming.automatic:
         if ticket is not None:
             facts = load_facts(session, ticket.id, incoming, window, answer=True)
-            write(session, incoming, answers.handle(incoming, record_of(ticket), facts, config))
+            change = answers.handle(incoming, record_of(ticket), facts, config)
+            write(session, incoming, change)
+            if change.orders:
+                surgery.perform(session, config, incoming, ticket.id, change)
             return Disposition.REPLY, ticket.id
         if incoming.note:
             _note_without_ticket(app, session, incoming)
