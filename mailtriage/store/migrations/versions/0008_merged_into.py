@@ -1,5 +1,10 @@
 """tickets.merged_into: where mail to a merged ticket goes (#merge, issue 16)
 
+A plain column, no foreign key: on SQLite a constraint would make Alembic's
+batch mode rebuild `tickets`, and dropping a table that other rows refer to
+fails with foreign_keys=ON. ALTER TABLE ADD/DROP COLUMN needs no rebuild
+(SQLite 3.35 and later).
+
 Revision ID: 0008
 Revises: 0005
 Create Date: 2026-12-04
@@ -15,12 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('merged_into', sa.Integer(), nullable=True))
-        batch_op.create_foreign_key('fk_tickets_merged_into', 'tickets', ['merged_into'], ['id'])
+    op.add_column('tickets', sa.Column('merged_into', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_tickets_merged_into', type_='foreignkey')
-        batch_op.drop_column('merged_into')
+    op.execute("ALTER TABLE tickets DROP COLUMN merged_into")
