@@ -119,6 +119,7 @@ class TicketRecord:
     sla_state: str = "ok"
     next_deadline: datetime | None = None
     sla_data: dict[str, Any] = field(default_factory=dict, compare=False)
+    merged_into: int | None = None          # merged into that ticket (#merge, or mail that linked both)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,13 @@ tag, references and referrers point at); `decide()` applies the order:
 2. In-Reply-To/References that hit any known message, ours or theirs;
 3. a stored message that refers to this one (it arrived after its reply:
    IMAP and Maildir order is not conversation order);
-4. otherwise a new ticket.
+4. a reply token (mail.tokens): the message was sent to the signed
+   plus-address in our Reply-To (a vendor's system that keeps neither the
+   tag nor References); a token whose signature fails threads nothing;
+5. otherwise a new ticket.
+
+A tag or token of a ticket that was merged into another names the survivor
+(`merged_into`, followed by the store).
 
 When 2 and 3 point at different tickets the message is the link between
 them and the tickets are merged, so the result does not depend on the order
@@ -64,28 +70,36 @@ class ThreadFacts:
     referring_tickets: tuple[int, ...] = ()   # tickets of stored messages that refer to this one
     # The evidence for referenced_tickets: (Message-ID it refers to, its ticket, "message" | "our mail").
     matched: tuple[tuple[str, int, str], ...] = ()
+    token_ticket: int | None = None           # the ticket a valid reply token names, if it exists
+    token_address: str | None = None          # the address that carried it
+    bad_tokens: tuple[str, ...] = ()          # addresses with a token that did not verify
+    # Tickets the tag or the token named that were merged: (named, survivor).
+    redirected: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
 class ThreadDecision:
     ticket_id: int | None                     # None: open a new ticket
-    via: str                                  # tag, references, referrer, new, tag-refused
+    via: str                                  # tag, references, referrer, reply-token, new, tag-refused
     merge: tuple[int, ...] = field(default=())   # other tickets to fold into ticket_id
     refused_tag: int | None = None            # a tag we did not honour (event on the new ticket)
+    bad_tokens: tuple[str, ...] = ()          # reply tokens that did not verify (an event, a log line)
 
 
 def decide(facts: ThreadFacts) -> ThreadDecision:
-    refused = None
+    refused, bad = None, facts.bad_tokens
     if facts.tagged_ticket is not None:
         if facts.sender_may_use_tag:
-            return ThreadDecision(facts.tagged_ticket, "tag")
+            return ThreadDecision(facts.tagged_ticket, "tag", bad_tokens=bad)
         refused = facts.tagged_ticket
     candidates = list(dict.fromkeys(facts.referenced_tickets + facts.referring_tickets))
     if candidates:
         via = "references" if facts.referenced_tickets else "referrer"
         # The oldest ticket survives a merge: it holds the start of the conversation.
         return _with_merges(min(candidates), via, facts, refused)
-    return ThreadDecision(None, "new" if refused is None else "tag-refused", refused_tag=refused)
+    if facts.token_ticket is not None:
+        return ThreadDecision(facts.token_ticket, "reply-token", refused_tag=refused, bad_tokens=bad)
+    return ThreadDecision(None, "new" if refused is None else "tag-refused", refused_tag=refused, bad_tokens=bad)
 
 
 def evidence(decision: ThreadDecision, facts: ThreadFacts, prefix: str) -> str:
@@ -93,8 +107,13 @@ def evidence(decision: ThreadDecision, facts: ThreadFacts, prefix: str) -> str:
     ref = f"{prefix}-{{}}".format
     refused = f"; the subject's tag {ref(decision.refused_tag)} was not honoured (the sender is not a " \
         "participant)" if decision.refused_tag is not None else ""
+    refused += "".join(f"; {ref(named)} was merged into {ref(survivor)}" for named, survivor in facts.redirected)
+    refused += "".join(f"; the reply token of {address} is not valid (bad signature): it names no ticket"
+                       for address in decision.bad_tokens)
     if decision.via == "tag":
-        return f"subject tag [{ref(decision.ticket_id)}], from a participant or an agent"
+        return f"subject tag [{ref(facts.tagged_ticket)}], from a participant or an agent{refused}"
+    if decision.via == "reply-token":
+        return f"sent to {facts.token_address}, a valid reply token of {ref(decision.ticket_id)}{refused}"
     if decision.via == "references":
         hits = ", ".join(f"{mid} ({'our mail' if kind == 'our mail' else 'a message'} of {ref(ticket)})"
                          for mid, ticket, kind in facts.matched)
@@ -108,4 +127,4 @@ def evidence(decision: ThreadDecision, facts: ThreadFacts, prefix: str) -> str:
 
 def _with_merges(target: int, via: str, facts: ThreadFacts, refused: int | None) -> ThreadDecision:
     others = {t for t in facts.referenced_tickets + facts.referring_tickets if t != target}
-    return ThreadDecision(target, via, tuple(sorted(others)), refused)
+    return ThreadDecision(target, via, tuple(sorted(others)), refused, facts.bad_tokens)

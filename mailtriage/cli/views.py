@@ -31,6 +31,7 @@ def ticket_json(ticket: Ticket, prefix: str, full: bool = True) -> dict[str, Any
         "resolved_at": iso(ticket.resolved_at),
         "sla_state": ticket.sla_state,
         "participants": sorted(p.email for p in ticket.participants),
+        "merged_into": f"{prefix}-{ticket.merged_into}" if ticket.merged_into else None,
     }
     if full:
         data["messages"] = [_message(m) for m in ticket.messages]
@@ -68,6 +69,8 @@ def ticket_text(data: dict[str, Any]) -> str:
              f"tier {data['tier']}  queue {data['queue']}  tags {', '.join(data['tags']) or '-'}",
              f"  created {data['created_at']}  first response due {data['first_response_due']}  "
              f"resolution due {data['resolution_due']}  sla {data['sla_state']}", ""]
+    if data.get("merged_into"):
+        lines[-1:-1] = [f"  merged into {data['merged_into']}: its mail goes there"]
     for message in data.get("messages", []):
         lines.append(f"--- {message['direction']} {message['kind']} {message['from']} {message['date'] or ''}")
         lines.append(f"    {message['subject']}")

@@ -20,7 +20,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from mailtriage.config import checks, yamlsrc
 from mailtriage.config.builtin import builtin
@@ -86,15 +86,42 @@ def _validate(data: dict[str, Any], locator: yamlsrc.Locator) -> tuple[Settings,
     if isinstance(data.get("database"), str):
         data["database"] = _resolve_sqlite(data["database"], Path(data["base_dir"]))
     missing = _missing_folder(data, locator, "templates") + _missing_folder(data, locator, "knowledge_base")
+    missing += _secret_in_file(data, locator)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(error, locator) for error in exc.errors()]
         raise ConfigError(problems + _raw_calendar_references(data, locator) + missing) from exc
-    problems = checks.problems(settings, locator) + missing
+    settings, secret_problems = _with_reply_secret(settings, locator)
+    problems = checks.problems(settings, locator) + missing + secret_problems
     if problems:
         raise ConfigError(problems)
     return _with_password_files(settings), checks.warnings(settings, locator)
+
+
+def _secret_in_file(data: dict[str, Any], locator: yamlsrc.Locator) -> list[Problem]:
+    tokens = data.get("reply_tokens")
+    if isinstance(tokens, dict) and "secret" in tokens:
+        return [locator.problem(("reply_tokens", "secret"), (
+            "reply_tokens.secret: the secret is never written in the config file; name the environment "
+            "variable that holds it (secret_env: MT_REPLY_SECRET)"))]
+    return []
+
+
+def _with_reply_secret(settings: Settings, locator: yamlsrc.Locator) -> tuple[Settings, list[Problem]]:
+    """The reply tokens' secret from the environment; unset or empty is a
+    problem at `secret_env` (the value itself is never logged or shown)."""
+    tokens = settings.reply_tokens
+    if tokens is None:
+        return settings, []
+    value = os.environ.get(tokens.secret_env, "")
+    if not value.strip():
+        state = "is not set" if tokens.secret_env not in os.environ else "is empty"
+        return settings, [locator.problem(("reply_tokens", "secret_env"), (
+            f"reply_tokens: the environment variable {tokens.secret_env} {state}: reply tokens need a secret "
+            "(e.g. 32 random bytes: `openssl rand -base64 32`)"))]
+    with_secret = tokens.model_copy(update={"secret": SecretStr(value)})
+    return settings.model_copy(update={"reply_tokens": with_secret}), []
 
 
 def _with_password_files(settings: Settings) -> Settings:

@@ -14,8 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from mailtriage.mail.tokens import DEFAULT_LENGTH, Signer
 from mailtriage.model import Severity, Tier
 from mailtriage.sla.durations import parse_duration, parse_percent
 
@@ -282,6 +283,16 @@ class Limits(_Frozen):
     max_hops: int = Field(default=50, gt=0)
 
 
+class ReplyTokens(_Frozen):
+    """Signed plus-addresses in Reply-To (mail.tokens); the secret comes from
+    the environment variable `secret_env`, never from the file."""
+
+    secret_env: str = Field(min_length=1)
+    length: int = Field(default=DEFAULT_LENGTH, ge=8, le=52)    # base32 characters of the signature
+    # Set by the loader from the environment; excluded from dumps, shown as ********** in reprs.
+    secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+
 class Settings(_Frozen):
     database: str = "sqlite:///mailtriage.db"
     ticket_prefix: str = "MT"
@@ -300,6 +311,7 @@ class Settings(_Frozen):
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
     http: HttpSettings | None = None     # off unless configured
+    reply_tokens: ReplyTokens | None = None
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
 
@@ -326,6 +338,14 @@ class Settings(_Frozen):
     def path(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""
         return config_path(self.base_dir, relative)
+
+    @property
+    def signer(self) -> Signer | None:
+        """Signs and checks reply tokens; None when `reply_tokens` is off."""
+        tokens = self.reply_tokens
+        if tokens is None or tokens.secret is None:
+            return None
+        return Signer(tokens.secret.get_secret_value().encode("utf-8"), self.ticket_prefix, tokens.length)
 
     @property
     def own_addresses(self) -> frozenset[str]:

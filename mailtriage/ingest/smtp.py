@@ -33,6 +33,7 @@ from mailtriage.app import App
 from mailtriage.errors import MailtriageError, smtp_reply
 from mailtriage.config.values import SmtpIn
 from mailtriage.ingest import message_id_of
+from mailtriage.mail.tokens import base_address
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ class Handler:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
         served = self.app_ref().settings.own_addresses
-        if served and address.lower() not in served:
+        # support+anything@ is support@'s (RFC 5233 subaddress: reply tokens, sorting suffixes)
+        if served and base_address(address.lower()) not in served:
             log.info("smtp %s: refused RCPT <%s>: not an address we serve", _peer(session), address)
             return f"550 5.1.1 <{address}>: no such mailbox here"
         envelope.rcpt_tos.append(address)

@@ -21,7 +21,7 @@ from mailtriage.config.values import Agent, Settings, find_agent
 from mailtriage.model import TicketEvent, TicketRecord, Tier, ticket_ref
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
-from mailtriage.notify.views import agent_names, sender, ticket_view
+from mailtriage.notify.views import agent_names, reply_to, sender, ticket_view
 
 NOTICE = "agent-notice"
 COMMAND_ERROR = "command-error"
@@ -87,7 +87,8 @@ def notice(settings: Settings, templates: Templates, ticket: TicketRecord, reaso
     in_reply_to = written.message_id if written and written.message_id else (ids[-1] if ids else None)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=recipients, subject=rendered.subject,
                     body=rendered.body, in_reply_to=in_reply_to, references=ids,
-                    auto_submitted="auto-generated", loop_id=settings.loop_id, reply_to=from_addr,
+                    auto_submitted="auto-generated", loop_id=settings.loop_id,
+                    reply_to=reply_to(settings, from_addr, ticket.id if ticket else None, plain=True),
                     names=agent_names(settings, recipients))
     return (OutgoingMail(NOTICE, mail, new_message_id(from_addr.partition("@")[2])),
             TicketEvent("notified", f"{reason}: to {', '.join(recipients)}"))

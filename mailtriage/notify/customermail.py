@@ -23,7 +23,8 @@ from mailtriage.model import ParsedMail, TicketRecord
 from mailtriage.notify.agentmail import ticket_context
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
-from mailtriage.notify.views import FALLBACK_SENDER, greeting_name, long_time, sender, ticket_view, ticket_zone
+from mailtriage.notify.views import (FALLBACK_SENDER, greeting_name, long_time, reply_to, sender, ticket_view,
+                                    ticket_zone)
 
 if TYPE_CHECKING:
     from mailtriage.kb.index import Suggestion
@@ -54,6 +55,7 @@ def acknowledgement(settings: Settings, templates: Templates, ticket: TicketReco
         from_addr=from_addr, from_name=from_name, to=(to,), subject=rendered.subject, body=rendered.body,
         in_reply_to=mail.message_id, references=tuple(dict.fromkeys(mail.references + (mail.message_id,))),
         auto_submitted="auto-replied", loop_id=settings.loop_id, names=((to, name),) if name else (),
+        reply_to=reply_to(settings, from_addr, ticket.id),
     )
     return OutgoingMail(ACKNOWLEDGEMENT, outgoing, new_message_id(from_addr.partition("@")[2]))
 
@@ -73,5 +75,6 @@ def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent
     outgoing = Outgoing(from_addr=from_addr, from_name=f"{agent_name} via {from_name}", to=(customers[0],),
                         cc=customers[1:], subject=rendered.subject, body=rendered.body,
                         in_reply_to=theirs[-1] if theirs else (seen[-1] if seen else None),
-                        references=seen, auto_submitted=None, loop_id=None)
+                        references=seen, auto_submitted=None, loop_id=None,
+                        reply_to=reply_to(settings, from_addr, ticket.id if ticket else None))
     return OutgoingMail(ANSWER, outgoing, new_message_id(from_addr.partition("@")[2]))

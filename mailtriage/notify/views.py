@@ -111,6 +111,17 @@ def agent_names(settings: Settings, addresses: tuple[str, ...]) -> tuple[tuple[s
     return tuple(found)
 
 
+def reply_to(settings: Settings, from_addr: str, ticket_id: int | None, *, plain: bool = False) -> str | None:
+    """Reply-To of mail about a ticket: the signed plus-address of the ticket
+    (`reply_tokens`, mail.tokens), so that a reply that keeps neither the tag nor
+    References still finds it; else the support address itself when `plain`
+    (agents' notices always name it), else none (From: is the support address)."""
+    signer = settings.signer
+    if signer is not None and ticket_id:
+        return signer.address(from_addr, ticket_id)
+    return from_addr if plain else None
+
+
 def sender(settings: Settings, mailbox_name: str | None) -> tuple[str, str]:
     """A ticket's support address and display name: its mailbox's, else the first mailbox's."""
     for mailbox in settings.mailboxes:

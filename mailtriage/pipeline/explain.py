@@ -26,7 +26,7 @@ from mailtriage.store.records import record_of
 from mailtriage.thread import decide, evidence
 from mailtriage.tickets import agents, answers, customers
 from mailtriage.tickets.change import Incoming
-from mailtriage.tickets.transitions import mailbox_for
+from mailtriage.tickets.transitions import mailbox_for, reply_token
 
 
 def explain(app: App, raw: bytes, now: datetime) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def _stored_side(app: App, session: Any, raw: bytes, mail: Any, now: datetime,
     agent = agents.authenticate(mail, settings)
     report["agent"] = {"address": mail.from_addr, "is_agent_address": agent.agent is not None,
                        "trusted": agent.trusted, "why": agent.reason}
-    links = queries.thread_facts(session, mail, prefix, agent.trusted)
+    links = queries.thread_facts(session, mail, prefix, agent.trusted, reply_token(mail, settings))
     threading = decide(links)
     ticket, merge = target(session, threading, links)
     report["thread"] = {"ticket": ticket_ref(prefix, ticket.id) if ticket is not None else None,

@@ -27,7 +27,7 @@ from mailtriage.mail import guards, limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail, Status, ticket_ref
 from mailtriage.notify import agentmail, outbox
-from mailtriage.pipeline import bounce
+from mailtriage.pipeline import bounce, surgery
 from mailtriage.pipeline.tickets import load_facts, target, write
 from mailtriage.store import hygiene, queries
 from mailtriage.store.lock import lock_conversations
@@ -37,7 +37,7 @@ from mailtriage.thread import ThreadDecision, decide, evidence
 from mailtriage.tickets import agents, answers, customers
 from mailtriage.tickets.change import Incoming
 from mailtriage.tickets.history import history_time
-from mailtriage.tickets.transitions import mailbox_for
+from mailtriage.tickets.transitions import mailbox_for, reply_token
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,16 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     incoming = Incoming(mail, raw.id, raw.source, key, at, automatic, envelope_rcpts, acknowledge, agent,
                         history=None if acknowledge else now)
     incoming = replace(incoming, note=customers.to_comment_address(incoming, app.config))
-    links = queries.thread_facts(session, mail, settings.ticket_prefix, agent.trusted)
+    links = queries.thread_facts(session, mail, settings.ticket_prefix, agent.trusted,
+                                 reply_token(mail, settings, envelope_rcpts))
     threading = decide(links)
     incoming = replace(incoming, threaded=(threading.via, evidence(threading, links, settings.ticket_prefix)))
     ticket, merge = target(session, threading, links)
     if ticket is not None and merge:
         queries.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)
     disposition, ticket_id = change_ticket(app, session, incoming, ticket, threading)
+    if threading.bad_tokens:
+        _bad_tokens(app, session, incoming, ticket_id, threading.bad_tokens)
     if ticket_id is not None:
         hygiene.store_attachments(session, mail, now)
     raw.ticket_id = ticket_id          # after the last query: one UPDATE of the raw row, with record()'s
@@ -108,7 +111,10 @@ def change_ticket(app: App, session: Session, incoming: Incoming, ticket: Ticket
     if incoming.agent.trusted and not incoming.automatic:
         if ticket is not None:
             facts = load_facts(session, ticket.id, incoming, window, answer=True)
-            write(session, incoming, answers.handle(incoming, record_of(ticket), facts, config))
+            change = answers.handle(incoming, record_of(ticket), facts, config)
+            write(session, incoming, change)
+            if change.orders:
+                surgery.perform(session, config, incoming, ticket.id, change)
             return Disposition.REPLY, ticket.id
         if incoming.note:
             _note_without_ticket(app, session, incoming)
@@ -127,6 +133,20 @@ def change_ticket(app: App, session: Session, incoming: Incoming, ticket: Ticket
                                    refused_tag=threading.refused_tag)
     write(session, incoming, change)
     return Disposition.NEW, record.id
+
+
+def _bad_tokens(app: App, session: Session, incoming: Incoming, ticket_id: int | None,
+                bad: tuple[str, ...]) -> None:
+    """A reply token that did not verify threads nothing: said in the log and
+    on the ticket the message went to (the address, never the secret)."""
+    ref = ref_of(app, ticket_id) or "no ticket"
+    for address in bad:
+        log.warning("raw message %s (%s, from %s): reply token %s has a bad signature: it names no ticket (%s)",
+                    incoming.raw_id, incoming.mail.message_id, incoming.mail.from_addr or "?", address, ref)
+    if ticket_id is not None:
+        queries.add_events(session, ticket_id, incoming.now, [(
+            "reply-token-refused", f"sent to {address}: a reply token with a bad signature (forged, truncated "
+            "or copied onto another number), so it threaded nothing", {"address": address}) for address in bad])
 
 
 def _note_without_ticket(app: App, session: Session, incoming: Incoming) -> None:

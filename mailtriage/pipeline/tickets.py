@@ -18,7 +18,7 @@ from mailtriage.mail.parse import parse
 from mailtriage.model import Status
 from mailtriage.notify import outbox
 from mailtriage.notify.customermail import CUSTOMER_KINDS
-from mailtriage.store import hygiene, queries
+from mailtriage.store import hygiene, queries, surgery
 from mailtriage.store.records import copy_onto
 from mailtriage.store.schema import OutboxRow, Ticket
 from mailtriage.thread import ThreadDecision, ThreadFacts
@@ -53,8 +53,13 @@ def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, wind
     `answer`: an agent's answer, which needs the customers' side of the thread
     and the text of our mail it answers; `requester`: whom an acknowledgement
     would go to (its rate limit and suppression)."""
+    if answer and ticket_id is not None:
+        named, answered = surgery.named_tickets(session, incoming.mail.body_text), \
+            surgery.answered(session, ticket_id, incoming.mail)
+    else:
+        named, answered = (), None
     if not incoming.acknowledge:
-        return Facts()
+        return Facts(named=named, answered=answered)
     people: tuple[tuple[str, str], ...] = ()
     conversation: tuple[str, ...] = ()
     seen: tuple[str, ...] = ()
@@ -71,7 +76,7 @@ def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, wind
     replies = queries.auto_replies_since(session, sender, incoming.now - window) if sender else 0
     addresses = [address for address, _ in people] + ([sender] if sender else [])
     return Facts(people, conversation, seen, theirs, replies, frozenset(hygiene.suppressed(session, addresses)),
-                 ours)
+                 ours, named, answered)
 
 
 def _our_internal_text(session: Session, message_ids: tuple[str, ...]) -> tuple[str, ...]:

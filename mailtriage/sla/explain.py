@@ -192,4 +192,7 @@ def explain_text(data: Mapping[str, Any]) -> str:
                          + (f" … {pause['until']}" if pause["until"] else ""))
         lines.append("")
     lines.append(f"notices sent: {', '.join(data['notices_done']) or 'none'}")
+    if data["log"]:
+        # How the clocks got here: pauses, severity changes, merges (#merge) and splits (#split).
+        lines += ["", "clock history:"] + [f"  {entry['at']}  {entry['what']}" for entry in data["log"]]
     return "\n".join(lines)

@@ -13,6 +13,10 @@ deadline columns, `next_deadline` (what the SLA sweep looks for) and
     first_response     an agent's public reply: stops the first-response
                        clock; safe to call on every public reply (later ones
                        restart the next-update clock)
+    merged             `#merge`: per clock running on both tickets, the one
+                       that has used more working time (the earlier deadline)
+    split_off          `#split`: the new ticket's clocks from the moved
+                       message's arrival
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from datetime import datetime
 from mailtriage.config.values import SlaSettings
 from mailtriage.model import Status, TicketRecord
 from mailtriage.sla import deadlines
-from mailtriage.sla.timers import FIRST_RESPONSE, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timers
+from mailtriage.sla.deadlines import key_prefix
+from mailtriage.sla.durations import format_duration
+from mailtriage.sla.timers import FIRST_RESPONSE, LABELS, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timers
 
-__all__ = ["as_history", "first_response", "is_history", "load", "revive", "severity_changed", "start",
-           "status_changed", "store"]
+__all__ = ["as_history", "first_response", "is_history", "load", "merged", "revive", "severity_changed",
+           "split_off", "start", "status_changed", "store"]
 
 
 def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
@@ -122,3 +128,47 @@ def is_history(ticket: TicketRecord) -> bool:
     """Imported as history, and not revived by live mail since."""
     timers = Timers.from_json(ticket.sla_data or {})
     return timers is not None and timers.history is not None
+
+
+def merged(survivor: TicketRecord, other: TicketRecord, other_ref: str, now: datetime, sla: SlaSettings,
+           calendars: Calendars) -> tuple[TicketRecord, list[str]]:
+    """`other` joins `survivor`: for each clock running on both, the survivor
+    keeps the one that has used more working time — its customer has waited
+    longer, so its deadline is the earlier — measured against the survivor's
+    target and calendar (its severity stays). A clock paused or stopped on
+    either side stays as the survivor has it. Returns the record and what was
+    decided per clock (the clocks' log, `sla explain`, and the event)."""
+    mine, theirs = load(survivor, sla, calendars), load(other, sla, calendars)
+    said: list[str] = []
+    for name in (FIRST_RESPONSE, RESOLUTION, NEXT_UPDATE):
+        here, there = mine.get(name), theirs.get(name)
+        if here is None or there is None or RUNNING not in (here.state, there.state):
+            continue
+        label = LABELS[name]
+        if here.state != RUNNING or there.state != RUNNING:
+            said.append(f"{label}: kept ({'not running here' if here.state != RUNNING else f'not running on {other_ref}'})")
+            continue
+        used_here, used_there = here.used(now, calendars), there.used(now, calendars)
+        if used_there > used_here:
+            taken = there.retarget(here.target, here.calendar, now, calendars)
+            prefix = key_prefix(there)
+            mine = replace(mine.with_timer(taken), done=mine.done + tuple(
+                k for k in theirs.done if k.startswith(prefix + ".") and k not in mine.done))
+            due = taken.when(1.0, calendars)
+            said.append(f"{label}: from {other_ref} ({format_duration(used_there)} used there, "
+                        f"{format_duration(used_here)} here), due {due.isoformat() if due else '-'}")
+        else:
+            said.append(f"{label}: kept ({format_duration(used_here)} used here, {format_duration(used_there)} "
+                        f"on {other_ref})")
+    mine = mine.noted(now, f"merged {other_ref} into this ticket: " + ("; ".join(said) or "no clock ran on both"))
+    return store(survivor, mine, now, sla, calendars), said
+
+
+def split_off(ticket: TicketRecord, arrived: datetime, now: datetime, source_ref: str, sla: SlaSettings,
+              calendars: Calendars) -> TicketRecord:
+    """A ticket split off `source_ref`: its clocks run from the moved
+    message's arrival (the customer has waited since then), as a new ticket's would."""
+    timers = deadlines.start(arrived, ticket.severity, sla)
+    timers = _settle(ticket, timers, arrived, calendars)         # running since the arrival
+    timers = timers.noted(arrived, f"started at the arrival of the message split off {source_ref}")
+    return store(ticket, timers.noted(now, f"split off {source_ref}"), now, sla, calendars)

@@ -29,7 +29,7 @@ from mailtriage.sla.timers import LABELS, RUNNING, Timer, Timers
 from mailtriage.store import queries
 from mailtriage.store.records import record_of
 from mailtriage.store.schema import Event, Message, Ticket
-from mailtriage.notify.views import agent_names, sender, short_time, ticket_view, ticket_zone
+from mailtriage.notify.views import agent_names, reply_to, sender, short_time, ticket_view, ticket_zone
 
 HISTORY_LINES = 25
 EXCERPT_LINES = 15
@@ -168,7 +168,8 @@ def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: 
     thread = queries.conversation_ids(session, ticket.id)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=to, subject=rendered.subject,
                     body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),
-                    auto_submitted="auto-generated", loop_id=settings.loop_id, names=agent_names(settings, to))
+                    auto_submitted="auto-generated", loop_id=settings.loop_id, names=agent_names(settings, to),
+                    reply_to=reply_to(settings, from_addr, ticket.id))
     row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id)
     if held_until is not None:
         row.due_at = held_until

@@ -24,6 +24,7 @@ from typing import TypeVar
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from mailtriage.mail.tokens import Found
 from mailtriage.model import ParsedMail
 from mailtriage.store.schema import (
     AutoReplyLog,
@@ -209,13 +210,15 @@ def is_participant(session: Session, ticket_id: int, address: str) -> bool:
         Participant.ticket_id == ticket_id, Participant.email == address).limit(1)) is not None
 
 
-def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agent: bool) -> ThreadFacts:
-    tagged = find_tag(mail.subject, prefix)
-    tagged_ticket = None
-    may_use = False
-    if tagged is not None and session.get(Ticket, tagged) is not None:
-        tagged_ticket = tagged
-        may_use = sender_is_agent or is_participant(session, tagged, mail.from_addr)
+def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agent: bool,
+                 token: Found = Found()) -> ThreadFacts:
+    """What the store knows that threads `mail`; `token`: what its recipients'
+    reply tokens say (mail.tokens). A tag or token of a merged ticket names the survivor."""
+    redirected: list[tuple[int, int]] = []
+    tagged_ticket = survivor(session, find_tag(mail.subject, prefix), redirected)
+    may_use = tagged_ticket is not None and (sender_is_agent or is_participant(session, tagged_ticket,
+                                                                               mail.from_addr))
+    token_ticket = survivor(session, token.ticket, redirected)
     refs = tuple(dict.fromkeys(mail.in_reply_to + mail.references))
     theirs, ours = tickets_of_messages(session, refs), tickets_of_outgoing(session, refs)
     return ThreadFacts(
@@ -225,7 +228,28 @@ def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agen
         referring_tickets=tickets_referring_to(session, mail.message_id),
         matched=tuple((mid, ticket, "message") for mid, ticket in theirs)
         + tuple((mid, ticket, "our mail") for mid, ticket in ours),
+        token_ticket=token_ticket, token_address=token.address, bad_tokens=token.bad,
+        redirected=tuple(redirected),
     )
+
+
+def survivor(session: Session, number: int | None, redirected: list[tuple[int, int]] | None = None) -> int | None:
+    """The ticket `number` names: itself, or the one it was merged into (and
+    that one's survivor …); None when there is no such ticket."""
+    if number is None:
+        return None
+    seen = [number]
+    while True:
+        # session.get: the identity map holds merges not yet flushed (a bulk import's batch)
+        ticket = session.get(Ticket, seen[-1])
+        if ticket is None:
+            return None if len(seen) == 1 else seen[-2]
+        if ticket.merged_into is None or ticket.merged_into in seen or len(seen) > 20:
+            break
+        seen.append(ticket.merged_into)
+    if len(seen) > 1 and redirected is not None:
+        redirected.append((number, seen[-1]))
+    return seen[-1]
 
 
 # Built once: a statement made per call costs more in SQLAlchemy than the row does in the database.
@@ -333,7 +357,7 @@ def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: d
                 # The older ticket holds the start of the conversation.
                 target_ticket.subject, target_ticket.requester = old.subject, old.requester
                 target_ticket.created_at = old.created_at
-            old.status, old.next_deadline = "closed", None
+            old.status, old.next_deadline, old.merged_into = "closed", None, target
             add_event(session, other, now, "merged", f"merged into {prefix}-{target}")
             add_event(session, target, now, "merged", f"{prefix}-{other} merged into this ticket")
 

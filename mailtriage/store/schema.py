@@ -118,6 +118,10 @@ class Ticket(Base):
     # sweep costs what is due, not what is open.
     next_deadline: Mapped[datetime | None] = mapped_column(index=True)
     sla_data: Mapped[dict[str, Any]] = mapped_column(default=dict)   # clocks, notices sent
+    # A ticket merged into another (`#merge`, or a message that linked both):
+    # the survivor, where mail to this one's tag or reply token goes (a ticket
+    # number; no foreign key, see migration 0008).
+    merged_into: Mapped[int | None] = mapped_column()
 
     messages: Mapped[list["Message"]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list["Event"]] = relationship(back_populates="ticket", order_by="Event.id")

@@ -22,8 +22,9 @@ from mailtriage.model import Severity, Status, TicketEvent, TicketRecord, Tier
 from mailtriage.notify import agentmail, customermail
 from mailtriage.notify.compose import OutgoingMail
 from mailtriage.sla import lifecycle
-from mailtriage.tickets.change import Change, Facts, Incoming, StoredMessage
-from mailtriage.tickets.commands import CommandBlock, NotUnderstood, parse_commands
+from mailtriage.tickets import surgery
+from mailtriage.tickets.change import Change, Facts, Incoming, MergeOrder, SplitOrder, StoredMessage
+from mailtriage.tickets.commands import CommandBlock, Merge, NotUnderstood, Parsed, Split, parse_commands
 from mailtriage.tickets.transitions import TicketState, apply_command, status_after_agent_reply
 
 
@@ -33,6 +34,7 @@ class CommandResult:
 
     ticket: TicketRecord
     events: list[TicketEvent] = field(default_factory=list)
+    orders: list[MergeOrder | SplitOrder] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     problems: list[NotUnderstood] = field(default_factory=list)
     assigned: str | None = None          # a new assignee other than the sender
@@ -51,7 +53,7 @@ def handle(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Confi
     stored = StoredMessage(dataclasses.replace(mail, body_text=text if text.strip() else _command_lines(block)),
                            "out" if public else "in", "agent" if public else "internal")
     facts = facts.with_message(mail.message_id, customer=False)
-    result = run_commands(incoming, ticket, block, config)
+    result = run_commands(incoming, ticket, block, config, facts)
     events, mails = _report(incoming, result, facts, config)
     ticket = result.ticket
     if note:
@@ -67,7 +69,8 @@ def handle(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Confi
         ticket, relay_events, relayed = _relay(incoming, ticket, name, text, result, facts, config)
         events += relay_events
         mails += relayed
-    return Change(replace(ticket, updated_at=now), stored, events=tuple(events), mail=tuple(mails))
+    return Change(replace(ticket, updated_at=now), stored, events=tuple(events), mail=tuple(mails),
+                  orders=tuple(result.orders))
 
 
 def commands_on_new_ticket(incoming: Incoming, ticket: TicketRecord,
@@ -82,11 +85,16 @@ def commands_on_new_ticket(incoming: Incoming, ticket: TicketRecord,
     return result.ticket, events, mails
 
 
-def run_commands(incoming: Incoming, ticket: TicketRecord, block: CommandBlock, config: Config) -> CommandResult:
-    """Apply the commands in order, each recorded as an event."""
+def run_commands(incoming: Incoming, ticket: TicketRecord, block: CommandBlock, config: Config,
+                 facts: Facts = Facts()) -> CommandResult:
+    """Apply the commands in order, each recorded as an event. `facts`: the
+    tickets `#merge` names and the message `#split` moves."""
     actor = incoming.mail.from_addr
     result = CommandResult(ticket, problems=list(block.errors))
     for parsed in block.commands:
+        if isinstance(parsed.command, (Merge, Split)):
+            _surgery(incoming, parsed, facts, result, config)
+            continue
         before = _state(result.ticket)
         change = apply_command(before, parsed.command, actor, config.settings.agents)
         if isinstance(change, str):
@@ -100,6 +108,28 @@ def run_commands(incoming: Incoming, ticket: TicketRecord, block: CommandBlock, 
             result.assigned = change.state.assignee
         result.tier_changed = result.tier_changed or change.state.tier is not before.tier
     return result
+
+
+def _surgery(incoming: Incoming, parsed: Parsed, facts: Facts, result: CommandResult, config: Config) -> None:
+    """`#merge MT-n` and `#split`: checked here, carried out by the store (tickets.surgery)."""
+    if isinstance(parsed.command, Merge):
+        merged = tuple(o.other.id for o in result.orders if isinstance(o, MergeOrder))
+        outcome = surgery.merge(incoming, result.ticket, parsed.command, facts, config, merged)
+        if isinstance(outcome, str):
+            result.problems.append(NotUnderstood(parsed.line, outcome))
+            return
+        result.ticket, event, order = outcome
+        result.events.append(replace(event, data={**(event.data or {}), "command": parsed.line}))
+        result.orders.append(order)
+        result.done.append(f"{parsed.line}  →  merged")
+        return
+    split = surgery.split(incoming, result.ticket, facts, config,
+                          any(isinstance(o, SplitOrder) for o in result.orders))
+    if isinstance(split, str):
+        result.problems.append(NotUnderstood(parsed.line, split))
+        return
+    result.orders.append(split)
+    result.done.append(f"{parsed.line}  →  split off to a new ticket")
 
 
 def _state(ticket: TicketRecord) -> TicketState:

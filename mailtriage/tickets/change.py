@@ -11,10 +11,10 @@ commit with the ticket (exactly once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from mailtriage.model import ParsedMail, TicketEvent, TicketRecord
+from mailtriage.model import ParsedMail, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify.agentmail import Thread
 from mailtriage.notify.compose import OutgoingMail
 from mailtriage.tickets.agents import NOT_AN_AGENT, AgentCheck
@@ -39,6 +39,17 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Answered:
+    """The customer message an agent's mail answers (its In-Reply-To, or the
+    message our notice it answers was about): what `#split` moves."""
+
+    message_pk: int
+    mail: ParsedMail
+    arrived: datetime                 # when we accepted it: the split-off ticket's clocks start here
+    first: bool                       # the ticket's first message (nothing would stay behind)
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the store knew about the ticket before this message."""
 
@@ -49,6 +60,8 @@ class Facts:
     auto_replies: int = 0                            # automatic replies to the sender within the window
     suppressed: frozenset[str] = frozenset()         # those of the people above that hard-bounced
     ours: tuple[str, ...] = ()                       # text of our internal mail an agent's answer refers to
+    named: tuple[TicketRecord, ...] = ()             # the tickets `#merge` lines name (those that exist)
+    answered: "Answered | None" = None               # the customer message an agent's mail answers (#split)
 
     def with_message(self, message_id: str, *, customer: bool) -> "Facts":
         """As they are once this message is stored."""
@@ -58,20 +71,18 @@ class Facts:
         seen, theirs = self.customer_seen, self.customer_theirs
         if customer:
             seen, theirs = _trim(seen + (message_id,)), _trim(theirs + (message_id,))
-        return Facts(self.participants, conversation, seen, theirs, self.auto_replies, self.suppressed, self.ours)
+        return replace(self, conversation=conversation, customer_seen=seen, customer_theirs=theirs)
 
     def with_people(self, people: list[tuple[str, str]]) -> "Facts":
         known = {address for address, _ in self.participants}
         added = tuple(p for p in people if p[0] not in known)
         everyone = sorted(self.participants + added, key=lambda person: person[1] != "requester")
-        return Facts(tuple(everyone), self.conversation, self.customer_seen, self.customer_theirs,
-                     self.auto_replies, self.suppressed, self.ours)
+        return replace(self, participants=tuple(everyone))
 
     def with_sent(self, mail: OutgoingMail, kinds: tuple[str, ...]) -> "Facts":
         if mail.kind not in kinds:
             return self
-        return Facts(self.participants, self.conversation, _trim(self.customer_seen + (mail.message_id,)),
-                     self.customer_theirs, self.auto_replies, self.suppressed, self.ours)
+        return replace(self, customer_seen=_trim(self.customer_seen + (mail.message_id,)))
 
     @property
     def thread(self) -> Thread:
@@ -103,3 +114,23 @@ class Change:
     events: tuple[TicketEvent, ...] = ()
     mail: tuple[OutgoingMail, ...] = ()
     auto_replied_to: str | None = None           # counted against the per-sender limit
+    orders: tuple["MergeOrder | SplitOrder", ...] = ()   # ticket surgery for the store (tickets.surgery)
+
+
+@dataclass(frozen=True)
+class MergeOrder:
+    """`#merge`: the other ticket's messages, people and mail move to this one."""
+
+    other: TicketRecord                          # as it is afterwards: closed, merged_into this one
+    events: tuple[TicketEvent, ...]              # on the merged ticket
+
+
+@dataclass(frozen=True)
+class SplitOrder:
+    """`#split`: the answered message and the later ones of its thread move to a new ticket."""
+
+    answered: Answered
+    ticket: TicketRecord                         # the new ticket, before the store numbers it
+    verdict: Verdict
+    people: tuple[tuple[str, str], ...]          # its customers, the requester first
+    actor: str

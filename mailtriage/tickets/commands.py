@@ -2,6 +2,7 @@
 
     #status open|pending|resolved|closed    #pending    #resolve
     #severity S1..S4    #tier L1..L4    #assign NAME|me    #take    #tag X
+    #merge MT-n    #split                  (ticket surgery: tickets.surgery)
 
 The command block is every line from the top of the form `#word …`, blank
 lines between them allowed; the first other line ends it. `parse_commands`
@@ -50,7 +51,21 @@ class AddTag:
     tag: str
 
 
-Command = Union[SetStatus, SetSeverity, SetTier, Assign, AddTag]
+@dataclass(frozen=True)
+class Merge:
+    """`#merge MT-n`: ticket n joins the ticket this mail is about."""
+
+    prefix: str                      # as written (checked against ticket_prefix by the ticket step)
+    number: int
+
+
+@dataclass(frozen=True)
+class Split:
+    """`#split`: the customer message this mail answers, and the later ones of its thread, move to a new ticket."""
+
+
+Command = Union[SetStatus, SetSeverity, SetTier, Assign, AddTag, Merge, Split]
+_REF = re.compile(r"\[?\s*([A-Za-z][A-Za-z0-9]{0,15})-(\d{1,12})\s*\]?")
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,23 @@ def _tag(arg: str) -> Command | str:
     return AddTag(arg.lower())
 
 
+def _merge(arg: str) -> Command | str:
+    match = _REF.fullmatch(arg)
+    if match is None:
+        return f"#merge takes a ticket reference such as MT-12, not {arg!r}"
+    return Merge(match.group(1), int(match.group(2)))
+
+
+def merge_numbers(text: str) -> tuple[int, ...]:
+    """The ticket numbers `#merge` lines in `text` name (for the store to look up first)."""
+    return tuple(sorted({int(m.group(1)) for m in re.finditer(
+        r"#merge\s*:?\s*\[?\s*[A-Za-z][A-Za-z0-9]{0,15}-(\d{1,12})", text, re.IGNORECASE)}))
+
+
+def asks_split(text: str) -> bool:
+    return re.search(r"^\s*#split\b", text, re.IGNORECASE | re.MULTILINE) is not None
+
+
 _HANDLERS = {
     "status": _status,
     "pending": _no_arg(SetStatus(Status.PENDING), "pending"),
@@ -160,4 +192,6 @@ _HANDLERS = {
     "assign": _assign,
     "take": _no_arg(Assign(ME), "take"),
     "tag": _tag,
+    "merge": _merge,
+    "split": _no_arg(Split(), "split"),
 }

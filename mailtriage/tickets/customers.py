@@ -16,6 +16,7 @@ from dataclasses import replace
 from mailtriage.config.loaded import Config
 from mailtriage.config.values import Mailbox, find_agent
 from mailtriage.mail import guards, quotes
+from mailtriage.mail.tokens import base_address
 from mailtriage.model import Status, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify import agentmail, customermail
 from mailtriage.notify.compose import OutgoingMail, deliverable
@@ -23,6 +24,7 @@ from mailtriage.sla import lifecycle
 from mailtriage.thread import display_subject
 from mailtriage.tickets import answers
 from mailtriage.tickets.change import Change, Facts, Incoming, StoredMessage
+from mailtriage.tickets.commands import Merge, Split, parse_commands
 from mailtriage.tickets.transitions import customer_participants, reply_address, status_after_customer_reply
 
 
@@ -157,11 +159,16 @@ def to_comment_address(incoming: Incoming, config: Config) -> bool:
     seen = {a.lower() for a in incoming.envelope_rcpts} | set(mail.recipients)
     seen |= {a.strip().strip("<>").lower() for name in ("Delivered-To", "X-Original-To")
              for a in mail.header_all(name)}
-    return bool(comments & seen)
+    return bool(comments & (seen | {base_address(a) for a in seen}))
 
 
 def _untrusted(incoming: Incoming) -> list[TicketEvent]:
     events = []
+    surgery = [p.line for p in parse_commands(quotes.split_reply(incoming.mail.body_text).text).commands
+               if isinstance(p.command, (Merge, Split))]
+    if surgery and not incoming.agent.trusted:
+        events.append(TicketEvent("command-refused", f"{', '.join(surgery)} from {incoming.mail.from_addr or '?'}: "
+                                  "only an authenticated agent's mail runs commands; nothing was merged or split"))
     if incoming.agent.forged:
         events.append(TicketEvent("agent-unverified", f"From: {incoming.mail.from_addr} is an agent address, but "
                                   f"{incoming.agent.reason}: handled as customer mail (no commands run, nothing "

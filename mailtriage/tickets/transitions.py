@@ -8,21 +8,37 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mailtriage.mail.tokens import Found, base_address
 from mailtriage.tickets import commands as c
 from mailtriage.model import ParsedMail, Severity, Status, Tier
 from mailtriage.config.values import Agent, Mailbox, Settings, agent_for, find_agent
 
 
-def mailbox_for(mail: ParsedMail, settings: Settings, envelope_rcpts: tuple[str, ...] = ()) -> Mailbox | None:
-    """The mailbox a message was sent to: envelope first, then the headers."""
+def addressed_to(mail: ParsedMail, envelope_rcpts: tuple[str, ...] = ()) -> list[str]:
+    """Where a message was sent: the envelope first, then Delivered-To,
+    X-Original-To, To and Cc; lower case."""
     candidates = [a.lower() for a in envelope_rcpts]
-    candidates += [a.lower() for name in ("Delivered-To", "X-Original-To") for a in mail.header_all(name)]
-    candidates += list(mail.recipients)
-    for address in candidates:
+    candidates += [a.strip().strip("<>").lower() for name in ("Delivered-To", "X-Original-To")
+                   for a in mail.header_all(name)]
+    return candidates + list(mail.recipients)
+
+
+def mailbox_for(mail: ParsedMail, settings: Settings, envelope_rcpts: tuple[str, ...] = ()) -> Mailbox | None:
+    """The mailbox a message was sent to: envelope first, then the headers; a
+    plus-address (`support+MT-4.x@…`, a reply token) is its mailbox's."""
+    for address in map(base_address, addressed_to(mail, envelope_rcpts)):
         for mailbox in settings.mailboxes:
             if address in (mailbox.address, mailbox.comment_address):
                 return mailbox
     return settings.mailboxes[0] if settings.mailboxes else None
+
+
+def reply_token(mail: ParsedMail, settings: Settings, envelope_rcpts: tuple[str, ...] = ()) -> Found:
+    """What the reply tokens among the message's recipients say (nothing when they are off)."""
+    signer = settings.signer
+    if signer is None:
+        return Found()
+    return signer.scan(addressed_to(mail, envelope_rcpts), settings.own_addresses)
 
 
 def customer_participants(mail: ParsedMail, settings: Settings) -> list[tuple[str, str]]:
@@ -36,7 +52,7 @@ def customer_participants(mail: ParsedMail, settings: Settings) -> list[tuple[st
     answer_to = [a for a in mail.reply_to if a and "@" in a] or [mail.from_addr]
     people = [(answer_to[0], "requester")] + [(a, "cc") for a in answer_to[1:]] + [(a, "cc") for a in mail.recipients]
     for address, role in people:
-        if not address or address in seen or address in own or agent_for(address, settings.agents):
+        if not address or address in seen or base_address(address) in own or agent_for(address, settings.agents):
             continue
         seen.add(address)
         found.append((address, role))
