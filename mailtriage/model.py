@@ -31,6 +31,14 @@ class Tier(str, enum.Enum):
         return order[min(order.index(self) + 1, len(order) - 1)]
 
 
+class Level(str, enum.Enum):
+    """Impact on the business, or urgency as the customer perceives it (classify.priority)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
 class Status(str, enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -119,6 +127,8 @@ class TicketRecord:
     sla_state: str = "ok"
     next_deadline: datetime | None = None
     sla_data: dict[str, Any] = field(default_factory=dict, compare=False)
+    impact: str | None = None         # high | medium | low, as classify decided (None: not stated)
+    urgency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +248,9 @@ class Verdict:
     matched_rules: tuple[str, ...]
     hits: tuple[Hit, ...]
     decided_by: dict[str, str] = field(default_factory=dict)   # field → rule name or "default"
+    impact: Level | None = None         # from a rule; None: not stated
+    urgency: Level | None = None        # from a rule, else the customer's Importance/X-Priority/Priority
+    priority: str = ""                  # how the severity was reached (classify.priority.explain)
 
     def as_dict(self) -> dict:
         return {
@@ -248,6 +261,9 @@ class Verdict:
             "assignee": self.assignee,
             "matched_rules": list(self.matched_rules),
             "decided_by": dict(self.decided_by),
+            "impact": self.impact.value if self.impact else None,
+            "urgency": self.urgency.value if self.urgency else None,
+            "priority": self.priority,
             "hits": [
                 {"rule": h.rule, "field": h.field, "pattern": h.pattern, "matched": h.matched}
                 for h in self.hits

@@ -118,6 +118,9 @@ class Ticket(Base):
     # sweep costs what is due, not what is open.
     next_deadline: Mapped[datetime | None] = mapped_column(index=True)
     sla_data: Mapped[dict[str, Any]] = mapped_column(default=dict)   # clocks, notices sent
+    # Impact on the business and the urgency stated (classify/priority.py): high | medium | low | NULL.
+    impact: Mapped[str | None] = mapped_column(String(6))
+    urgency: Mapped[str | None] = mapped_column(String(6))
 
     messages: Mapped[list["Message"]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list["Event"]] = relationship(back_populates="ticket", order_by="Event.id")

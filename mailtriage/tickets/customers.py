@@ -57,7 +57,9 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
     ticket = TicketRecord(
         id=0, subject=display_subject(mail.subject, settings.ticket_prefix), requester=requester,
         status=Status.NEW.value, severity=verdict.severity.value, tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
-        mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now)
+        mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now,
+        impact=verdict.impact.value if verdict.impact else None,
+        urgency=verdict.urgency.value if verdict.urgency else None)
     ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
     if incoming.history is not None:
         ticket = lifecycle.as_history(ticket, incoming.history, settings.sla, config.calendars)
@@ -196,7 +198,7 @@ def _notify_agents(incoming: Incoming, ticket: TicketRecord, reason: str, facts:
 
 def _classified_detail(verdict: Verdict) -> str:
     rules = ", ".join(verdict.matched_rules) or "no rule matched (default)"
-    return f"{verdict.severity.value} {verdict.tier.value} queue={verdict.queue} rules: {rules}"
+    return f"{verdict.severity.value} {verdict.tier.value} queue={verdict.queue} rules: {rules}; {verdict.priority}"
 
 
 def _acknowledge(incoming: Incoming, ticket: TicketRecord, mailbox: Mailbox | None, facts: Facts,
