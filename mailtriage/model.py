@@ -182,6 +182,7 @@ class Attachment:
     size: int                     # decoded bytes
     sha256: str = ""              # of the decoded bytes: the content-addressed store's key
     payload: bytes = field(default=b"", repr=False, compare=False)   # the decoded bytes
+    content_id: str = ""          # `<id@host>` of an inline part an HTML body links to (cid:); "" for none
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ class ParsedMail:
     attachments: tuple[Attachment, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()   # (name, decoded value), in order
     defects: tuple[str, ...] = ()
+    html: str = ""                # the HTML body, kept only when it has inline images (cid: links)
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), or None."""

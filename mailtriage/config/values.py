@@ -198,6 +198,8 @@ class Settings(_Frozen):
     knowledge_base: str | None = None   # a folder of Markdown articles the acknowledgement suggests (mailtriage.kb)
     agent_auth: AgentAuth = AgentAuth()
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
+    # The customer's files ride along on agents' notices up to this total (each is listed anyway); 0: list only.
+    agent_notice_attachments: Size = 10 * 1024**2
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)

@@ -190,7 +190,7 @@ def _notify_agents(incoming: Incoming, ticket: TicketRecord, reason: str, facts:
                    "It was handled as customer mail.")
     exclude = (mail.from_addr,) if incoming.agent.trusted else ()
     written = agentmail.Written(author, split.with_signature or mail.body_text.strip(), mail.message_id,
-                                split.trimmed)
+                                split.trimmed, files=mail.attachments, html=mail.html)
     sent, event = agentmail.notice(config.settings, config.templates, ticket, reason, facts.thread,
                                    exclude=exclude, warning=warning, written=written)
     return ([sent] if sent else []), ([event] if event else [])
