@@ -15,12 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('impact', sa.String(length=6), nullable=True))
-        batch_op.add_column(sa.Column('urgency', sa.String(length=6), nullable=True))
+    # Plain ADD COLUMN (SQLite has it): a batch copy of `tickets` would drop the
+    # table that every other table's foreign keys name.
+    op.add_column('tickets', sa.Column('impact', sa.String(length=6), nullable=True))
+    op.add_column('tickets', sa.Column('urgency', sa.String(length=6), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_column('urgency')
-        batch_op.drop_column('impact')
+    op.drop_column('tickets', 'urgency')
+    op.drop_column('tickets', 'impact')
