@@ -31,6 +31,14 @@ class Tier(str, enum.Enum):
         return order[min(order.index(self) + 1, len(order) - 1)]
 
 
+class Level(str, enum.Enum):
+    """Impact on the business, or urgency as the customer perceives it (classify.priority)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
 class Status(str, enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -120,6 +128,8 @@ class TicketRecord:
     next_deadline: datetime | None = None
     sla_data: dict[str, Any] = field(default_factory=dict, compare=False)
     merged_into: int | None = None          # merged into that ticket (#merge, or mail that linked both)
+    impact: str | None = None         # high | medium | low, as classify decided (None: not stated)
+    urgency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,7 @@ class Attachment:
     size: int                     # decoded bytes
     sha256: str = ""              # of the decoded bytes: the content-addressed store's key
     payload: bytes = field(default=b"", repr=False, compare=False)   # the decoded bytes
+    content_id: str = ""          # `<id@host>` of an inline part an HTML body links to (cid:); "" for none
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,7 @@ class ParsedMail:
     attachments: tuple[Attachment, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()   # (name, decoded value), in order
     defects: tuple[str, ...] = ()
+    html: str = ""                # the HTML body, kept only when it has inline images (cid: links)
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), or None."""
@@ -239,6 +251,9 @@ class Verdict:
     matched_rules: tuple[str, ...]
     hits: tuple[Hit, ...]
     decided_by: dict[str, str] = field(default_factory=dict)   # field → rule name or "default"
+    impact: Level | None = None         # from a rule; None: not stated
+    urgency: Level | None = None        # from a rule, else the customer's Importance/X-Priority/Priority
+    priority: str = ""                  # how the severity was reached (classify.priority.explain)
 
     def as_dict(self) -> dict:
         return {
@@ -249,6 +264,9 @@ class Verdict:
             "assignee": self.assignee,
             "matched_rules": list(self.matched_rules),
             "decided_by": dict(self.decided_by),
+            "impact": self.impact.value if self.impact else None,
+            "urgency": self.urgency.value if self.urgency else None,
+            "priority": self.priority,
             "hits": [
                 {"rule": h.rule, "field": h.field, "pattern": h.pattern, "matched": h.matched}
                 for h in self.hits

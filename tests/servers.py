@@ -301,12 +301,14 @@ class Mutt:
         subprocess.run(cmd, input=body.encode(), env=self.env, check=True, timeout=30, capture_output=True)
 
     def reply(self, mailbox, text: str, from_: str | None = None, search: str | None = None,  # type: ignore[no-untyped-def]
-              group: bool = False, extra=(), after: str | None = None):
+              group: bool = False, extra=(), after: str | None = None, attachments=()):
         """Reply to the first message of `mailbox` (an mbox path or imap:// URL), or
         to the first one matching the mutt pattern `search` (e.g. "~i <msg-id>").
-        `after`: answer inline, under the first quoted line containing it."""
+        `after`: answer inline, under the first quoted line containing it.
+        `attachments`: files attached in the compose menu, as a person would."""
+        attach = "".join(f"<attach-file>{path}<enter>" for path in attachments)
         keys = (f"<search>{search}<enter>" if search else "") + \
-               ("<group-reply>" if group else "<reply>") + "<send-message><quit>"
+               ("<group-reply>" if group else "<reply>") + attach + "<send-message><quit>"
         (self.home / "actions.rc").write_text(f'push "{keys}"\n')
         cmd = self._base(from_, tuple(extra)) + ["-R", "-f", str(mailbox),
                                                  "-e", f"source {self.home / 'actions.rc'}"]

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from mailtriage.classify.engine import classify
+from mailtriage.classify.priority import Matrix
 from mailtriage.classify.rules import RuleSet
 from mailtriage.mail.parse import parse
-from mailtriage.model import Verdict
+from mailtriage.model import Level, Verdict
 
 # The ticket fields a verdict sets, in the order changes are listed.
-FIELDS = ("severity", "tier", "queue", "assignee", "tags")
+FIELDS = ("severity", "impact", "urgency", "tier", "queue", "assignee", "tags")
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,16 @@ class Replay:
                 "by_rule": self.by_rule()}
 
 
-def replay(messages: Iterable[tuple[str, bytes]], in_force: RuleSet, candidate: RuleSet) -> Replay:
-    """Each (ticket ref, raw first message) through both rule sets; the differences."""
+def replay(messages: Iterable[tuple[str, bytes]], in_force: RuleSet, candidate: RuleSet,
+           matrix: Matrix | None = None) -> Replay:
+    """Each (ticket ref, raw first message) through both rule sets (with the
+    config's priority matrix, the same for both); the differences."""
     result = Replay()
     for ref, raw in messages:
         mail = parse(raw)
         result.messages += 1
-        result.changed.extend(compare(ref, classify(mail, in_force), classify(mail, candidate), candidate))
+        result.changed.extend(compare(ref, classify(mail, in_force, matrix), classify(mail, candidate, matrix),
+                                      candidate))
     return result
 
 
@@ -69,11 +73,20 @@ def compare(ref: str, old: Verdict, new: Verdict, candidate: RuleSet) -> list[Ch
 
 
 def _values(verdict: Verdict) -> dict[str, Any]:
-    return {"severity": verdict.severity.value, "tier": verdict.tier.value, "queue": verdict.queue,
+    return {"severity": verdict.severity.value, "impact": _level(verdict.impact),
+            "urgency": _level(verdict.urgency), "tier": verdict.tier.value, "queue": verdict.queue,
             "assignee": verdict.assignee, "tags": sorted(verdict.tags)}
 
 
+def _level(level: Level | None) -> str | None:
+    return None if level is None else level.value
+
+
 def _decider(name: str, old: Verdict, new: Verdict, candidate: RuleSet) -> str:
+    if name in ("impact", "urgency"):
+        # The first matching rule that sets it; else the customer's header (urgency) or nobody.
+        actions = {rule.name: rule.actions for rule in candidate.rules}
+        return next((rule for rule in new.matched_rules if getattr(actions[rule], name) is not None), "default")
     if name != "tags":
         return new.decided_by.get(name, "default")
     # Tags add up, so no single rule decides them: name the first matching rule

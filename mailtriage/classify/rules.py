@@ -14,6 +14,8 @@ into small frozen objects that engine.py interprets.
           to: ["vip@example.test"]       # To or Cc
           header: {X-Priority: ["1"]}
         set: {severity: S1, tier: L2, queue: ops, assignee: alice, tags: [outage]}
+        # or {impact: high, urgency: medium}: the config's priority_matrix then
+        # decides the severity (classify/priority.py)
         stop: true                       # look at no later rule
     default: {severity: S3, tier: L1, queue: support}
 
@@ -35,13 +37,13 @@ from mailtriage.config import yamlsrc
 from mailtriage.classify import matchers
 from mailtriage.classify.matchers import Condition, Matcher
 from mailtriage.errors import ConfigError, Problem
-from mailtriage.model import Severity, Tier
+from mailtriage.model import Level, Severity, Tier
 
 MAX_SCAN_CHARS = 100_000
 
 _TOP_KEYS = ("rules", "default")
 _RULE_KEYS = ("name", "description", "when", "set", "stop")
-_SET_KEYS = ("severity", "tier", "queue", "assignee", "tags")
+_SET_KEYS = ("severity", "impact", "urgency", "tier", "queue", "assignee", "tags")
 _DEFAULT_KEYS = ("severity", "tier", "queue")
 _REGEX_KEYS = ("regex", "case_sensitive")
 _MATCH_KEYS = tuple(matchers.PREDICATES)
@@ -57,6 +59,8 @@ class Actions:
     queue: str | None = None
     assignee: str | None = None
     tags: tuple[str, ...] = ()
+    impact: Level | None = None
+    urgency: Level | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,8 @@ class _Reader:
             queue=self.read_name(actions, "queue", path, label),
             assignee=self.read_name(actions, "assignee", path, label),
             tags=self.read_tags(actions.get("tags", []), path + ("tags",), label),
+            impact=self.read_choice(actions, "impact", Level, path, label),
+            urgency=self.read_choice(actions, "urgency", Level, path, label),
         )
 
     def read_default(self, raw: Any) -> Defaults:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mailtriage.app import load_config
 from mailtriage.classify import RuleSet, classify, load_rules
+from mailtriage.classify.priority import Matrix
 from mailtriage.classify.expect import load_fixtures, mismatches
 from mailtriage.classify.replay import Replay, replay
 from mailtriage.cli import common
@@ -96,10 +97,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     if args.expect and args.json:
         raise UsageError("--json shows one message's verdict; --expect prints one line per mismatch")
     rules = _rules_of(args)
+    matrix = common.config(args).settings.priority_matrix      # the config's, also with --rules
     if args.expect:
-        return _test_fixtures(args.file, rules)
+        return _test_fixtures(args.file, rules, matrix)
     mail = parse(args.file.read_bytes())
-    verdict = classify(mail, rules)
+    verdict = classify(mail, rules, matrix)
     if args.json:
         common.print_json({"message_id": mail.message_id, "subject": mail.subject, "from": mail.from_addr,
                            **verdict.as_dict()})
@@ -108,6 +110,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     print(f"  severity {verdict.severity.value} ({verdict.decided_by.get('severity')})  "
           f"tier {verdict.tier.value} ({verdict.decided_by.get('tier')})  "
           f"queue {verdict.queue} ({verdict.decided_by.get('queue')})  tags {', '.join(verdict.tags) or '-'}")
+    print(f"  {verdict.priority}" + ("" if matrix is not None else "  (no priority_matrix in the config)"))
     if not verdict.hits:
         print("  no rule matched: the default applies")
     for hit in verdict.hits:
@@ -120,12 +123,12 @@ def _rules_of(args: argparse.Namespace) -> RuleSet:
     return load_rules(args.rules) if args.rules is not None else common.config(args).rules
 
 
-def _test_fixtures(folder: Path, rules: RuleSet) -> int:
+def _test_fixtures(folder: Path, rules: RuleSet, matrix: Matrix | None) -> int:
     """`rules test DIR --expect`: one line per mismatch, exit 1 if any."""
     fixtures = load_fixtures(folder)        # a broken fixture set: ConfigError, every problem at its line
     failed = 0
     for fixture in fixtures:
-        wrong = mismatches(fixture.expect, classify(parse(fixture.eml.read_bytes()), rules))
+        wrong = mismatches(fixture.expect, classify(parse(fixture.eml.read_bytes()), rules, matrix))
         failed += bool(wrong)
         for line in wrong:
             print(f"{fixture.eml.name}: {line}")
@@ -145,7 +148,7 @@ def cmd_rules_replay(args: argparse.Namespace) -> int:
     try:
         with store.session() as session:
             stored = ((ticket_ref(prefix, number), raw) for number, raw in first_customer_messages(session, since))
-            result = replay(stored, config.rules, candidate)
+            result = replay(stored, config.rules, candidate, config.settings.priority_matrix)
     finally:
         store.close()
     if args.json:

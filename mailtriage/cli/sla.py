@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from mailtriage.cli import common
 from mailtriage.sla import lifecycle, sweep
 from mailtriage.sla.explain import explain, explain_text
 from mailtriage.sla.report import Facts, build, render_html, render_table
-from mailtriage.store.schema import Ticket
+from mailtriage.store.schema import Event, Message, Ticket
 from mailtriage.model import ticket_ref
 from mailtriage.store.records import record_of
 
@@ -58,13 +58,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     app = common.app(args)
     since = common.since(args.since)
+    suggested = exists().where(Event.ticket_id == Ticket.id, Event.type == "kb-suggested")
+    answered = exists().where(Message.ticket_id == Ticket.id, Message.kind == "agent")
     query = select(Ticket.severity, Ticket.tier, Ticket.queue, Ticket.first_responded_at, Ticket.resolved_at,
-                   Ticket.sla_data)
+                   Ticket.sla_data, suggested, answered)
     if since is not None:
         query = query.where(Ticket.created_at >= since)
     with app.store.session() as session:
-        rows = (Facts(severity, tier, queue, responded is not None, resolved is not None, data or {})
-                for severity, tier, queue, responded, resolved, data
+        rows = (Facts(severity, tier, queue, responded is not None, resolved is not None, data or {},
+                      bool(kb), bool(replied))
+                for severity, tier, queue, responded, resolved, data, kb, replied
                 in session.execute(query.execution_options(yield_per=1000)))
         report = build(rows, app.config.calendars, app.clock.now(), since)
     if args.format == "json":

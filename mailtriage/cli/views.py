@@ -19,6 +19,8 @@ def ticket_json(ticket: Ticket, prefix: str, full: bool = True) -> dict[str, Any
         "requester": ticket.requester,
         "status": ticket.status,
         "severity": ticket.severity,
+        "impact": ticket.impact,
+        "urgency": ticket.urgency,
         "tier": ticket.tier,
         "queue": ticket.queue,
         "tags": list(ticket.tags or []),

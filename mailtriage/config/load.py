@@ -136,9 +136,14 @@ def _with_password_files(settings: Settings) -> Settings:
 
 def _problem(error: Any, locator: yamlsrc.Locator) -> Problem:
     loc = tuple(error["loc"])
+    if loc and loc[-1] == "[key]":          # a mapping's key, not its value, is wrong
+        loc = loc[:-1]
     where = ".".join(str(part) for part in loc) or "config"
     message = error["msg"]
-    if error["type"] == "extra_forbidden":
+    if loc[:1] == ("priority_matrix",) and error["type"] in ("too_short", "too_long"):
+        message = (f"a row holds 3 severities (at urgency high, medium, low), not {len(error['input'])}"
+                   if isinstance(error.get("input"), list) else message)
+    elif error["type"] == "extra_forbidden":
         message = "unknown key (see the example that `mailtriage init` writes)"
     elif error["type"] == "missing":
         message = "is required"

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mailtriage.mail.tokens import DEFAULT_LENGTH, Signer
-from mailtriage.model import Severity, Tier
+from mailtriage.model import Level, Severity, Tier
 from mailtriage.sla.durations import parse_duration, parse_percent
 
 ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
@@ -64,6 +64,8 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 Percent = Annotated[float, BeforeValidator(_percent)]
 Address = Annotated[str, BeforeValidator(_address)]
 Size = Annotated[int, BeforeValidator(_size)]
+# One row of priority_matrix: the severities for urgency high, medium, low.
+MatrixRow = Annotated[list[Severity], Field(min_length=3, max_length=3)]
 
 
 class _Frozen(BaseModel):
@@ -305,9 +307,13 @@ class Settings(_Frozen):
     sla: SlaSettings
     rules: str | None = None         # None: rules.yaml beside the config if there is one, else the built-in
     templates: str | None = None     # None: the built-in templates (config/builtin.py)
+    # impact → [severity at urgency high, medium, low] (classify/priority.py); None: rules' severity only
+    priority_matrix: dict[Level, MatrixRow] | None = None
     knowledge_base: str | None = None   # a folder of Markdown articles the acknowledgement suggests (mailtriage.kb)
     agent_auth: AgentAuth = AgentAuth()
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
+    # The customer's files ride along on agents' notices up to this total (each is listed anyway); 0: list only.
+    agent_notice_attachments: Size = 10 * 1024**2
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
     http: HttpSettings | None = None     # off unless configured
@@ -327,6 +333,15 @@ class Settings(_Frozen):
         first = mailboxes[0] if isinstance(mailboxes, list) and mailboxes else None
         address = first.get("address") if isinstance(first, dict) else getattr(first, "address", None)
         return {**data, "loop_id": str(address).strip().lower() if address else SHARED_LOOP_ID}
+
+    @field_validator("priority_matrix")
+    @classmethod
+    def _whole_matrix(cls, value: dict[Level, list[Severity]] | None) -> dict[Level, list[Severity]] | None:
+        missing = [level.value for level in Level if value is not None and level not in value]
+        if missing:
+            raise ValueError(f"missing row(s) {', '.join(missing)}: the matrix needs a row for each impact "
+                             "(high, medium, low), each [severity at urgency high, medium, low]")
+        return value
 
     @field_validator("ticket_prefix")
     @classmethod

@@ -39,6 +39,7 @@ import inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
+from mailtriage.mail.attachments import attachment, is_attachment
 from mailtriage.mail.flowed import unflow
 from mailtriage.mail.mime import ENCODED_WORD, decode_bytes, decode_words, single_line, subparts, unsurrogate
 from mailtriage.model import Attachment, ParsedMail
@@ -47,7 +48,6 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _HTML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _BODY_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # keeps \t and \n; drops ESC, NUL
 _TAG = re.compile(r"<[^>]*>")
-_MIME_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _ADDR_SPEC = re.compile(r"[^\s<>()\[\],;:\"@\\]+@[^\s<>()\[\],;:\"@\\]+")
 # One address, bare or as `Name <addr>` / `"Name" <addr>`, nothing exotic.
@@ -55,13 +55,9 @@ _SIMPLE_ADDRESS = re.compile(
     r'\s*(?:(?:"([^"\\]*)"|([^"<>,;:()\[\]\\@]*?))\s*<\s*(' + _ADDR_SPEC.pattern + r')\s*>'
     r'|(' + _ADDR_SPEC.pattern + r'))\s*'
 )
-_FILENAME_UNSAFE = re.compile("[\x00-\x1f\x7f\x85\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 _MAX_ID = 250                 # longer ids are unusable as database keys
 _MAX_ADDRESS_FIELD = 16_384   # getaddresses costs ~3 µs/char; beyond this, a regex scan
-_MAX_FILENAME = 200
-_UNNAMED = "unnamed"
-_ENCLOSED_MESSAGE = ("message/rfc822", "message/global")
 _ADDRESS_HEADERS = ("from", "to", "cc", "reply-to")
 _MASK = "mtencodedword"
 _MASKED = re.compile(_MASK + r"(\d+)x")
@@ -98,7 +94,7 @@ def _parse(raw: bytes) -> ParsedMail:
     addresses = {name: _addresses(by_name.get(name, []), defects) for name in _ADDRESS_HEADERS}
     from_name, from_addr = addresses["from"][0] if addresses["from"] else ("", "")
     message_id, synthesized = _message_id(first.get("message-id", ""), raw, defects)
-    body_text, attachments = _content(msg, defects)
+    body_text, attachments, html = _content(msg, defects)
     _collect_stdlib_defects(msg, defects)
     return ParsedMail(
         message_id=message_id,
@@ -114,6 +110,7 @@ def _parse(raw: bytes) -> ParsedMail:
         references=_ids(by_name.get("references", [])),
         body_text=body_text,
         attachments=attachments,
+        html=html,
         headers=headers,
         defects=tuple(dict.fromkeys(defects)),
     )
@@ -254,14 +251,14 @@ def _leaves(msg: Message) -> Iterator[Message]:
             yield part
 
 
-def _content(msg: Message, defects: list[str]) -> tuple[str, tuple[Attachment, ...]]:
-    """The body (text/plain preferred, else HTML as text, else other text/*)
-    and the attachments' metadata."""
+def _content(msg: Message, defects: list[str]) -> tuple[str, tuple[Attachment, ...], str]:
+    """The body (text/plain preferred, else HTML as text, else other text/*),
+    the attachments, and the HTML source when inline images hang off it."""
     texts: dict[str, list[Message]] = {"plain": [], "html": [], "other": []}
     attachments: list[Attachment] = []
     for part in _leaves(msg):
-        if _is_attachment(part):
-            attachments.append(_attachment(part, defects))
+        if is_attachment(part):
+            attachments.append(attachment(part, defects))
             continue
         ctype = part.get_content_type()
         kind = {"text/plain": "plain", "text/html": "html"}.get(ctype, "other")
@@ -274,69 +271,9 @@ def _content(msg: Message, defects: list[str]) -> tuple[str, tuple[Attachment, .
     else:
         body = "\n".join(_part_text(part, defects) for part in texts["other"])
     body = _BODY_UNSAFE.sub("", body.replace("\r\n", "\n").replace("\r", "\n"))
-    return body, tuple(attachments)
-
-
-def _is_attachment(part: Message) -> bool:
-    """Disposition attachment, a filename, or an enclosed message (whose text
-    is not our body, but which an agent should know is there)."""
-    if part.get_content_type() in _ENCLOSED_MESSAGE:
-        return True
-    # Cheap substring tests first: Message.get_param() costs tens of µs.
-    disposition = str(part.get("content-disposition", "")).lower()
-    if disposition.split(";", 1)[0].strip() == "attachment":
-        return True
-    if "name" not in disposition and "name" not in str(part.get("content-type", "")).lower():
-        return False
-    return part.get_filename() is not None
-
-
-def _attachment(part: Message, defects: list[str]) -> Attachment:
-    content_type = _mime_type(part)
-    filename = _filename(part, defects)
-    if filename == _UNNAMED and content_type in _ENCLOSED_MESSAGE:
-        filename = "message.eml"
-    data = _payload_bytes(part)
-    return Attachment(filename=filename, content_type=content_type, size=len(data),
-                      sha256=hashlib.sha256(data).hexdigest(), payload=data)
-
-
-def _mime_type(part: Message) -> str:
-    found = _MIME_TYPE.match(part.get_content_type())
-    return found.group() if found else "application/octet-stream"
-
-
-def _payload_bytes(part: Message) -> bytes:
-    """The decoded content (base64 and quoted-printable undone)."""
-    payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        return payload
-    try:  # message/rfc822: the attached message, generated again as bytes
-        return b"".join(inner.as_bytes() for inner in subparts(part))
-    except Exception:  # best effort: the content is not worth losing the message for
-        return b""
-
-
-def _filename(part: Message, defects: list[str]) -> str:
-    """RFC 2231 (stdlib) then RFC 2047 decoded; the last path component only."""
-    try:
-        name = part.get_filename() or ""
-    except (ValueError, LookupError, UnicodeError):  # RFC 2231 charset "\x00" and the like
-        defects.append("bad-filename")
-        name = ""
-    if not name.isascii():
-        name = unsurrogate(name, defects)
-    name = decode_words(name, defects)
-    return _safe_filename(name)
-
-
-def _safe_filename(name: str) -> str:
-    """Something safe to show and to store: no path, no controls, no '..'."""
-    name = _FILENAME_UNSAFE.sub("", name).replace("\\", "/").rsplit("/", 1)[-1]
-    while ".." in name:
-        name = name.replace("..", ".")
-    name = " ".join(name.split()).strip(". ")
-    return name[:_MAX_FILENAME] or _UNNAMED
+    linked = texts["html"] and any(a.content_id for a in attachments)
+    html = _HTML_UNSAFE.sub("", _part_text(texts["html"][0], defects)) if linked else ""
+    return body, tuple(attachments), html
 
 
 def _part_text(part: Message, defects: list[str]) -> str:

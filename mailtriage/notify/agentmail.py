@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailtriage.config.values import Agent, Settings, find_agent
-from mailtriage.model import TicketEvent, TicketRecord, Tier, ticket_ref
+from mailtriage.model import Attachment, TicketEvent, TicketRecord, Tier, ticket_ref
+from mailtriage.notify import enclosures
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
 from mailtriage.notify.views import agent_names, reply_to, sender, ticket_view
@@ -44,6 +45,8 @@ class Written:
     text: str
     message_id: str | None = None
     trimmed: bool = False
+    files: tuple[Attachment, ...] = ()     # the message's attachments: listed, and attached up to the limit
+    html: str = ""                          # its HTML, when inline images hang off it
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,11 @@ def notice(settings: Settings, templates: Templates, ticket: TicketRecord, reaso
         return None, TicketEvent("not-notified", why)
     headline, intro = HEADLINES[reason]
     context = ticket_context(settings, ticket, thread.participants)
+    files = enclosures.for_notice(written.files, written.html, settings.agent_notice_attachments) \
+        if written else enclosures.Chosen()
     context.update(headline=headline, intro=intro, warning=warning, author=written.author if written else "",
-                   text=(written.text[:MAX_TEXT] if written else ""), trimmed=bool(written and written.trimmed))
+                   text=(written.text[:MAX_TEXT] if written else ""), trimmed=bool(written and written.trimmed),
+                   attachments=list(files.listed), attach_limit=files.limit, left_out=files.left_out)
     rendered = templates.render("agent_notice", context)
     from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     ids = thread.conversation
@@ -89,7 +95,7 @@ def notice(settings: Settings, templates: Templates, ticket: TicketRecord, reaso
                     body=rendered.body, in_reply_to=in_reply_to, references=ids,
                     auto_submitted="auto-generated", loop_id=settings.loop_id,
                     reply_to=reply_to(settings, from_addr, ticket.id if ticket else None, plain=True),
-                    names=agent_names(settings, recipients))
+                    names=agent_names(settings, recipients), attachments=files.enclosures, html=files.html)
     return (OutgoingMail(NOTICE, mail, new_message_id(from_addr.partition("@")[2])),
             TicketEvent("notified", f"{reason}: to {', '.join(recipients)}"))
 

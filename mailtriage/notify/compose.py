@@ -17,13 +17,21 @@ Bodies are 7-bit on the wire: the SMTP policy would write UTF-8 text as
 `MAIL FROM … BODY=8BITMIME` after it offered 8BITMIME (RFC 6152), and the
 sender passed no such option. Quoted-printable (mostly-Latin text) or base64
 (Cyrillic, Greek …) needs no extension and reaches every relay intact.
+
+Attachments (`Enclosure`) are added with email.message's own API
+(`add_attachment`, `add_related`), never by writing headers as text: a file
+name is customer input, written as an RFC 2231 parameter by the header
+registry, its controls and `=?` defused first. The bytes go base64 and come
+out byte-identical. An HTML part with inline images (`html` + enclosures
+that have a `content_id`) travels as multipart/related after the text, so
+its `cid:` links still find their images.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -34,6 +42,7 @@ from mailtriage.errors import HeaderInjection
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")     # str.splitlines() breaks on all of them
 _POLICY = SMTP.clone(cte_type="7bit")      # see the module's docstring: no 8BITMIME needed
+_TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]+")     # a MIME type's halves
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+$")
 
 
@@ -53,6 +62,18 @@ class Outgoing:
     cc: tuple[str, ...] = ()
     reply_to: str | None = None
     names: tuple[tuple[str, str], ...] = ()       # (address, display name) of To/Cc recipients we know by name
+    attachments: tuple["Enclosure", ...] = ()     # after the text; those with a content_id go with `html`
+    html: str | None = None                       # shown after the text, with its inline images (cid:)
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    """A file that travels with an outgoing mail, byte for byte."""
+
+    filename: str
+    content_type: str             # type/subtype, as parse.py checked it
+    data: bytes = field(repr=False)
+    content_id: str | None = None  # `<id@host>` that an HTML part's cid: link names
 
 
 @dataclass(frozen=True)
@@ -112,9 +133,40 @@ def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     if mail.loop_id:
         msg["X-Loop"] = one_line(mail.loop_id)
     msg.set_content(mail.body, charset="utf-8")
+    _enclose(msg, mail)
     data = msg.as_bytes()
     _check_header_block(data, msg.keys())
     return data
+
+
+def _enclose(msg: EmailMessage, mail: Outgoing) -> None:
+    """The HTML part with its inline images, then the attachments (multipart/mixed)."""
+    inline = [e for e in mail.attachments if e.content_id and _usable_msgid(e.content_id)] if mail.html else []
+    files = [e for e in mail.attachments if e not in inline]
+    if not inline and not files and not mail.html:
+        return
+    msg.make_mixed()
+    if mail.html:
+        related = EmailMessage(policy=_POLICY)
+        related.set_content(mail.html, subtype="html", charset="utf-8", disposition="inline")
+        for enclosure in inline:
+            maintype, subtype = _type(enclosure)
+            related.add_related(enclosure.data, maintype=maintype, subtype=subtype, cid=enclosure.content_id,
+                                disposition="inline", filename=one_line(enclosure.filename) or "unnamed")
+        msg.attach(related)
+    for enclosure in files:
+        maintype, subtype = _type(enclosure)
+        msg.add_attachment(enclosure.data, maintype=maintype, subtype=subtype,
+                           filename=one_line(enclosure.filename) or "unnamed")
+
+
+def _type(enclosure: Enclosure) -> tuple[str, str]:
+    """Its type; an enclosed message or multipart goes as plain bytes (application/octet-stream):
+    base64 is not allowed on those types, and bytes are what must arrive."""
+    maintype, _, subtype = enclosure.content_type.lower().partition("/")
+    if maintype in ("message", "multipart") or not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
+        return "application", "octet-stream"
+    return maintype, subtype
 
 
 def _recipients(addresses: tuple[str, ...], names: tuple[tuple[str, str], ...]) -> str | tuple[Address, ...]:

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mailtriage.config.values import Mailbox, Settings
-from mailtriage.model import ParsedMail, TicketRecord
+from mailtriage.model import Attachment, ParsedMail, TicketRecord
+from mailtriage.notify import enclosures
 from mailtriage.notify.agentmail import ticket_context
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
 from mailtriage.notify.render import Templates
@@ -62,8 +63,10 @@ def acknowledgement(settings: Settings, templates: Templates, ticket: TicketReco
 
 def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent_name: str, text: str, *,
            customers: tuple[str, ...], participants: tuple[tuple[str, str], ...],
-           seen: tuple[str, ...], theirs: tuple[str, ...]) -> OutgoingMail | None:
-    """An agent's answer to `customers` (None: there is nobody to send it to).
+           seen: tuple[str, ...], theirs: tuple[str, ...],
+           files: tuple[Attachment, ...] = ()) -> OutgoingMail | None:
+    """An agent's answer to `customers` (None: there is nobody to send it to),
+    with the agent's `files` (the fixed config, the log they asked for) byte for byte.
 
     `seen`: the Message-IDs the customers have seen, oldest first; `theirs`:
     the customers' own messages, oldest first."""
@@ -76,5 +79,6 @@ def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent
                         cc=customers[1:], subject=rendered.subject, body=rendered.body,
                         in_reply_to=theirs[-1] if theirs else (seen[-1] if seen else None),
                         references=seen, auto_submitted=None, loop_id=None,
-                        reply_to=reply_to(settings, from_addr, ticket.id if ticket else None))
+                        reply_to=reply_to(settings, from_addr, ticket.id if ticket else None),
+                        attachments=enclosures.relayed(files))
     return OutgoingMail(ANSWER, outgoing, new_message_id(from_addr.partition("@")[2]))

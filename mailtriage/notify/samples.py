@@ -24,7 +24,7 @@ from mailtriage.config.loaded import Config
 from mailtriage.config.values import NOTICE_REASONS
 from mailtriage.errors import Problem
 from mailtriage.mail.parse import parse
-from mailtriage.model import ParsedMail, Status, TicketRecord
+from mailtriage.model import Attachment, ParsedMail, Status, TicketRecord
 from mailtriage.notify import agentmail, customermail
 from mailtriage.notify.render import PAGE_SUFFIX, SUFFIX, Rendered, Templates
 from mailtriage.sla import lifecycle, notices, report
@@ -105,8 +105,11 @@ def _ticket(config: Config) -> TicketRecord:
 
 
 def _written(mail: ParsedMail) -> agentmail.Written:
+    # Two files, one over agent_notice_attachments: the template's listing and its "not attached" line.
+    files = (Attachment("vpn.log", "text/plain", 2048, payload=b"x" * 2048),
+             Attachment("capture.pcap", "application/vnd.tcpdump.pcap", 2 ** 40))
     return agentmail.Written(f"{mail.from_name} <{mail.from_addr}>", mail.body_text.strip(), mail.message_id,
-                             trimmed=True)
+                             trimmed=True, files=files)
 
 
 def _sla_contexts(config: Config, ticket: TicketRecord) -> dict[str, dict[str, Any]]:

@@ -91,7 +91,7 @@ def _stored_side(app: App, session: Any, raw: bytes, mail: Any, now: datetime,
                                                                          requester=requester), config)
         report["outcome"] = "reply"
     else:
-        verdict = classify(mail, config.rules)
+        verdict = classify(mail, config.rules, settings.priority_matrix)
         report["verdict"] = verdict.as_dict()
         mailbox = mailbox_for(mail, settings, ())
         record = customers.new_ticket(incoming, verdict, mailbox, config)
@@ -124,6 +124,7 @@ def explain_text(report: dict[str, Any]) -> str:
         verdict = report["verdict"]
         lines.append(f"rules: {verdict['severity']} {verdict['tier']} queue={verdict['queue']} "
                      f"rules: {', '.join(verdict['matched_rules']) or 'none (default)'}")
+        lines.append(f"priority: {verdict['priority']}")
     lines.append(f"outcome: {report.get('outcome', '-')}")
     lines.extend(f"would send: {m['kind']} to {', '.join(m['to'])}" for m in report["outgoing"])
     lines.extend(f"event: {e['type']}: {e['detail']}" for e in report.get("events", []))

@@ -124,7 +124,7 @@ def change_ticket(app: App, session: Session, incoming: Incoming, ticket: Ticket
         facts = load_facts(session, ticket.id, incoming, window, requester=requester)
         write(session, incoming, customers.reply(incoming, record_of(ticket), facts, config))
         return Disposition.REPLY, ticket.id
-    verdict = classify(incoming.mail, config.rules)
+    verdict = classify(incoming.mail, config.rules, config.settings.priority_matrix)
     mailbox = mailbox_for(incoming.mail, config.settings, incoming.envelope_rcpts)
     record = insert_ticket(session, customers.new_ticket(incoming, verdict, mailbox, config))
     facts = load_facts(session, None, incoming, window, requester=requester)

@@ -5,7 +5,10 @@ stopped within the target, *missed* when it breached (noticed by the sweep,
 or stopped late, or overdue now); a timer still running in time counts in
 neither. The same for resolution, counted once the ticket was resolved.
 Times are working time in the target's calendar (pauses excluded), as the
-targets are. Renders as a table, JSON, or an HTML page with an inline-SVG
+targets are. Level 0 beside it: how many tickets the acknowledgement
+suggested knowledge-base articles for (event `kb-suggested`), and how many
+of those were resolved with no agent reply (no public answer): deflected by
+self-help. Renders as a table, JSON, or an HTML page with an inline-SVG
 chart (no scripts, no external files): the Jinja2 template
 `templates/report_sla.html`, autoescaped, which an admin may override.
 """
@@ -39,6 +42,8 @@ class Facts:
     responded: bool
     resolved: bool
     sla_data: dict[str, Any]
+    kb_suggested: bool = False        # the acknowledgement listed articles (event kb-suggested)
+    agent_replied: bool = False       # an agent's public answer went to the customer
 
 
 @dataclass
@@ -122,14 +127,19 @@ def _median(values: list[float]) -> float | None:
 def build(rows: Iterable[Facts], calendars: Calendars, now: datetime, since: datetime | None) -> dict[str, Any]:
     total = Group("all")
     groups: dict[str, dict[str, Group]] = {key: {} for key, _ in GROUPINGS}
+    suggested = deflected = 0
     for facts in rows:
+        suggested += facts.kb_suggested
+        deflected += facts.kb_suggested and facts.resolved and not facts.agent_replied
         timers = Timers.from_json(facts.sla_data or {})
         total.add(facts, timers, calendars, now)
         for key, _ in GROUPINGS:
             value = getattr(facts, key)
             groups[key].setdefault(value, Group(value)).add(facts, timers, calendars, now)
     return {"since": since.isoformat() if since else None, "as_of": now.isoformat(), "total": total.as_dict(),
-            **{f"by_{key}": [groups[key][name].as_dict() for name in sorted(groups[key])] for key, _ in GROUPINGS}}
+            **{f"by_{key}": [groups[key][name].as_dict() for name in sorted(groups[key])] for key, _ in GROUPINGS},
+            "knowledge_base": {"suggested": suggested, "resolved_without_agent_reply": deflected,
+                               "rate": round(deflected / suggested, 4) if suggested else None}}
 
 
 # -- rendering ---------------------------------------------------------------------
@@ -161,7 +171,15 @@ def render_table(report: dict[str, Any]) -> str:
         widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
         lines += ["", title, "  " + "  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
         lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines += ["", f"knowledge base (level 0): {_kb_text(report['knowledge_base'])}"]
     return "\n".join(lines)
+
+
+def _kb_text(kb: dict[str, Any]) -> str:
+    if not kb["suggested"]:
+        return "no ticket got article suggestions"
+    return (f"{kb['suggested']} ticket(s) got article suggestions; {kb['resolved_without_agent_reply']} of them "
+            f"({kb['rate']:.0%}) were resolved with no agent reply")
 
 
 def render_html(report: dict[str, Any], templates: Templates) -> str:
@@ -175,7 +193,8 @@ def page_context(report: dict[str, Any]) -> dict[str, Any]:
     sections = [{"title": title.capitalize(), "rows": [_cells(row) for row in report[f"by_{key}"]],
                  "total": _cells(report["total"])} for key, title in GROUPINGS]
     return {"since": report["since"] or "the first ticket", "as_of": report["as_of"], "columns": COLUMNS,
-            "sections": sections, "chart": chart(report["by_severity"])}
+            "sections": sections, "chart": chart(report["by_severity"]),
+            "knowledge_base": _kb_text(report["knowledge_base"])}
 
 
 SERIES = (("first_response", "#4e79a7", "first response"), ("resolution", "#f28e2b", "resolution"))

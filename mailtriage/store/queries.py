@@ -135,8 +135,11 @@ def find_raw(session: Session, digest: str) -> RawMessage | None:
 def content_key(mail: ParsedMail) -> str:
     """Same Message-ID and same key: the same message delivered again (to a
     second address, or re-polled) — a duplicate even if transport headers differ."""
+    # Unnamed inline images (cid:) are attachments since issue 15; left out, the key
+    # of mail stored before stays the same.
     text = "\x00".join([mail.from_addr, mail.subject, mail.body_text.strip(),
-                        ",".join(a.filename for a in mail.attachments)])
+                        ",".join(a.filename for a in mail.attachments
+                                 if not (a.content_id and a.filename == "unnamed"))])
     return sha256(text.encode("utf-8", "surrogatepass"))
 
 

@@ -122,6 +122,9 @@ class Ticket(Base):
     # the survivor, where mail to this one's tag or reply token goes (a ticket
     # number; no foreign key, see migration 0008).
     merged_into: Mapped[int | None] = mapped_column()
+    # Impact on the business and the urgency stated (classify/priority.py): high | medium | low | NULL.
+    impact: Mapped[str | None] = mapped_column(String(6))
+    urgency: Mapped[str | None] = mapped_column(String(6))
 
     messages: Mapped[list["Message"]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list["Event"]] = relationship(back_populates="ticket", order_by="Event.id")

@@ -163,7 +163,7 @@ def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, resul
     sent = customermail.answer(settings, config.templates, ticket, name, text,
                                customers=tuple(a for a in customers if a not in reached),
                                participants=facts.participants, seen=facts.customer_seen,
-                               theirs=facts.customer_theirs)
+                               theirs=facts.customer_theirs, files=incoming.mail.attachments)
     if sent is None and not reached:
         return ticket, [TicketEvent("not-relayed", f"answer by {actor} kept: no customer on the ticket to send "
                                     "it to")], []
@@ -174,6 +174,9 @@ def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, resul
         recipients = [a for a in sent.mail.to + sent.mail.cc if a.lower() not in facts.suppressed] \
             or list(sent.mail.to + sent.mail.cc)         # the outbox leaves the suppressed ones out
         said.append(f"sent to {', '.join(recipients)} as {sent.message_id}")
+        if sent.mail.attachments:
+            said.append(f"with {len(sent.mail.attachments)} attachment(s): "
+                        + ", ".join(e.filename for e in sent.mail.attachments))
     events = [TicketEvent("replied", "; ".join(said))]
     if not result.status_set:
         old = Status(ticket.status)

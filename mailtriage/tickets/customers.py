@@ -59,7 +59,9 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
     ticket = TicketRecord(
         id=0, subject=display_subject(mail.subject, settings.ticket_prefix), requester=requester,
         status=Status.NEW.value, severity=verdict.severity.value, tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
-        mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now)
+        mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now,
+        impact=verdict.impact.value if verdict.impact else None,
+        urgency=verdict.urgency.value if verdict.urgency else None)
     ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
     if incoming.history is not None:
         ticket = lifecycle.as_history(ticket, incoming.history, settings.sla, config.calendars)
@@ -195,7 +197,8 @@ def _notify_agents(incoming: Incoming, ticket: TicketRecord, reason: str, facts:
                    "It was handled as customer mail.")
     exclude = (mail.from_addr,) if incoming.agent.trusted else ()
     written = agentmail.Written(author, split.with_signature or mail.body_text.strip(), mail.message_id,
-                                split.history_cut)      # "(quoted history cut)": a signature is kept
+                                split.history_cut,      # "(quoted history cut)": a signature is kept
+                                files=mail.attachments, html=mail.html)
     sent, event = agentmail.notice(config.settings, config.templates, ticket, reason, facts.thread,
                                    exclude=exclude, warning=warning, written=written)
     return ([sent] if sent else []), ([event] if event else [])
@@ -203,7 +206,7 @@ def _notify_agents(incoming: Incoming, ticket: TicketRecord, reason: str, facts:
 
 def _classified_detail(verdict: Verdict) -> str:
     rules = ", ".join(verdict.matched_rules) or "no rule matched (default)"
-    return f"{verdict.severity.value} {verdict.tier.value} queue={verdict.queue} rules: {rules}"
+    return f"{verdict.severity.value} {verdict.tier.value} queue={verdict.queue} rules: {rules}; {verdict.priority}"
 
 
 def _acknowledge(incoming: Incoming, ticket: TicketRecord, mailbox: Mailbox | None, facts: Facts,
