@@ -6,7 +6,7 @@ fails with foreign_keys=ON. ALTER TABLE ADD/DROP COLUMN needs no rebuild
 (SQLite 3.35 and later).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-04
 """
 import sqlalchemy as sa
