@@ -24,7 +24,9 @@ from pydantic import SecretStr, ValidationError
 
 from mailtriage.config import checks, yamlsrc
 from mailtriage.config.builtin import builtin
-from mailtriage.config.values import ImapSettings, OAuth2Settings, Settings, SmtpOut, config_path, oauth2_accounts
+from mailtriage.config.fields import config_path
+from mailtriage.config.oauth2 import OAuth2Settings
+from mailtriage.config.values import ImapSettings, Settings, SmtpOut, oauth2_accounts
 from mailtriage.errors import ConfigError, Problem
 
 

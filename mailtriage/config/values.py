@@ -7,142 +7,22 @@ turns problems into `FILE:LINE: message`. Nothing here touches a file.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from mailtriage.config.fields import (ADDRESS, Address, Duration, Frozen, MatrixRow, Percent, Size, address_of,
+                                      config_path)
+from mailtriage.config.oauth2 import AuthMethod, OAuth2Settings, xoauth2_user
 from mailtriage.mail.tokens import DEFAULT_LENGTH, Signer
 from mailtriage.model import Level, Severity, Tier
-from mailtriage.sla.durations import parse_duration, parse_percent
 
-ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
 SHARED_LOOP_ID = "mailtriage"     # every install's X-Loop before it was its own; now only without mailboxes
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)):
-        return timedelta(seconds=value)
-    return parse_duration(str(value))
-
-
-def _percent(value: Any) -> float:
-    return parse_percent(value if isinstance(value, (int, float)) else str(value))
-
-
-def _address(value: Any) -> str:
-    text = str(value).strip().lower()
-    if not ADDRESS.match(text):
-        raise ValueError(f"{value!r} is not an email address")
-    return text
-
-
-def _size(value: Any) -> int:
-    """`25MB`, `512KB`, `1GB` or a plain number of bytes."""
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?B?)\s*", str(value), re.IGNORECASE)
-    if not match:
-        raise ValueError(f"{value!r} is not a size (use e.g. 25MB, 512KB)")
-    unit = match.group(2).upper().rstrip("B")
-    return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
-
-
-def config_path(base_dir: str | Path, relative: str) -> Path:
-    """A path named in a config file: `~` expanded, relative ones start at the file's folder."""
-    candidate = Path(os.path.expanduser(relative))
-    return candidate if candidate.is_absolute() else Path(base_dir) / candidate
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Percent = Annotated[float, BeforeValidator(_percent)]
-Address = Annotated[str, BeforeValidator(_address)]
-Size = Annotated[int, BeforeValidator(_size)]
-# One row of priority_matrix: the severities for urgency high, medium, low.
-MatrixRow = Annotated[list[Severity], Field(min_length=3, max_length=3)]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# How a mailbox or the relay is logged in to: a password, or an OAuth2 access
-# token (SASL XOAUTH2) from the mailbox's `oauth2:` block.
-AuthMethod = Literal["password", "oauth2"]
-
-# The providers' documented endpoints and scopes (README, "OAuth2"). `{tenant}`
-# is the Microsoft Entra tenant: its ID or domain, or `organizations`.
-OAUTH2_PRESETS: dict[str, dict[str, str]] = {
-    "microsoft": {
-        "token_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
-        "device_authorization_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
-        # offline_access: a refresh token; the two Outlook scopes cover IMAP and SMTP AUTH
-        # with one token, so a mailbox and smtp_out may share one token_file.
-        "scope": "offline_access https://outlook.office.com/IMAP.AccessAsUser.All "
-                 "https://outlook.office.com/SMTP.Send",
-    },
-    "google": {
-        "token_url": "https://oauth2.googleapis.com/token",
-        "scope": "https://mail.google.com/",       # the one scope for IMAP, POP and SMTP
-        # No device_authorization_url: Google's device flow (https://oauth2.googleapis.com/device/code)
-        # allows a short list of scopes, and the Gmail scope is not on it (invalid_scope).
-    },
-}
-
-
-class OAuth2Endpoints(_Frozen):
-    """Where tokens come from, after the provider's preset and the explicit keys."""
-
-    token_url: str
-    scope: str
-    device_authorization_url: str | None
-
-
-class OAuth2Settings(_Frozen):
-    """One OAuth2 client and the file that holds its refresh token."""
-
-    provider: Literal["microsoft", "google"] | None = None
-    tenant: str = "organizations"                   # microsoft only
-    client_id: str
-    client_secret_env: str | None = None            # confidential clients; public ones have none
-    token_file: str                                 # `mailtriage oauth login NAME` writes it (mode 0600)
-    token_url: str | None = None                    # these three override the provider's preset,
-    scope: str | None = None                        # and are required without a provider
-    device_authorization_url: str | None = None
-
-    @field_validator("tenant")
-    @classmethod
-    def _tenant(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9.-]+", value):
-            raise ValueError("tenant must be a tenant ID, a domain, organizations or common")
-        return value
-
-    @model_validator(mode="after")
-    def _explicit_without_provider(self) -> OAuth2Settings:
-        if self.provider is None and not (self.token_url and self.scope):
-            raise ValueError("without a provider (microsoft, google), token_url and scope are required")
-        return self
-
-    def endpoints(self) -> OAuth2Endpoints:
-        preset = {key: value.replace("{tenant}", self.tenant)
-                  for key, value in OAUTH2_PRESETS.get(self.provider or "", {}).items()}
-        return OAuth2Endpoints(token_url=self.token_url or preset["token_url"],
-                               scope=self.scope or preset["scope"],
-                               device_authorization_url=self.device_authorization_url
-                               or preset.get("device_authorization_url"))
-
-
-def _xoauth2_user(user: str | None, oauth2: OAuth2Settings | None, where: str) -> None:
-    """Microsoft and Google take the mailbox's address as the XOAUTH2 user name."""
-    if oauth2 is not None and oauth2.provider and not ADDRESS.match(user or ""):
-        raise ValueError(f"{where}: with provider {oauth2.provider}, the username must be "
-                         f"the mailbox's email address")
+_Frozen = Frozen
 
 
 class ImapSettings(_Frozen):
@@ -174,7 +54,7 @@ class Mailbox(_Frozen):
         if self.imap is not None and self.imap.auth == "oauth2":
             if self.oauth2 is None:
                 raise ValueError("imap.auth is oauth2, but the mailbox has no oauth2: block")
-            _xoauth2_user(self.imap.username, self.oauth2, "imap.username")
+            xoauth2_user(self.imap.username, self.oauth2, "imap.username")
         return self
 
 
@@ -207,7 +87,7 @@ class SmtpOut(_Frozen):
         if self.auth == "oauth2" and not self.maildir:
             if self.oauth2 is None or not self.username:
                 raise ValueError("auth is oauth2: username and an oauth2: block are required")
-            _xoauth2_user(self.username, self.oauth2, "username")
+            xoauth2_user(self.username, self.oauth2, "username")
         return self
 
 
@@ -222,7 +102,7 @@ class Agent(_Frozen):
         text = str(value).strip().lower()
         if text.startswith("@") and "." in text and " " not in text:
             return text
-        return _address(text)
+        return address_of(text)
 
 
 class TierSettings(_Frozen):

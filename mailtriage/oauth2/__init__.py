@@ -16,7 +16,8 @@ from typing import Any
 
 from imapclient.exceptions import LoginError
 
-from mailtriage.config.values import Mailbox, OAuth2Account, SmtpOut, config_path
+from mailtriage.config.fields import config_path
+from mailtriage.config.values import Mailbox, OAuth2Account, SmtpOut
 from mailtriage.oauth2.tokens import TokenSource
 
 __all__ = ["TokenSource", "imap_tokens", "smtp_tokens", "xoauth2_login"]

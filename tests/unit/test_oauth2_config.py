@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from helpers import make_site
 from mailtriage.config.load import load_settings, oauth2_problems, read_token_file
-from mailtriage.config.values import Mailbox, OAuth2Settings, SmtpOut, oauth2_accounts
+from mailtriage.config.oauth2 import OAuth2Settings
+from mailtriage.config.values import Mailbox, SmtpOut, oauth2_accounts
 from mailtriage.errors import ConfigError, Problem
 from mailtriage.oauth2.tokenfile import locked, write_token_file
 
