@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -273,6 +273,29 @@ class Limits(_Frozen):
     max_hops: int = Field(default=50, gt=0)
 
 
+def _time_of_day(value: Any) -> time:
+    """`"08:00"`: a local time of day. YAML 1.1 reads an unquoted 10:30 as the
+    number 630 (base 60), so a number is refused with the fix."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):
+        raise ValueError(f"write the time of day in quotes (\"HH:MM\"): unquoted, YAML reads it as "
+                         f"the number {value}")
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 23:59)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+class Digest(_Frozen):
+    """The daily digest to the team lead (sla/digest.py): on each working day of
+    `calendar`, at `at` local time in that calendar's time zone."""
+
+    to: list[Address] = Field(min_length=1)
+    at: Annotated[time, BeforeValidator(_time_of_day)] = time(8, 0)
+    calendar: str
+
+
 class Settings(_Frozen):
     database: str = "sqlite:///mailtriage.db"
     ticket_prefix: str = "MT"
@@ -290,6 +313,7 @@ class Settings(_Frozen):
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
+    digest: Digest | None = None     # the daily digest; None: none is sent
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
 
