@@ -173,18 +173,27 @@ def test_a_refused_start_is_json_too(tmp_path, daemons):  # noqa: F811
 
 
 # ------------------------------------------------------------------ MemoryDenyWriteExecute
+def scalar_events(site, kind: str) -> int:  # type: ignore[no-untyped-def]
+    return sum(1 for event in site.ticket("MT-1")["events"] if event["type"] == kind)
+
+
 PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
 
 
-def test_the_daemon_works_without_writable_executable_memory(tmp_path):
+def test_the_daemon_works_without_writable_executable_memory(tmp_path, database_url):
     """The unit's MemoryDenyWriteExecute=yes, as the kernel's own switch for it
     (prctl PR_SET_MDWE, Linux 6.3; kept across execve): the daemon takes a mail
-    through SMTP, stores, classifies and acknowledges it with no W+X page."""
+    through SMTP, stores, classifies and acknowledges it, with a knowledge-base
+    suggestion (numpy, bm25s, PyStemmer), on SQLite and on PostgreSQL (psycopg),
+    with no W+X page."""
     probe = subprocess.run([sys.executable, "-c", f"import ctypes; print(ctypes.CDLL(None).prctl({PR_SET_MDWE}, "
                             f"{PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0))"], capture_output=True, text=True)
     need(probe.stdout.strip() == "0", "this kernel has no PR_SET_MDWE (Linux 6.3 or later)")
     port = free_port()
-    site = make_site(tmp_path / "site", smtp_in_port=port)
+    site = make_site(tmp_path / "site", smtp_in_port=port, database=database_url)
+    shutil.copytree(ROOT / "tests" / "fixtures" / "kb", site.dir / "kb")
+    with site.config.open("a") as config:
+        config.write("knowledge_base: kb/\n")
     wrapper = ("import ctypes, os, sys\n"
                f"assert ctypes.CDLL(None).prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0) == 0\n"
                "os.execv(sys.executable, [sys.executable, '-m', 'mailtriage', *sys.argv[1:]])\n")
@@ -208,3 +217,4 @@ def test_the_daemon_works_without_writable_executable_memory(tmp_path):
     assert "PermissionError" not in log_path.read_text()
     [ack] = site.outbox_files()
     assert b"Subject: [MT-1] " in ack
+    assert scalar_events(site, "kb-suggested") == 1
