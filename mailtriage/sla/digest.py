@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -44,13 +44,11 @@ from mailtriage.notify.views import sender, short_time
 from mailtriage.sla import lifecycle
 from mailtriage.sla.calendar import Calendar
 from mailtriage.sla.timers import LABELS
+from mailtriage.store import Store
 from mailtriage.store.records import record_of
 from mailtriage.store.schema import DigestSent, Event, Ticket
 
-if TYPE_CHECKING:
-    from mailtriage.app import App
-
-__all__ = ["Facts", "Line", "Result", "context", "due_day", "gather", "run_once"]
+__all__ = ["Facts", "Line", "Result", "Running", "context", "due_day", "gather", "run_once"]
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +194,18 @@ def context(config: Config, calendar: Calendar, facts: Facts, now: datetime) -> 
 
 # -- sending (the rim) ----------------------------------------------------------------
 
-def run_once(app: App, now: datetime, *, any_time: bool = False, dry_run: bool = False) -> tuple[Result, str]:
+class Running(Protocol):
+    """What the digest needs of the running App (the wiring module is not
+    imported here: it loads the templates, whose samples use this module)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> Store: ...
+
+
+def run_once(app: Running, now: datetime, *, any_time: bool = False, dry_run: bool = False) -> tuple[Result, str]:
     """Send the digest that is due at `now`, once per local day. Returns what
     happened and the mail's text (subject and body; empty when none is due).
     `any_time`: today's digest now, before `digest.at` too (`mailtriage digest`);
