@@ -74,7 +74,8 @@ def test_the_daemon_sends_the_monday_digest_at_eight_once_and_not_again_after_a_
 
 @pytest.mark.parametrize("now, day", [("2026-03-07T08:00:00+01:00", "Saturday 2026-03-07"),
                                       ("2026-04-27T08:30:00+02:00", "Monday 2026-04-27")])   # King's Day
-def test_no_digest_on_a_weekend_or_a_public_holiday_of_the_calendar(tmp_path, daemons, smtp_sink, now, day):  # noqa: F811
+def test_no_digest_on_a_weekend_or_a_public_holiday_of_the_calendar(
+        tmp_path, daemons, smtp_sink, now, day):  # noqa: F811
     site = digest_site(tmp_path / "site")
     daemon = daemons(site, "--now", now).wait_ready()
     daemon.wait_log(f"digest: {day} is no working day of calendar office")
@@ -138,3 +139,33 @@ def test_a_digest_without_a_calendar_or_with_a_bad_time_is_a_config_error_at_its
     site.config.write_text(yaml.safe_dump(data, sort_keys=False))
     code, _out, err = site.cli("config", "check")
     assert code == 2 and 'digest.at: write the time of day in quotes ("HH:MM")' in err
+
+
+def test_two_daemons_due_at_once_on_postgresql_send_one_digest(tmp_path, pg_url):
+    """Another daemon has inserted the day's row and not committed yet: this
+    one's insert waits for it, then finds the day taken, and its outbox row
+    goes with its rolled-back transaction."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+
+    site = digest_site(tmp_path / "site", smtp_out="{maildir: ./outbox}", database=pg_url)
+    app = site_app(site, parse_instant(MONDAY_8))
+    other = create_engine(site.database_url())
+    results: list = []
+    try:
+        with other.connect() as conn:
+            conn.execute(text("INSERT INTO digests (day, calendar, sent_at, message_id) "
+                              "VALUES ('2026-03-02', 'office', now(), '<other@example.test>')"))  # not committed
+            worker = threading.Thread(target=lambda: results.append(digest.run_once(app, app.clock.now())[0]))
+            worker.start()
+            wait_for(lambda: conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                               "AND datname = current_database()")).scalar(), timeout=20)
+            conn.commit()
+        worker.join(20)
+    finally:
+        other.dispose()
+        app.store.close()
+    [result] = results
+    assert not result.sent and result.why == "the digest of 2026-03-02 was sent by another process"
+    assert "digest" not in site.ok("outbox", "list", "--all")

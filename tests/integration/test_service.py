@@ -145,7 +145,8 @@ def deliver(port: int, subject: str) -> None:
 def test_every_line_of_the_daemon_is_a_json_object(tmp_path, daemons, smtp_sink):  # noqa: F811
     port = free_port()
     site = relay_site(tmp_path / "site", port)
-    daemon = daemons(site, run_args=("--log-format", "json"), env={"MT_TEST_RELAY_PASSWORD": RELAY_PASSWORD}).wait_ready()
+    daemon = daemons(site, run_args=("--log-format", "json"),
+                     env={"MT_TEST_RELAY_PASSWORD": RELAY_PASSWORD}).wait_ready()
     deliver(port, "Printer on fire")
     daemon.wait_log("sent to carla@customer.example")
     daemon.send(signal.SIGHUP)
