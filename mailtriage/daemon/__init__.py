@@ -180,14 +180,14 @@ class Daemon:
             assert mailbox.imap is not None
             interval = mailbox.imap.poll_interval.total_seconds()
             self.scheduler.add(f"imap-poll:{name}", interval, _waker(watcher), delay=interval)
-        if self.app.settings.digest is not None:
-            wanted.add("digest")
-            self.scheduler.add("digest", DIGEST_EVERY, self.send_digest)
         if sla_module() is not None:
             wanted.add("sla")
             self.scheduler.add("sla", SLA_EVERY, self.sla_sweep)
         else:
             log.info("SLA sweep: %s is not installed; not scheduled", SLA_MODULE)
+        if self.app.settings.digest is not None:     # after the sweep: a start at 08:00 counts the night's breaches
+            wanted.add("digest")
+            self.scheduler.add("digest", DIGEST_EVERY, self.send_digest)
         for name in self.scheduler.names():
             if name not in wanted:
                 self.scheduler.remove(name)

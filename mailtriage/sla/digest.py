@@ -16,9 +16,12 @@ written in the transaction of the outbox row, and D is its primary key, so a
 restart, a second daemon on PostgreSQL or `mailtriage digest` by hand never
 sends D's digest twice.
 
-"Breached" lists the `breached` events the SLA sweep recorded from the start
-of the previous working day (local midnight) to the start of D: on a Monday,
-Friday's, Saturday's and Sunday's. "Due today" lists each running target of
+"Breached" lists the breaches the SLA sweep recorded whose deadline fell
+between the start of the previous working day (local midnight) and the start
+of D: on a Monday, Friday's, Saturday's and Sunday's. The windows of
+consecutive working days tile time, so each breach is in one digest (a
+breach noticed late, by a daemon that was down, still counts on the day of
+its deadline: the daemon runs the sweep before the digest at start). "Due today" lists each running target of
 an open ticket (not pending: its timers are paused) whose deadline lies
 between now and the end of D. Subjects are customer text: they reach the
 template as values only, never as template source.
@@ -160,14 +163,27 @@ def _due(session: Session, config: Config, calendar: Calendar, now: datetime, en
 
 
 def _breached(session: Session, config: Config, calendar: Calendar, start: datetime, end: datetime) -> list[Line]:
+    """Breaches whose deadline lies in [start, end). The sweep notices a breach
+    at or after its deadline, so the events are those recorded since `start`;
+    each keeps its deadline (`due`; before that key, the time it was noticed)."""
     query = (select(Event, Ticket).join(Ticket, Event.ticket_id == Ticket.id)
-             .where(Event.type == "breached", Event.at >= start, Event.at < end).order_by(Event.at, Event.id))
-    lines = []
+             .where(Event.type == "breached", Event.at >= start))
+    found = []
     for event, ticket in session.execute(query):
-        milestone = str((event.data or {}).get("milestone", ""))
-        target = LABELS.get(milestone.split(".", 1)[0], milestone or "target")
-        lines.append(_line(config.settings.ticket_prefix, ticket, target, event.at, calendar))
-    return lines
+        data = event.data or {}
+        due = _instant(data.get("due")) or event.at
+        if start <= due < end:
+            milestone = str(data.get("milestone", ""))
+            target = LABELS.get(milestone.split(".", 1)[0], milestone or "target")
+            found.append((due, _line(config.settings.ticket_prefix, ticket, target, due, calendar)))
+    return [line for _, line in sorted(found, key=lambda item: (item[0], item[1].ref))]
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value).astimezone(timezone.utc) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _line(prefix: str, ticket: Ticket, target: str, at: datetime, calendar: Calendar) -> Line:

@@ -47,21 +47,28 @@ def test_the_daemon_sends_the_monday_digest_at_eight_once_and_not_again_after_a_
         tmp_path, daemons, smtp_sink):  # noqa: F811
     site = digest_site(tmp_path / "site")
     fill(site)
+    # MT-3: an S1 on Sunday that no sweep saw (no daemon ran): the daemon's first
+    # sweep at 08:00 records its breaches before the digest counts Sunday's.
+    (site.dir / "sunday.eml").write_bytes(eml("Network down", "Nobody can work.", sender="eve@customer.example",
+                                              message_id="<s@customer.example>"))
+    assert site.ingest(site.dir / "sunday.eml", now="2026-03-01T10:00:00+01:00") == ["MT-3 new"]
     first = daemons(site, "--now", MONDAY_8).wait_ready()
     wait_for(lambda: digests(smtp_sink), timeout=20)
     [mail] = digests(smtp_sink)
     msg = mail.msg
-    assert msg["Subject"] == "Support digest Monday 2026-03-02: 2 open, 2 due today, 2 breached"
+    assert msg["Subject"] == "Support digest Monday 2026-03-02: 3 open, 2 due today, 4 breached"
     assert msg["Auto-Submitted"] == "auto-generated" and msg["To"] == LEAD
     body = msg.get_content()
-    tier = site.ticket("MT-1")["tier"]                       # escalated twice by Friday's breaches
-    assert f"  {tier}         1    1    0    0    0" in body
+    tier = site.ticket("MT-1")["tier"]                       # escalated by Friday's breaches
+    assert site.ticket("MT-3")["tier"] == tier                # … and MT-3 as far, by Monday's first sweep
+    assert f"  {tier}         2    2    0    0    0" in body
     assert "  L1         1    0    0    1    0" in body
     assert 'MT-2  S3 L1  first response due Mon 2026-03-02 09:00 CET  "Printer {{ 7*7 }} jammed"' in body
     assert 'MT-2  S3 L1  resolution due Mon 2026-03-02 11:00 CET  "Printer {{ 7*7 }} jammed"' in body
-    assert "Breached since Friday 2026-02-27: 2" in body
-    assert f'MT-1  S1 {tier}  first response breached Fri 2026-02-27 12:30 CET  "Server down"' in body
-    assert f'MT-1  S1 {tier}  resolution breached Fri 2026-02-27 12:30 CET  "Server down"' in body
+    assert f'MT-1  S1 {tier}  first response was due Fri 2026-02-27 10:15 CET  "Server down"' in body
+    assert f'MT-1  S1 {tier}  resolution was due Fri 2026-02-27 11:00 CET  "Server down"' in body
+    assert f'MT-3  S1 {tier}  first response was due Sun 2026-03-01 10:15 CET  "Network down"' in body
+    assert "Breached since Friday 2026-02-27: 4" in body
     first.stop()
 
     # Down at eight, back at 08:20 the same day: that digest went already, so none goes.
