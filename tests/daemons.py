@@ -58,9 +58,9 @@ def daemon_env(changes: dict[str, str | None] | None = None) -> dict[str, str]:
 
 class DaemonProcess:
     def __init__(self, site: Site, log_path: Path, args: tuple[str, ...] = (),
-                 env: dict[str, str | None] | None = None):
+                 env: dict[str, str | None] | None = None, run_args: tuple[str, ...] = ()):
         self.site, self.log_path = site, log_path
-        command = [sys.executable, "-m", "mailtriage", "--config", str(site.config), *args, "run"]
+        command = [sys.executable, "-m", "mailtriage", "--config", str(site.config), *args, "run", *run_args]
         self.log_file = open(log_path, "ab")
         self.proc = subprocess.Popen(command, cwd=site.dir, env=daemon_env(env), stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
@@ -104,11 +104,13 @@ class DaemonProcess:
 
 @pytest.fixture
 def daemons(tmp_path):
-    """daemons(site, *args, env={...}) starts `mailtriage run` for the site (not waiting for it)."""
+    """daemons(site, *args, env={...}, run_args=(...)) starts `mailtriage ARGS run RUN_ARGS`
+    for the site (not waiting for it)."""
     started: list[DaemonProcess] = []
 
-    def start(site: Site, *args: str, env: dict[str, str | None] | None = None) -> DaemonProcess:
-        process = DaemonProcess(site, tmp_path / f"daemon-{len(started) + 1}.log", args, env)
+    def start(site: Site, *args: str, env: dict[str, str | None] | None = None,
+              run_args: tuple[str, ...] = ()) -> DaemonProcess:
+        process = DaemonProcess(site, tmp_path / f"daemon-{len(started) + 1}.log", args, env, run_args)
         started.append(process)
         return process
 

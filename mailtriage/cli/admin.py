@@ -17,11 +17,13 @@ from mailtriage.cli import common
 from mailtriage.mail.parse import parse
 from mailtriage.config.builtin import builtin
 from mailtriage.config.load import default_config_path, load_settings, oauth2_problems
-from mailtriage.errors import ConfigError, UsageError
+from mailtriage.errors import ConfigError, MailtriageError, UsageError, exit_code
 from mailtriage.model import ticket_ref
 from mailtriage.store.db import connect, upgrade
 from mailtriage.store.readonly import first_customer_messages, open_readonly
 from mailtriage.web import users
+
+log = logging.getLogger(__name__)
 
 FIXTURES = "rules-fixtures"      # beside rules.yaml: X.eml + X.expect.yaml (classify/expect.py)
 
@@ -53,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     db.add_parser("upgrade", help="bring the schema to the current version").set_defaults(handler=cmd_db_upgrade)
 
     run = sub.add_parser("run", help="the daemon: IMAP, SMTP/LMTP listener, outbox, SLA timers")
+    run.add_argument("--log-format", choices=("text", "json"), default="text",
+                     help="json: one JSON object per log line (time, level, logger, message, exception)")
     run.set_defaults(handler=cmd_run)
 
 
@@ -189,9 +193,24 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mailtriage.daemon import run_daemon
+    from mailtriage.daemon.logs import use_format
 
     # The daemon logs one line per message at INFO; -v adds the IMAP/SMTP chatter of the libraries.
     logging.getLogger().setLevel(logging.DEBUG if args.verbose >= 2 else logging.INFO)
     for noisy in ("imapclient", "mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose >= 1 else logging.WARNING)
-    return run_daemon(common.config(args), common.clock(args))
+    use_format(args.log_format)
+    if args.log_format == "text":
+        return run_daemon(common.config(args), common.clock(args))
+    try:                           # json: even a refused start is JSON lines, not plain text
+        return run_daemon(common.config(args), common.clock(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("%s", problem)
+        return exit_code(exc)
+    except MailtriageError as exc:
+        log.error("mailtriage: %s", exc)
+        return exit_code(exc)
+    except Exception:  # noqa: BLE001 - logged as JSON, with the traceback, instead of Python's plain text
+        log.critical("mailtriage daemon crashed", exc_info=True)
+        return 1

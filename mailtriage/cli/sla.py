@@ -1,4 +1,4 @@
-"""SLA commands: sla tick, sla explain, report sla."""
+"""SLA commands: sla tick, sla explain, report sla, digest."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import argparse
 from sqlalchemy import exists, select
 
 from mailtriage.cli import common
-from mailtriage.sla import lifecycle, sweep
+from mailtriage.errors import UsageError
+from mailtriage.sla import digest, lifecycle, sweep
 from mailtriage.sla.explain import explain, explain_text
 from mailtriage.sla.report import Facts, build, render_html, render_table
 from mailtriage.store.schema import Event, Message, Ticket
@@ -29,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     compliance.add_argument("--since", help="tickets created on or after this date (YYYY-MM-DD) or instant")
     compliance.add_argument("--format", choices=("table", "json", "html"), default="table")
     compliance.set_defaults(handler=cmd_report)
+
+    daily = sub.add_parser("digest", help="send today's daily digest now (once a day), or show it (--dry-run)")
+    daily.add_argument("--dry-run", action="store_true", help="print the digest as it would be now; "
+                       "store and send nothing")
+    daily.set_defaults(handler=cmd_digest)
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
@@ -76,4 +82,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(render_html(report, app.config.templates), end="")
     else:
         print(render_table(report))
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    app = common.app(args)
+    if app.settings.digest is None:
+        raise UsageError("the config has no digest: (digest: {to: [lead@example.test], at: \"08:00\", "
+                         "calendar: office})")
+    result, text = digest.run_once(app, app.clock.now(), any_time=True, dry_run=args.dry_run)
+    if args.dry_run:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return 0
+    print(result.line() + ("; it goes with the next outbox run (the daemon's, or `mailtriage outbox flush`)"
+                           if result.sent else ""))
     return 0

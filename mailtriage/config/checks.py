@@ -76,6 +76,9 @@ def _calendars(settings: Settings, locator: Locator) -> list[Problem]:
             found.append(locator.problem(
                 ("tiers", tier.value, "calendar"),
                 f"tiers.{tier.value}: no calendar named {tier_settings.calendar!r}"))
+    if settings.digest is not None and settings.digest.calendar not in settings.calendars:
+        found.append(locator.problem(("digest", "calendar"),
+                                     f"digest.calendar: no calendar named {settings.digest.calendar!r}"))
     missing = [s.value for s in Severity if s not in settings.sla.targets]
     if missing:
         found.append(locator.problem(("sla", "targets"), f"sla.targets: missing {', '.join(missing)}"))

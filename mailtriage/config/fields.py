@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +47,20 @@ def size_of(value: Any) -> int:
     return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
 
 
+def time_of_day(value: Any) -> time:
+    """`"08:00"`: a local time of day. YAML 1.1 reads an unquoted 10:30 as the
+    number 630 (base 60), so a number is refused with the fix."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):
+        raise ValueError(f"write the time of day in quotes (\"HH:MM\"): unquoted, YAML reads it as "
+                         f"the number {value}")
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(value).strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 23:59)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
 def config_path(base_dir: str | Path, relative: str) -> Path:
     """A path named in a config file: `~` expanded, relative ones start at the file's folder."""
     candidate = Path(os.path.expanduser(relative))
@@ -57,6 +71,7 @@ Duration = Annotated[timedelta, BeforeValidator(duration_of)]
 Percent = Annotated[float, BeforeValidator(percent_of)]
 Address = Annotated[str, BeforeValidator(address_of)]
 Size = Annotated[int, BeforeValidator(size_of)]
+TimeOfDay = Annotated[time, BeforeValidator(time_of_day)]
 # One row of priority_matrix: the severities for urgency high, medium, low.
 MatrixRow = Annotated[list[Severity], Field(min_length=3, max_length=3)]
 

@@ -164,6 +164,10 @@ def _raw_calendar_references(data: dict[str, Any], locator: yamlsrc.Locator) -> 
         if isinstance(name, str) and name not in calendars:
             problems.append(locator.problem(("sla", "targets", severity, "calendar"),
                                             f"sla.targets.{severity}: no calendar named {name!r}"))
+    digest = data.get("digest")
+    name = digest.get("calendar") if isinstance(digest, dict) else None
+    if isinstance(name, str) and name not in calendars:
+        problems.append(locator.problem(("digest", "calendar"), f"digest.calendar: no calendar named {name!r}"))
     return problems
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mailtriage.config.fields import (ADDRESS, Address, Duration, Frozen, MatrixRow, Percent, Size, address_of,
-                                      config_path)
+from mailtriage.config.fields import (ADDRESS, Address, Duration, Frozen, MatrixRow, Percent, Size, TimeOfDay,
+                                      address_of, config_path)
 from mailtriage.config.oauth2 import AuthMethod, OAuth2Settings, xoauth2_user
 from mailtriage.mail.tokens import DEFAULT_LENGTH, Signer
 from mailtriage.model import Level, Severity, Tier
@@ -175,6 +175,15 @@ class ReplyTokens(_Frozen):
     secret: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
 
+class Digest(_Frozen):
+    """The daily digest to the team lead (sla/digest.py): on each working day of
+    `calendar`, at `at` local time in that calendar's time zone."""
+
+    to: list[Address] = Field(min_length=1)
+    at: TimeOfDay = time(8, 0)
+    calendar: str
+
+
 class Settings(_Frozen):
     database: str = "sqlite:///mailtriage.db"
     ticket_prefix: str = "MT"
@@ -198,6 +207,7 @@ class Settings(_Frozen):
     limits: Limits = Limits()
     http: HttpSettings | None = None     # off unless configured
     reply_tokens: ReplyTokens | None = None
+    digest: Digest | None = None     # the daily digest; None: none is sent
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
 

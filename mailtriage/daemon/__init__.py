@@ -1,7 +1,8 @@
 """The daemon (`mailtriage run`): one process that takes mail in, sends the
 outbox and runs the periodic jobs.
 
-    main thread   the scheduler: outbox · housekeeping · SLA sweep · IMAP poll ticks
+    main thread   the scheduler: outbox · housekeeping · SLA sweep · daily digest · IMAP poll ticks
+                  systemd's READY/WATCHDOG/STOPPING (daemon/notify.py)
     threads       one IMAP watcher per mailbox with `imap:` (IDLE, or a poll tick)
                   the SMTP/LMTP listener (aiosmtpd's own event loop)
 
@@ -34,7 +35,9 @@ from mailtriage.ingest.imap import ImapWatcher
 from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
 from mailtriage.notify.relay import Relay
+from mailtriage.daemon.notify import Notifier
 from mailtriage.daemon.scheduler import Scheduler, supervise
+from mailtriage.sla import digest
 from mailtriage.config.load import imap_password, oauth2_problems, smtp_password
 from mailtriage.config.values import Mailbox, Settings
 from mailtriage.store.lock import DaemonLock, lock_for
@@ -48,6 +51,7 @@ RETRY_GRANULARITY = 0.5         # seconds; the soonest a deferred row is looked 
 HOUSEKEEPING_EVERY = 600.0
 SLA_EVERY = 30.0
 SLA_MODULE = "mailtriage.sla.sweep"
+DIGEST_EVERY = 30.0             # seconds; the digest goes within this of `digest.at`
 RECOVER_BATCH = 100
 STOP_WITHIN = 5.0               # seconds given to watcher threads to finish at SIGTERM
 TICK = 0.5                      # the main loop's longest sleep: how soon a signal is acted on
@@ -65,6 +69,8 @@ class Daemon:
             self.release()
             raise
         self.scheduler = Scheduler(clock)
+        self.notifier = Notifier()        # systemd's NOTIFY_SOCKET, when it gave one
+        self.digest_said = ""             # the last reason the digest job gave for sending none
         self.relay = Relay.for_settings(self.app.settings.smtp_out)     # its outages, across outbox runs
         # Set by signal handlers, which must not take locks (an Event would): the
         # main loop looks at them at least every TICK seconds.
@@ -104,6 +110,15 @@ class Daemon:
             module.run_once(self.app, now)
             self.scheduler.trigger("outbox")
 
+    def send_digest(self, now: datetime) -> None:
+        """The daily digest, once its time has come (sla/digest.py); why not, once per reason."""
+        result, _ = digest.run_once(self.app, now)
+        if result.sent:
+            self.scheduler.trigger("outbox")
+        elif result.why != self.digest_said:           # not every 30 s
+            self.digest_said = result.why
+            log.info("digest: %s", result.why)
+
     def _taken(self, _what: object) -> None:
         """A source took a message in: its acknowledgement goes out now."""
         self.scheduler.trigger("outbox")
@@ -112,10 +127,14 @@ class Daemon:
     def run(self) -> int:
         try:
             self.start()
+            self.notifier.ready(self._status())
             while not self.stop_requested:
                 if self.reload_requested:
                     self.reload_requested = False
+                    self.notifier.reloading()
                     self.reload()
+                    self.notifier.ready(self._status())
+                self.notifier.watchdog()
                 delay = self.scheduler.run_pending()
                 if not self.stop_requested:
                     self.scheduler.wait(min(delay, TICK))
@@ -166,6 +185,9 @@ class Daemon:
             self.scheduler.add("sla", SLA_EVERY, self.sla_sweep)
         else:
             log.info("SLA sweep: %s is not installed; not scheduled", SLA_MODULE)
+        if self.app.settings.digest is not None:     # after the sweep: a start at 08:00 counts the night's breaches
+            wanted.add("digest")
+            self.scheduler.add("digest", DIGEST_EVERY, self.send_digest)
         for name in self.scheduler.names():
             if name not in wanted:
                 self.scheduler.remove(name)
@@ -252,8 +274,15 @@ class Daemon:
     def request_reload(self) -> None:
         self.reload_requested = True
 
+    def _status(self) -> str:
+        """systemd's STATUS= line (`systemctl status` shows it)."""
+        smtp = self.listener.settings if self.listener is not None else None
+        where = f"SMTP on {smtp.host}:{smtp.port}" if smtp is not None else "no SMTP listener"
+        return f"running: {where}, {len(self.watchers)} IMAP mailbox(es)"
+
     def shutdown(self) -> None:
         started = time.monotonic()
+        self.notifier.stopping()
         for _mailbox, watcher, _thread in self.watchers.values():
             watcher.stop()
         if self.listener is not None:
@@ -262,6 +291,7 @@ class Daemon:
             thread.join(max(0.1, STOP_WITHIN - (time.monotonic() - started)))
         self.app.store.close()
         self.release()
+        self.notifier.close()
         log.warning("mailtriage daemon stopped (%.1f s)", time.monotonic() - started)
 
     def release(self) -> None:

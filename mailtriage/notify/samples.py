@@ -27,7 +27,8 @@ from mailtriage.mail.parse import parse
 from mailtriage.model import Attachment, ParsedMail, Status, TicketRecord
 from mailtriage.notify import agentmail, customermail
 from mailtriage.notify.render import PAGE_SUFFIX, SUFFIX, Rendered, Templates
-from mailtriage.sla import lifecycle, notices, report
+from mailtriage.sla import digest, lifecycle, notices, report
+from mailtriage.sla.calendar import calendar_from_config
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 CUSTOMER = "anna@customer.example"
@@ -127,4 +128,16 @@ def _sla_contexts(config: Config, ticket: TicketRecord) -> dict[str, dict[str, A
             config, escalated, timers, now, reason="first response target missed", from_tier="L1",
             history=history, excerpt=["Nobody in sales can connect since 8:00."]),
         "report_sla" + PAGE_SUFFIX: report.page_context(report.build([row], config.calendars, now, since=None)),
+        "digest" + SUFFIX: _digest_context(config, ticket, now),
     }
+
+
+def _digest_context(config: Config, ticket: TicketRecord, now: datetime) -> dict[str, Any]:
+    """The digest with the sample ticket due today and breached yesterday."""
+    name = config.settings.digest.calendar if config.settings.digest else next(iter(config.calendars), "")
+    calendar = config.calendars.get(name) or calendar_from_config("sample", {"timezone": "UTC", "hours": "24x7"})
+    line = digest.Line(ref=f"{config.settings.ticket_prefix}-{ticket.id}", subject=ticket.subject,
+                       severity=ticket.severity, tier=ticket.tier, target="resolution", at="Mon 2026-03-02 11:00 CET")
+    facts = digest.Facts(day=now.date(), since=now.date() - timedelta(days=3),
+                         open={"L1": {"S1": 0, "S2": 1, "S3": 0, "S4": 0}}, due_today=[line], breached=[line])
+    return digest.context(config, calendar, facts, now)

@@ -84,6 +84,10 @@ class Calendar:
             return True
         return self.country is not None and day in _public_holidays(self.country, self.subdiv, day.year)
 
+    def is_working_day(self, day: date) -> bool:
+        """Whether the local date has working hours: a window starts on its weekday and it is no holiday."""
+        return bool(self.weekly[day.weekday()]) and not self.is_holiday(day)
+
     def is_working(self, instant: datetime) -> bool:
         """Whether `instant` lies inside a window (opening included, close excluded)."""
         at = _utc(instant)

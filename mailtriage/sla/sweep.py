@@ -159,7 +159,7 @@ def _escalate(session: Session, app: App, ticket: Ticket, timers: Timers, milest
     if milestone.kind == DUE:
         reason = f"{label} target missed"
         queries.add_event(session, ticket.id, now, "breached", notices.describe_timer(timer, app.config, now),
-                          {"milestone": milestone.key})
+                          {"milestone": milestone.key, "due": milestone.at.isoformat()})   # the digest's day
         result.breaches += 1
     else:
         assert milestone.kind == AGAIN

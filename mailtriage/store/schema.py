@@ -10,12 +10,13 @@ caused it. Alembic migrations in `migrations/` create exactly this.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -274,3 +275,17 @@ class AttachmentBlob(Base):
     size: Mapped[int]
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class DigestSent(Base):
+    """One row per local day a daily digest went into the outbox (sla/digest.py):
+    a restart, a second daemon or `mailtriage digest` never sends that day's
+    digest again. Written in the transaction of its outbox row; the unique day
+    decides a race between two daemons."""
+
+    __tablename__ = "digests"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)   # the local date, in the digest's calendar
+    calendar: Mapped[str] = mapped_column(String(100))
+    sent_at: Mapped[datetime]                                    # when it went into the outbox
+    message_id: Mapped[str] = mapped_column(String(998))
