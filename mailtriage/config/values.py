@@ -273,6 +273,24 @@ class Limits(_Frozen):
     max_hops: int = Field(default=50, gt=0)
 
 
+class HttpSettings(_Frozen):
+    listen: str                      # host:port of /metrics, /healthz and the board (off without `http:`)
+    users_file: str | None = None    # the board's logins (`mailtriage users add NAME`)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:9464)")
+        return value
+
+
+class AlertSettings(_Frozen):
+    to: list[Address] = Field(min_length=1)     # one mail when a component has failed for `after`,
+    after: Duration = timedelta(minutes=5)      # one when it recovers
+
+
 class Settings(_Frozen):
     database: str = "sqlite:///mailtriage.db"
     ticket_prefix: str = "MT"
@@ -290,6 +308,8 @@ class Settings(_Frozen):
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
     limits: Limits = Limits()
+    http: HttpSettings | None = None
+    alerts: AlertSettings | None = None
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
 

@@ -8,7 +8,8 @@ from helpers import ROOT
 # Distribution name → the module it installs, where the two differ.
 MODULES = {"pyyaml": "yaml", "google-re2": "re2", "charset-normalizer": "charset_normalizer",
            "flufl.bounce": "flufl.bounce", "mail-parser": "mailparser", "mail-parser-reply": "mailparser_reply",
-           "sqlalchemy": "sqlalchemy", "pystemmer": "Stemmer"}
+           "sqlalchemy": "sqlalchemy", "pystemmer": "Stemmer",
+           "prometheus-client": "prometheus_client"}
 
 
 def declared() -> list[str]:
