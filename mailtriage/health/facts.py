@@ -58,9 +58,9 @@ class Outbox:
 
 def outbox(session: Session) -> Outbox:
     """Pending (waiting or being sent) and failed mail: one pass over the (status, due_at) index."""
-    counts = dict(session.execute(select(OutboxRow.status, func.count()).where(
+    counts: dict[Any, int] = dict(session.execute(select(OutboxRow.status, func.count()).where(
         OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED)))
-        .group_by(OutboxRow.status)).tuples().all())
+        .group_by(OutboxRow.status)).all())
     oldest = session.scalar(select(func.min(OutboxRow.created_at)).where(
         OutboxRow.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))))
     pending = counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.SENDING, 0)
