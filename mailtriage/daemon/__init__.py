@@ -112,7 +112,8 @@ class Daemon:
     def health_check(self, now: datetime) -> None:
         dead = [name for name, (_m, watcher, thread) in self.watchers.items()
                 if not thread.is_alive() and not watcher.stop_event.is_set()]
-        self.health.tick(now, dead)
+        if self.health.tick(now, dead):
+            self.scheduler.trigger("outbox")       # an alert goes out now, not at the next tick
 
     def _imap_taken(self, taken: list[Taken]) -> None:
         """A watcher took messages in: counted, and their acknowledgements go out now."""

@@ -69,12 +69,13 @@ class Health:
         if settings.http is not None:
             self.http = self._serve(settings.http.listen)
 
-    def tick(self, now: datetime, dead_mailboxes: list[str]) -> None:
-        """The health job: watchers given up are failing; then heartbeats and alerts."""
+    def tick(self, now: datetime, dead_mailboxes: list[str]) -> int:
+        """The health job: watchers given up are failing; then heartbeats and alerts
+        (returns how many alert mails were queued)."""
         for name in dead_mailboxes:
             self.board.failed(f"mailbox:{name}", "the watcher stopped (it crashed repeatedly, or the OAuth2 "
                               "provider refused the login); SIGHUP starts it again", now)
-        self.monitor.run_once(now)
+        return self.monitor.run_once(now)
 
     def reload(self, settings: Settings) -> None:
         """SIGHUP: the components of the new config; a changed `http.listen`

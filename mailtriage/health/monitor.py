@@ -61,7 +61,8 @@ class Monitor:
                 self.written[name] = (rows[name], now)
         self.board.keep(names)
 
-    def run_once(self, now: datetime) -> None:
+    def run_once(self, now: datetime) -> int:
+        """Returns how many alert mails it queued (the daemon sends them at once)."""
         app = self.app_ref()
         self._tokens(app.settings, now)
         try:
@@ -71,12 +72,13 @@ class Monitor:
                 written = self._write(session, {**self.board.snapshot(), **alerted}, now)
         except SQLAlchemyError as exc:
             self.board.failed("database", describe(exc), now)
-            return
+            return 0
         for state in alerted.values():             # queued and recorded: the board knows it too
             self.board.alerted(state.name, state.alerted_at)
         self.written.update(written)
         self.writes += len(written)
         self.board.succeeded("database", now)
+        return len(alerted)
 
     def _tokens(self, settings: Settings, now: datetime) -> None:
         """An OAuth2 token is failing when its file says the provider refused it
@@ -105,8 +107,9 @@ class Monitor:
                 continue
             sent = alertmail.alert(settings, app.config.templates, state, action, now)
             outbox.enqueue(session, sent.mail, kind=sent.kind, now=now, ticket_id=None, message_id=sent.message_id)
+            since = state.failing_since.isoformat(timespec="seconds") if state.failing_since else "?"
             log.warning("alert: %s %s; mail to %s queued", name,
-                        "has been failing since " + str(state.failing_since) if action == "alert" else "works again",
+                        f"has been failing since {since}" if action == "alert" else "works again",
                         ", ".join(settings.alerts.to))
             done[name] = state.alerted(action, now)
         return done
