@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import smtplib
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,8 +22,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemons import DaemonProcess, imap_site
-from helpers import eml, need
+from daemons import DaemonProcess, daemons, imap_site  # noqa: F401  (daemons: a fixture)
+from helpers import eml, make_site, need
 from servers import free_port, start_dovecot, wait_for
 
 pytestmark = pytest.mark.integration
@@ -166,3 +167,48 @@ def test_a_dovecot_outage_turns_healthz_red_alerts_once_and_recovers_once(runnin
     subjects = [m["Subject"] for m in alert_mails(smtp_sink_control)]
     assert subjects == ["[mailtriage] mailbox:support is failing", "[mailtriage] mailbox:support works again"]
     assert "working again" in daemon.log()
+
+
+def http_site(root: Path, listen: str):  # type: ignore[no-untyped-def]
+    site = make_site(root, smtp_in_port=free_port())
+    data = yaml.safe_load(site.config.read_text())
+    data["http"] = {"listen": listen}
+    site.config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return site
+
+
+def test_a_busy_http_port_stops_the_start_and_a_sighup_onto_one_keeps_the_old_listener(tmp_path, daemons):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        site = http_site(tmp_path / "site", f"127.0.0.1:{busy}")
+        daemon = daemons(site)
+        assert daemon.proc.wait(20) == 1                 # as a busy SMTP port: the start fails
+        assert f"cannot listen on 127.0.0.1:{busy} for HTTP: [Errno 98] Address already in use" in daemon.log()
+
+        first = free_port()
+        site = http_site(tmp_path / "site2", f"127.0.0.1:{first}")
+        daemon = daemons(site).wait_ready()
+        assert get(f"http://127.0.0.1:{first}", "/healthz")[0] == 200
+        data = yaml.safe_load(site.config.read_text())
+        data["http"]["listen"] = f"127.0.0.1:{busy}"
+        site.config.write_text(yaml.safe_dump(data, sort_keys=False))
+        daemon.send(signal.SIGHUP)
+        daemon.wait_log(f"still serving HTTP on 127.0.0.1:{first}")
+        assert get(f"http://127.0.0.1:{first}", "/healthz")[0] == 200
+    second = free_port()
+    data["http"]["listen"] = f"127.0.0.1:{second}"
+    site.config.write_text(yaml.safe_dump(data, sort_keys=False))
+    daemon.send(signal.SIGHUP)
+    wait_for(lambda: _answers(f"http://127.0.0.1:{second}/healthz"), timeout=15)
+    wait_for(lambda: not _answers(f"http://127.0.0.1:{first}/healthz"), timeout=10)   # the old one is let go
+    assert daemon.stop() < 5.0
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+        return True
+    except OSError:
+        return False
