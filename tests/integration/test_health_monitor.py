@@ -18,8 +18,8 @@ from mailtriage.store.schema import OutboxRow
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
-def alerting_site(tmp_path, after: str = "5m"):  # type: ignore[no-untyped-def]
-    site = make_site(tmp_path / "site")
+def alerting_site(tmp_path, after: str = "5m", database: str | None = None):  # type: ignore[no-untyped-def]
+    site = make_site(tmp_path / "site", database=database)
     data = yaml.safe_load(site.config.read_text())
     data["alerts"] = {"to": ["ops@example.test"], "after": after}
     data["mailboxes"][0]["imap"] = {"host": "127.0.0.1", "port": 1, "ssl": False, "username": "support@example.test",
@@ -41,8 +41,8 @@ def step(monitor: Monitor, app, minutes: float):  # type: ignore[no-untyped-def]
     return now
 
 
-def test_one_alert_after_after_one_recovery_and_a_restart_repeats_neither(tmp_path):
-    site = alerting_site(tmp_path)
+def test_one_alert_after_after_one_recovery_and_a_restart_repeats_neither(tmp_path, database_url):
+    site = alerting_site(tmp_path, database=database_url)
     app = site_app(site, T0)
     board = Board()
     monitor = Monitor(board, lambda: app)
