@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import yaml
 
-from helpers import make_site, site_app
+from helpers import eml, make_site, site_app
 from mailtriage.health.board import Board
 from mailtriage.health.monitor import REFRESH, Monitor
 from mailtriage.store.schema import OutboxRow
@@ -117,3 +117,22 @@ def test_status_reads_the_database_with_no_daemon(tmp_path):
     monitor.run_once(T0 + timedelta(minutes=2))
     code, out, _ = site.cli("status", now=(T0 + timedelta(minutes=3)).isoformat())
     assert code == 0 and "mailtriage status: ok" in out and "relay" in out
+
+
+def test_status_shows_the_sla_board_due_within_the_hour_and_breached(tmp_path):
+    site = alerting_site(tmp_path)
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(eml("Printer on fire", message_id="<sla-1@customer.example>"))
+    [line] = site.ingest(mail, now=T0.isoformat())
+    ref = line.split()[0]
+    due = datetime.fromisoformat(site.ticket(ref)["first_response_due"])
+    soon = json.loads(site.cli("status", "--json", now=(due - timedelta(minutes=30)).isoformat())[1])["sla"]
+    assert (soon["due_within_hour"], soon["breached"]) == (1, 0)
+    assert soon["due_soon_tickets"][0]["ref"] == ref and soon["due_soon_tickets"][0]["due"] == due.isoformat()
+    early = json.loads(site.cli("status", "--json", now=(due - timedelta(minutes=61)).isoformat())[1])["sla"]
+    assert (early["due_within_hour"], early["breached"]) == (0, 0)
+    late = json.loads(site.cli("status", "--json", now=(due + timedelta(minutes=1)).isoformat())[1])["sla"]
+    assert (late["due_within_hour"], late["breached"]) == (0, 1) and late["breached_tickets"][0]["ref"] == ref
+    site.ok("sla", "tick", now=(due + timedelta(minutes=1)).isoformat())       # the sweep marks it breached
+    swept = json.loads(site.cli("status", "--json", now=(due + timedelta(minutes=2)).isoformat())[1])["sla"]
+    assert swept["breached"] == 1
