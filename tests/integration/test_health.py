@@ -144,8 +144,9 @@ def test_a_dovecot_outage_turns_healthz_red_alerts_once_and_recovers_once(runnin
     site, daemon, base = running
     smtp_sink_control.reset()
     assert get(base, "/healthz")[0] == 200
-    code, data = status_json(site)
-    assert code == 0 and data["mailboxes"]["support"]["status"] == "ok"
+    code, data = wait_for(lambda: (s := status_json(site))[1]["mailboxes"]["support"]["status"] == "ok" and s,
+                          timeout=10)                 # the health job writes the row within its tick
+    assert code == 0
 
     stop_hard(private_dovecot)
     status, body = wait_for(lambda: (r := get(base, "/healthz"))[0] == 503 and r, timeout=POLL + 5)
