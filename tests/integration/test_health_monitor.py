@@ -136,3 +136,28 @@ def test_status_shows_the_sla_board_due_within_the_hour_and_breached(tmp_path):
     site.ok("sla", "tick", now=(due + timedelta(minutes=1)).isoformat())       # the sweep marks it breached
     swept = json.loads(site.cli("status", "--json", now=(due + timedelta(minutes=2)).isoformat())[1])["sla"]
     assert swept["breached"] == 1
+
+
+def test_an_oauth2_token_the_provider_refused_is_a_failing_component(tmp_path):
+    site = alerting_site(tmp_path)
+    data = yaml.safe_load(site.config.read_text())
+    data["mailboxes"][0]["imap"].update(auth="oauth2")
+    data["mailboxes"][0]["imap"].pop("password_env")
+    data["mailboxes"][0]["oauth2"] = {"provider": "google", "client_id": "id", "token_file": "support.token"}
+    site.config.write_text(yaml.safe_dump(data, sort_keys=False))
+    token = site.dir / "support.token"
+    token.write_text(json.dumps({"refresh_token": "r1"}))
+    token.chmod(0o600)
+    app = site_app(site, T0)
+    board = Board()
+    monitor = Monitor(board, lambda: app)
+    monitor.load(T0)
+    monitor.run_once(T0)
+    assert board.get("oauth2:support").status == "ok"
+    token.write_text(json.dumps({"refresh_token": "r1", "failing": "invalid_grant", "failing_since": T0.isoformat(),
+                                 "error_description": "Token has been expired or revoked."}))
+    monitor.run_once(T0 + timedelta(minutes=1))
+    state = board.get("oauth2:support")
+    assert state.status == "failing" and state.last_error == "invalid_grant: Token has been expired or revoked."
+    code, out, _ = site.cli("status", "--json", now=(T0 + timedelta(minutes=2)).isoformat())
+    assert code == 1 and json.loads(out)["failing"] == ["oauth2:support"]
