@@ -9,6 +9,14 @@ sending acknowledgements to the sink, on a fresh SQLite database. Measures:
   median, 99th percentile and maximum over N messages (default 100);
 * burst: N messages (default 1,000) APPENDed as fast as Dovecot takes them;
   the sustained rate is N / (last acknowledgement − first APPEND).
+* with `--http`: the daemon also serves `http.listen`, and a scraper reads
+  /metrics and /healthz every second throughout (as Prometheus and a load
+  balancer would); then /healthz latency: median, 95th percentile and
+  maximum over `--healthz` requests (default 1,000), each on a new connection.
+
+The heartbeats and counters are part of every daemon; to measure their cost,
+run this file against a tree without them as well: the daemon is started
+from PYTHONPATH (`PYTHONPATH=/path/to/other/tree python bench/daemon.py`).
 
 Every message comes from its own sender (the per-sender auto-reply limit
 would otherwise hold acknowledgements back). Prints a table and a JSON line.
@@ -26,7 +34,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -114,6 +126,34 @@ def burst(imap: IMAPClient, sink: TimingSink, count: int) -> dict[str, float]:
             "burst_total_s": round(last - first, 2), "burst_rate_msgs_per_s": round(count / (last - first), 1)}
 
 
+class Scraper(threading.Thread):
+    """GET /metrics and /healthz once a second until stopped."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(daemon=True)
+        self.base, self.done, self.scrapes = base, threading.Event(), 0
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            for path in ("/metrics", "/healthz"):
+                try:
+                    urllib.request.urlopen(self.base + path, timeout=5).close()
+                except urllib.error.HTTPError:
+                    pass
+            self.scrapes += 1
+
+
+def healthz_latency(base: str, count: int) -> dict[str, float]:
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        urllib.request.urlopen(base + "/healthz", timeout=5).read()
+        seconds.append(time.perf_counter() - started)
+    return {"healthz_requests": count, "healthz_median_ms": round(statistics.median(seconds) * 1000, 2),
+            "healthz_p95_ms": round(percentile(seconds, 0.95) * 1000, 2),
+            "healthz_max_ms": round(max(seconds) * 1000, 2)}
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
@@ -123,6 +163,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=int, default=100, help="messages for the latency run (>= 50)")
     parser.add_argument("--burst", type=int, default=1000, help="messages in the burst")
+    parser.add_argument("--http", action="store_true", help="serve http.listen and scrape it throughout")
+    parser.add_argument("--healthz", type=int, default=1000, help="/healthz requests timed (with --http)")
     args = parser.parse_args()
     os.environ.pop("MAILTRIAGE_DATABASE", None)
     dovecot = start_dovecot(free_port())
@@ -133,7 +175,15 @@ def main() -> int:
     daemon = None
     try:
         site = imap_site(work / "site", dovecot, smtp_port=controller.port)
+        base = f"http://127.0.0.1:{free_port()}"
+        if args.http:
+            data = yaml.safe_load(site.config.read_text())
+            data["http"] = {"listen": base.removeprefix("http://")}
+            site.config.write_text(yaml.safe_dump(data, sort_keys=False))
         daemon = DaemonProcess(site, work / "daemon.log").wait_ready()
+        scraper = Scraper(base)
+        if args.http:
+            scraper.start()
         daemon.wait_log("waiting with IDLE")
         imap = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False, timeout=30)
         imap.login(USER, PASSWORD)
@@ -150,6 +200,13 @@ def main() -> int:
         results["mailtriage_share_median_ms"] = round(
             (statistics.median(seconds) - statistics.median(floor)) * 1000, 1)
         results.update(burst(imap, sink, args.burst))
+        scraper.done.set()
+        if args.http:
+            scraper.join()
+            results["scrapes_during_run"] = scraper.scrapes
+            results.update(healthz_latency(base, args.healthz))
+        results["http"] = args.http
+        results["daemon_tree"] = os.environ.get("PYTHONPATH") or str(ROOT)
         results["acknowledgements_received"] = sink.count
         results["cpus"] = os.cpu_count()
         results["load_average_1m"] = round(os.getloadavg()[0], 2)

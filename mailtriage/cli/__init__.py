@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mailtriage.cli import admin, explain, kb, mail, oauth, pipe, sla, tickets, users
+from mailtriage.cli import admin, explain, kb, mail, oauth, pipe, sla, status, tickets, users
 from mailtriage.errors import ConfigError, MailtriageError, UsageError, exit_code
 
-COMMANDS = (admin, mail, tickets, sla, explain, kb, oauth, users)
+COMMANDS = (admin, mail, tickets, sla, explain, kb, oauth, status, users)
 DESCRIPTION = ("mailtriage: an email-driven support-ticket daemon that threads the mail customers send to "
                "a support address into tickets, classifies and acknowledges it, and keeps the SLA clocks.")
 

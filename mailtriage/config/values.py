@@ -146,8 +146,16 @@ class HttpSettings(_Frozen):
     `users_file`: `name:hash` lines (`mailtriage users add NAME`); without
     it the board is open to whoever reaches `listen`."""
 
-    listen: str                      # host:port, e.g. 127.0.0.1:9464
+    listen: str                      # host:port, e.g. 127.0.0.1:9464 (off without `http:`)
     users_file: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:9464)")
+        return value
 
 
 class Limits(_Frozen):
@@ -184,6 +192,11 @@ class Digest(_Frozen):
     calendar: str
 
 
+class AlertSettings(_Frozen):
+    to: list[Address] = Field(min_length=1)     # one mail when a component has failed for `after`,
+    after: Duration = timedelta(minutes=5)      # one when it recovers
+
+
 class Settings(_Frozen):
     database: str = "sqlite:///mailtriage.db"
     ticket_prefix: str = "MT"
@@ -208,6 +221,7 @@ class Settings(_Frozen):
     http: HttpSettings | None = None     # off unless configured
     reply_tokens: ReplyTokens | None = None
     digest: Digest | None = None     # the daily digest; None: none is sent
+    alerts: AlertSettings | None = None
     loop_id: str = ""                # our X-Loop; not in the file: the first mailbox's address (_unique_loop_id)
     base_dir: str = "."              # set by the loader: where relative paths start
 

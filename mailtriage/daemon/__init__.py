@@ -1,10 +1,11 @@
 """The daemon (`mailtriage run`): one process that takes mail in, sends the
 outbox and runs the periodic jobs.
 
-    main thread   the scheduler: outbox · housekeeping · SLA sweep · daily digest · IMAP poll ticks
+    main thread   the scheduler: outbox · housekeeping · SLA sweep · daily digest · IMAP poll ticks · health
                   systemd's READY/WATCHDOG/STOPPING (daemon/notify.py)
     threads       one IMAP watcher per mailbox with `imap:` (IDLE, or a poll tick)
                   the SMTP/LMTP listener (aiosmtpd's own event loop)
+                  the HTTP listener with `http:` (uvicorn's own event loop; daemon/health.py)
 
 Every job is a `run_once(now)` that the CLI and the tests call directly; the
 daemon only decides when. New mail triggers the outbox at once, so an
@@ -31,15 +32,18 @@ from mailtriage import pipeline
 from mailtriage.app import App, Config, build_app, load_config
 from mailtriage.clock import Clock
 from mailtriage.errors import ConfigError, MailtriageError, Problem
-from mailtriage.ingest.imap import ImapWatcher
+from mailtriage.daemon.health import HEALTH_EVERY, Health
+from mailtriage.ingest.imap import ImapWatcher, Taken
 from mailtriage.ingest.smtp import Listener
 from mailtriage.notify import outbox
 from mailtriage.notify.relay import Relay
 from mailtriage.daemon.notify import Notifier
 from mailtriage.daemon.scheduler import Scheduler, supervise
+from mailtriage.web import users
 from mailtriage.sla import digest
 from mailtriage.config.load import imap_password, oauth2_problems, smtp_password
 from mailtriage.config.values import Mailbox, Settings
+from mailtriage.model import Outcome
 from mailtriage.store.lock import DaemonLock, lock_for
 from mailtriage.store.schema import AutoReplyLog
 
@@ -71,7 +75,8 @@ class Daemon:
         self.scheduler = Scheduler(clock)
         self.notifier = Notifier()        # systemd's NOTIFY_SOCKET, when it gave one
         self.digest_said = ""             # the last reason the digest job gave for sending none
-        self.relay = Relay.for_settings(self.app.settings.smtp_out)     # its outages, across outbox runs
+        self.health = Health(self.current)
+        self.relay = self._relay()                                      # its outages, across outbox runs
         # Set by signal handlers, which must not take locks (an Event would): the
         # main loop looks at them at least every TICK seconds.
         self.stop_requested = False
@@ -107,7 +112,8 @@ class Daemon:
     def sla_sweep(self, now: datetime) -> None:
         module = sla_module()
         if module is not None:
-            module.run_once(self.app, now)
+            result = module.run_once(self.app, now)
+            self.health.metrics.breached(getattr(result, "breaches_by_severity", {}))
             self.scheduler.trigger("outbox")
 
     def send_digest(self, now: datetime) -> None:
@@ -119,9 +125,26 @@ class Daemon:
             self.digest_said = result.why
             log.info("digest: %s", result.why)
 
-    def _taken(self, _what: object) -> None:
-        """A source took a message in: its acknowledgement goes out now."""
+    def health_check(self, now: datetime) -> None:
+        dead = [name for name, (_m, watcher, thread) in self.watchers.items()
+                if not thread.is_alive() and not watcher.stop_event.is_set()]
+        if self.health.tick(now, dead):
+            self.scheduler.trigger("outbox")       # an alert goes out now, not at the next tick
+
+    def _imap_taken(self, taken: list[Taken]) -> None:
+        """A watcher took messages in: counted, and their acknowledgements go out now."""
+        for item in taken:
+            self.health.metrics.taken("imap", item.outcome)
         self.scheduler.trigger("outbox")
+
+    def _smtp_taken(self, outcome: Outcome) -> None:
+        self.health.metrics.taken("smtp", outcome)
+        self.scheduler.trigger("outbox")
+
+    def _relay(self) -> Relay:
+        relay = Relay.for_settings(self.app.settings.smtp_out)
+        relay.observer = self.health.relay
+        return relay
 
     # ------------------------------------------------------------ life cycle
     def run(self) -> int:
@@ -146,8 +169,10 @@ class Daemon:
         settings = self.app.settings
         self.app.config.build_kb()
         self.recover(self.app.clock.now())
-        self.listener = Listener(self.current, after=self._taken)
+        self.listener = Listener(self.current, after=self._smtp_taken)
         self.listener.start()
+        self.health.start(settings)
+        self.health.listener(None)
         self._sync_watchers()
         self._schedule()
         warn_about(self.app.config)
@@ -173,8 +198,9 @@ class Daemon:
 
     def _schedule(self) -> None:
         """(Re)build the job table; a SIGHUP also brings back a job given up after crashes."""
-        wanted = {"outbox", "housekeeping"} | {f"imap-poll:{name}" for name in self.watchers}
+        wanted = {"outbox", "housekeeping", "health"} | {f"imap-poll:{name}" for name in self.watchers}
         self.scheduler.add("outbox", OUTBOX_EVERY, self.flush_outbox)
+        self.scheduler.add("health", HEALTH_EVERY, self.health_check)
         self.scheduler.add("housekeeping", HOUSEKEEPING_EVERY, self.housekeeping, delay=HOUSEKEEPING_EVERY)
         for name, (mailbox, watcher, _thread) in self.watchers.items():
             assert mailbox.imap is not None
@@ -204,7 +230,8 @@ class Daemon:
                 log.info("imap %s: watcher stopped (mailbox changed or removed, or given up)", name)
         for name, mailbox in wanted.items():
             if name not in self.watchers:
-                watcher = ImapWatcher(mailbox, self.current, after=self._taken)
+                watcher = ImapWatcher(mailbox, self.current, after=self._imap_taken,
+                                      observer=self.health.mailbox(name))
                 thread = threading.Thread(target=supervise, name=f"imap-{name}", daemon=True,
                                           args=(f"imap watcher {name}", watcher.serve, watcher.stop_event))
                 thread.start()
@@ -232,7 +259,8 @@ class Daemon:
         if self.listener is None or self.listener.settings != config.settings.smtp_in:
             self._restart_listener()          # also retries a change an earlier SIGHUP could not make
         if config.settings.smtp_out != old.smtp_out:
-            self.relay = Relay.for_settings(config.settings.smtp_out)   # a new relay or password: try it now
+            self.relay = self._relay()                                  # a new relay or password: try it now
+        self.health.reload(config.settings)
         self._sync_watchers()
         self._schedule()
         warn_about(config)
@@ -249,13 +277,15 @@ class Daemon:
         if old is not None and same_address:
             old.stop()
         try:
-            self.listener = _started(Listener(self.current, after=self._taken))
+            self.listener = _started(Listener(self.current, after=self._smtp_taken))
         except MailtriageError as exc:
             self.listener = old if not same_address else self._restarted(old)
             where = (f"still listening on {old.settings.host}:{old.settings.port}"
                      if self.listener is not None and old is not None else "NOT LISTENING for SMTP")
             log.error("SIGHUP: %s; %s. The next SIGHUP tries again", exc, where)
+            self.health.listener(None if self.listener is not None else str(exc))
             return
+        self.health.listener(None)
         if old is not None and not same_address:
             old.stop()
 
@@ -264,7 +294,7 @@ class Daemon:
         if old is None:
             return None
         try:
-            return _started(Listener(self.current, after=self._taken, settings=old.settings))
+            return _started(Listener(self.current, after=self._smtp_taken, settings=old.settings))
         except MailtriageError:
             return None
 
@@ -287,6 +317,7 @@ class Daemon:
             watcher.stop()
         if self.listener is not None:
             self.listener.stop()
+        self.health.stop()
         for _mailbox, _watcher, thread in self.watchers.values():
             thread.join(max(0.1, STOP_WITHIN - (time.monotonic() - started)))
         self.app.store.close()
@@ -315,11 +346,11 @@ def sla_module() -> ModuleType | None:
 
 
 def check_passwords(settings: Settings) -> None:
-    """Every IMAP password, OAuth2 token file and client secret, and the
-    relay's password when it needs one, must be there before the daemon
+    """Every IMAP password, OAuth2 token file and client secret, the board's
+    users file, and the relay's password when it needs one, must be there before the daemon
     starts (or a reload is accepted): a missing one is a config error, not an
     outage to retry (nor a 530 for every mail)."""
-    problems: list[Problem] = oauth2_problems(settings)
+    problems: list[Problem] = oauth2_problems(settings) + users.problems(settings)
     try:
         smtp_password(settings.smtp_out)
     except ConfigError as exc:

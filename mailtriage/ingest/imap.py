@@ -87,13 +87,15 @@ def connect(settings: ImapSettings, tokens: TokenSource | None = None) -> IMAPCl
 class ImapWatcher:
     def __init__(self, mailbox: Mailbox, app_ref: Callable[[], App], *,
                  after: Callable[[list[Taken]], None] | None = None,
-                 connector: Callable[[ImapSettings, TokenSource | None], IMAPClient] = connect):
+                 connector: Callable[[ImapSettings, TokenSource | None], IMAPClient] = connect,
+                 observer: Callable[[BaseException | None], None] | None = None):
         assert mailbox.imap is not None, f"mailbox {mailbox.name} has no imap settings"
         self.name = mailbox.name
         self.settings: ImapSettings = mailbox.imap
         self.app_ref = app_ref
         self.after = after
         self.connector = connector
+        self.observer = observer          # the daemon's health board: None after a pass that worked, else why not
         self.tokens = imap_tokens(mailbox, app_ref().settings.base_dir)
         self.label = f"imap {self.name}/{self.settings.folder}"
         self.client: IMAPClient | None = None
@@ -268,11 +270,14 @@ class ImapWatcher:
                     while empty_rounds < CATCH_UP and self._more_mail():
                         empty_rounds += 0 if self.run_once() else 1
                     self.outage.ended()
+                    self._observed(None)
                     self._wait()
                 except OUTAGE_ERRORS as exc:
                     self._drop()
+                    self._observed(exc)
                     self.stop_event.wait(self.outage.failed(exc))
                 except OAuth2Refused as exc:
+                    self._observed(exc)
                     # Retrying cannot help and may lock the account: this watcher ends here;
                     # SIGHUP (after `oauth login`) starts it again. The other mailboxes go on.
                     log.error("%s: logins stopped: %s, then SIGHUP", self.label, exc)
@@ -281,6 +286,10 @@ class ImapWatcher:
             self.close()
             if self.lease is not None:
                 self.lease.release()
+
+    def _observed(self, exc: BaseException | None) -> None:
+        if self.observer is not None and not self.stop_event.is_set():
+            self.observer(exc)
 
     def _leased(self) -> bool:
         """PostgreSQL: one daemon at a time watches a folder; the others stand by.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Callable
 
 from mailtriage.backoff import Backoff, Outage
 from mailtriage.config.values import SmtpOut
@@ -30,6 +31,8 @@ class Relay:
         self._now = 0.0                    # the outage's times are the outbox's `now`, not the wall clock
         self.outage = Outage(what, log, backoff, monotonic=lambda: self._now)
         self.not_before: datetime | None = None
+        # The daemon's health board hears of each try: (now, None) worked, (now, exc) failed.
+        self.observer: Callable[[datetime, RelayUnavailable | None], None] | None = None
 
     @classmethod
     def for_settings(cls, smtp_out: SmtpOut) -> Relay:
@@ -45,6 +48,8 @@ class Relay:
         """A run found the relay failing; returns when to try it next."""
         self._now = now.timestamp()
         self.not_before = now + timedelta(seconds=self.outage.failed(exc, exc.cause))
+        if self.observer is not None:
+            self.observer(now, exc)
         return self.not_before
 
     def worked(self, now: datetime) -> None:
@@ -52,3 +57,5 @@ class Relay:
         self._now = now.timestamp()
         self.outage.ended()
         self.not_before = None
+        if self.observer is not None:
+            self.observer(now, None)

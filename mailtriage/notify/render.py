@@ -34,7 +34,8 @@ from mailtriage.errors import Problem
 log = logging.getLogger(__name__)
 
 # Templates mailtriage needs; `config check` reports a missing one.
-REQUIRED = ("acknowledgement", "warning", "escalation", "agent_notice", "agent_reply", "command_error", "digest")
+REQUIRED = ("acknowledgement", "warning", "escalation", "agent_notice", "agent_reply", "command_error", "digest",
+            "alert", "alert_recovered")
 SUFFIX = ".txt"
 PAGE_SUFFIX = ".html"
 

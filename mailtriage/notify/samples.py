@@ -25,8 +25,10 @@ from mailtriage.config.values import NOTICE_REASONS
 from mailtriage.errors import Problem
 from mailtriage.mail.parse import parse
 from mailtriage.model import Attachment, ParsedMail, Status, TicketRecord
-from mailtriage.notify import agentmail, customermail
+from mailtriage.health.state import State
+from mailtriage.notify import agentmail, alertmail, customermail
 from mailtriage.notify.render import PAGE_SUFFIX, SUFFIX, Rendered, Templates
+from mailtriage.notify.views import sender
 from mailtriage.sla import digest, lifecycle, notices, report
 from mailtriage.sla.calendar import calendar_from_config
 
@@ -93,7 +95,18 @@ def sample_contexts(config: Config) -> dict[str, dict[str, Any]]:
     agentmail.command_error(settings, recorder, ticket, "alice@sample.invalid", "Alice",
                             (("#sevrity S1", "unknown command"),), ("#status open",), subject=ticket.subject,
                             in_reply_to=mail.message_id)
-    return {**recorder.contexts, **_sla_contexts(config, ticket)}
+    return {**recorder.contexts, **_sla_contexts(config, ticket), **_alert_contexts(settings)}
+
+
+def _alert_contexts(settings: Any) -> dict[str, dict[str, Any]]:
+    """A mailbox that failed at 09:00 and was alerted about at 09:05."""
+    failing = State("mailbox:support", last_success_at=NOW - timedelta(minutes=1)).failed(
+        "ConnectionRefusedError: [Errno 111] Connection refused", NOW)
+    alerted = failing.alerted("alert", NOW + timedelta(minutes=5))
+    from_name = sender(settings, None)[1]
+    return {"alert" + SUFFIX: alertmail.context(failing, NOW + timedelta(minutes=5), from_name),
+            "alert_recovered" + SUFFIX: alertmail.context(alerted.succeeded(NOW + timedelta(minutes=20)),
+                                                          NOW + timedelta(minutes=20), from_name)}
 
 
 def _ticket(config: Config) -> TicketRecord:

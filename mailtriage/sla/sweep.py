@@ -14,7 +14,7 @@ nothing twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -47,6 +47,7 @@ class SweepResult:
     held: int = 0
     failed: int = 0
     history: int = 0              # milestones of tickets imported as history: recorded, not announced
+    breaches_by_severity: dict[str, int] = field(default_factory=dict)     # for the daemon's metrics
 
     def line(self) -> str:
         history = f", {self.history} recorded as history" if self.history else ""
@@ -161,6 +162,7 @@ def _escalate(session: Session, app: App, ticket: Ticket, timers: Timers, milest
         queries.add_event(session, ticket.id, now, "breached", notices.describe_timer(timer, app.config, now),
                           {"milestone": milestone.key, "due": milestone.at.isoformat()})   # the digest's day
         result.breaches += 1
+        result.breaches_by_severity[ticket.severity] = result.breaches_by_severity.get(ticket.severity, 0) + 1
     else:
         assert milestone.kind == AGAIN
         reason = f"still unresolved after twice the {label} target"

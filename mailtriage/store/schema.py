@@ -289,3 +289,22 @@ class DigestSent(Base):
     calendar: Mapped[str] = mapped_column(String(100))
     sent_at: Mapped[datetime]                                    # when it went into the outbox
     message_id: Mapped[str] = mapped_column(String(998))
+
+
+class Heartbeat(Base):
+    """One row per component the daemon depends on (`mailbox:NAME`, `relay`,
+    `database`, `oauth2:NAME`, `smtp_in`): when it last worked, when and how it
+    last failed, since when it is failing, and whether that failure's alert
+    went out. The daemon writes it (health/monitor.py) on a change and at most
+    every REFRESH seconds otherwise; `mailtriage status` reads it."""
+
+    __tablename__ = "heartbeats"
+
+    component: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ok: Mapped[bool]
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failing_since: Mapped[datetime | None]                 # NULL while it works
+    alerted_at: Mapped[datetime | None]                    # this failure's alert is queued: no second one
+    updated_at: Mapped[datetime]

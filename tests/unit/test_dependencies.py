@@ -9,7 +9,7 @@ from helpers import ROOT
 MODULES = {"pyyaml": "yaml", "google-re2": "re2", "charset-normalizer": "charset_normalizer",
            "flufl.bounce": "flufl.bounce", "mail-parser": "mailparser", "mail-parser-reply": "mailparser_reply",
            "sqlalchemy": "sqlalchemy", "pystemmer": "Stemmer", "argon2-cffi": "argon2",
-           "python-json-logger": "pythonjsonlogger",
+           "python-json-logger": "pythonjsonlogger", "prometheus-client": "prometheus_client",
            # Needed by a library's optional part the product imports, not imported by name:
            "itsdangerous": "starlette.middleware.sessions"}
 
