@@ -115,6 +115,19 @@ def test_the_message_counter_moves_by_exactly_the_mail_delivered(running, privat
     assert "mailtriage_outbox_pending" in families and "mailtriage_outbox_failed" in families
 
 
+def test_the_daemons_listener_serves_the_board_beside_the_health_endpoints(running):
+    """The team lead's pages are on the same listener (no users_file here: open, read only)."""
+    site, _daemon, base = running
+    port = yaml.safe_load(site.config.read_text())["smtp_in"]["port"]
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.sendmail("d@customer.example", [USER], eml("Board <b>check</b>", sender="d@customer.example",
+                                                         message_id="<m-board-1@customer.example>"))
+    wait_for(lambda: "Board &lt;b&gt;check&lt;/b&gt;" in get(base, "/tickets")[1], timeout=20)
+    status, page = get(base, "/")
+    assert status == 200 and "SLA" in page
+    assert get(base, "/healthz")[0] in (200, 503)          # still answered beside the board
+
+
 def stop_hard(dovecot) -> None:  # type: ignore[no-untyped-def]
     """Stop Dovecot with its client connections: the master's SIGTERM leaves
     the imap processes of logged-in clients running (test_daemon.restart_hard)."""
