@@ -119,6 +119,8 @@ class TicketRecord:
     sla_state: str = "ok"
     next_deadline: datetime | None = None
     sla_data: dict[str, Any] = field(default_factory=dict, compare=False)
+    language: str | None = None               # the customer's: a primary tag (en, nl, ru); mail.language
+    language_pending: str | None = None       # the other language the latest customer reply was in
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,7 @@ class Settings(_Frozen):
     rules: str | None = None         # None: rules.yaml beside the config if there is one, else the built-in
     templates: str | None = None     # None: the built-in templates (config/builtin.py)
     knowledge_base: str | None = None   # a folder of Markdown articles the acknowledgement suggests (mailtriage.kb)
+    default_language: str = "en"     # a ticket's language when neither Content-Language nor the text tells
     agent_auth: AgentAuth = AgentAuth()
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     auto_reply: AutoReply = AutoReply()
@@ -211,6 +212,13 @@ class Settings(_Frozen):
         first = mailboxes[0] if isinstance(mailboxes, list) and mailboxes else None
         address = first.get("address") if isinstance(first, dict) else getattr(first, "address", None)
         return {**data, "loop_id": str(address).strip().lower() if address else SHARED_LOOP_ID}
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2,3}", value):
+            raise ValueError("default_language must be a primary language tag: two or three letters (en, nl, ru)")
+        return value.lower()
 
     @field_validator("ticket_prefix")
     @classmethod

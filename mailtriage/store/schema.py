@@ -118,6 +118,10 @@ class Ticket(Base):
     # sweep costs what is due, not what is open.
     next_deadline: Mapped[datetime | None] = mapped_column(index=True)
     sla_data: Mapped[dict[str, Any]] = mapped_column(default=dict)   # clocks, notices sent
+    # The customer's language (mail.language): customer mail renders from templates/<language>/.
+    language: Mapped[str | None] = mapped_column(String(16))
+    # The other language the latest customer reply was in: a second one in a row switches `language`.
+    language_pending: Mapped[str | None] = mapped_column(String(16))
 
     messages: Mapped[list["Message"]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list["Event"]] = relationship(back_populates="ticket", order_by="Event.id")

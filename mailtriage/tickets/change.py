@@ -11,7 +11,7 @@ commit with the ticket (exactly once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from mailtriage.model import ParsedMail, TicketEvent, TicketRecord
@@ -49,6 +49,7 @@ class Facts:
     auto_replies: int = 0                            # automatic replies to the sender within the window
     suppressed: frozenset[str] = frozenset()         # those of the people above that hard-bounced
     ours: tuple[str, ...] = ()                       # text of our internal mail an agent's answer refers to
+    last_answer: str | None = None                   # the agent's latest public answer (the resolution notice)
 
     def with_message(self, message_id: str, *, customer: bool) -> "Facts":
         """As they are once this message is stored."""
@@ -58,20 +59,18 @@ class Facts:
         seen, theirs = self.customer_seen, self.customer_theirs
         if customer:
             seen, theirs = _trim(seen + (message_id,)), _trim(theirs + (message_id,))
-        return Facts(self.participants, conversation, seen, theirs, self.auto_replies, self.suppressed, self.ours)
+        return replace(self, conversation=conversation, customer_seen=seen, customer_theirs=theirs)
 
     def with_people(self, people: list[tuple[str, str]]) -> "Facts":
         known = {address for address, _ in self.participants}
         added = tuple(p for p in people if p[0] not in known)
         everyone = sorted(self.participants + added, key=lambda person: person[1] != "requester")
-        return Facts(tuple(everyone), self.conversation, self.customer_seen, self.customer_theirs,
-                     self.auto_replies, self.suppressed, self.ours)
+        return replace(self, participants=tuple(everyone))
 
     def with_sent(self, mail: OutgoingMail, kinds: tuple[str, ...]) -> "Facts":
         if mail.kind not in kinds:
             return self
-        return Facts(self.participants, self.conversation, _trim(self.customer_seen + (mail.message_id,)),
-                     self.customer_theirs, self.auto_replies, self.suppressed, self.ours)
+        return replace(self, customer_seen=_trim(self.customer_seen + (mail.message_id,)))
 
     @property
     def thread(self) -> Thread:
