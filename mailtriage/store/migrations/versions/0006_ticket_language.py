@@ -15,12 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('language_pending', sa.String(length=16), nullable=True))
+    # A plain ADD COLUMN: SQLite does it in place, where a batch would copy and
+    # drop `tickets`, which other tables' foreign keys refer to.
+    op.add_column('tickets', sa.Column('language', sa.String(length=16), nullable=True))
+    op.add_column('tickets', sa.Column('language_pending', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_column('language_pending')
-        batch_op.drop_column('language')
+    op.drop_column('tickets', 'language_pending')      # SQLite 3.35+ drops a column in place
+    op.drop_column('tickets', 'language')
