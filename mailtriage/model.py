@@ -130,6 +130,8 @@ class TicketRecord:
     merged_into: int | None = None          # merged into that ticket (#merge, or mail that linked both)
     impact: str | None = None         # high | medium | low, as classify decided (None: not stated)
     urgency: str | None = None
+    language: str | None = None               # the customer's: a primary tag (en, nl, ru); mail.language
+    language_pending: str | None = None       # the other language the latest customer reply was in
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,10 @@ def site_app(site: Site, now: datetime):  # type: ignore[no-untyped-def]
     from mailtriage.app import build_app, load_config
     from mailtriage.clock import ManualClock
 
-    return build_app(load_config(site.config), ManualClock(now))
+    app = build_app(load_config(site.config), ManualClock(now))
+    # The language model loads once per process (mail.language): not inside a test's bounds for one message.
+    app.config.detector.rank_top("warm up")
+    return app
 
 
 def dsn(original_id: str, recipient: str, *, action: str = "failed", status: str = "5.1.1",

@@ -24,6 +24,7 @@ def ticket_json(ticket: Ticket, prefix: str, full: bool = True) -> dict[str, Any
         "tier": ticket.tier,
         "queue": ticket.queue,
         "tags": list(ticket.tags or []),
+        "language": ticket.language,
         "assignee": ticket.assignee,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
@@ -68,7 +69,8 @@ def ticket_text(data: dict[str, Any]) -> str:
     """`tickets show` for people: the facts, the conversation, the events."""
     lines = [f"{data['ref']}  {data['subject']}",
              f"  requester {data['requester']}  status {data['status']}  severity {data['severity']}  "
-             f"tier {data['tier']}  queue {data['queue']}  tags {', '.join(data['tags']) or '-'}",
+             f"tier {data['tier']}  queue {data['queue']}  tags {', '.join(data['tags']) or '-'}  "
+             f"language {data.get('language') or '-'}",
              f"  created {data['created_at']}  first response due {data['first_response_due']}  "
              f"resolution due {data['resolution_due']}  sla {data['sla_state']}", ""]
     if data.get("merged_into"):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mailtriage.classify.rules import RuleSet
 from mailtriage.config.values import Settings
 from mailtriage.errors import Problem
+from mailtriage.mail.language import CANDIDATES, Detector
 from mailtriage.notify.render import Templates
 from mailtriage.sla.calendar import Calendar
 
@@ -42,6 +43,11 @@ class Config:
         from mailtriage.kb.load import load_knowledge_base
 
         return EMPTY if self.kb_folder is None else load_knowledge_base(self.kb_folder)
+
+    @cached_property
+    def detector(self) -> Detector:
+        """The language detector (mail.language); its model loads at the first mail it reads."""
+        return Detector(CANDIDATES + (self.settings.default_language,))
 
     def build_kb(self) -> None:
         """Build the index now rather than at the first acknowledgement (the daemon, at start and on SIGHUP)."""

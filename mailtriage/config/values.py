@@ -212,6 +212,7 @@ class Settings(_Frozen):
     # impact → [severity at urgency high, medium, low] (classify/priority.py); None: rules' severity only
     priority_matrix: dict[Level, MatrixRow] | None = None
     knowledge_base: str | None = None   # a folder of Markdown articles the acknowledgement suggests (mailtriage.kb)
+    default_language: str = "en"     # a ticket's language when neither Content-Language nor the text tells
     agent_auth: AgentAuth = AgentAuth()
     agent_notices: list[NoticeReason] = Field(default_factory=lambda: list(NOTICE_REASONS))
     # The customer's files ride along on agents' notices up to this total (each is listed anyway); 0: list only.
@@ -246,6 +247,13 @@ class Settings(_Frozen):
             raise ValueError(f"missing row(s) {', '.join(missing)}: the matrix needs a row for each impact "
                              "(high, medium, low), each [severity at urgency high, medium, low]")
         return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2,3}", value):
+            raise ValueError("default_language must be a primary language tag: two or three letters (en, nl, ru)")
+        return value.lower()
 
     @field_validator("ticket_prefix")
     @classmethod

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailtriage.config.values import Agent, Settings, find_agent
+from mailtriage.mail.language import name as language_name
 from mailtriage.model import Attachment, TicketEvent, TicketRecord, Tier, ticket_ref
 from mailtriage.notify import enclosures
 from mailtriage.notify.compose import Outgoing, OutgoingMail, new_message_id
@@ -129,7 +130,9 @@ def ticket_context(settings: Settings, ticket: TicketRecord,
     from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     comment = next((m.comment_address for m in settings.mailboxes if m.address == from_addr), None)
     others = [a for a, _ in participants if a != ticket.requester]
+    language = ticket.language or settings.default_language
     return {"ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
+            "language": language_name(language), "language_tag": language,
             "assignee": ticket.assignee, "others": others, "from_name": from_name,
             "support_address": from_addr, "comment_address": comment,
             "show_command": f"mailtriage tickets show {view.ref}"}

@@ -1,5 +1,8 @@
-"""Mail to customers about a ticket: the acknowledgement and an agent's
-answer relayed to them (pure: values in, an OutgoingMail out).
+"""Mail to customers about a ticket: the acknowledgement, an agent's answer
+relayed to them, and the resolution notice (pure: values in, an OutgoingMail out).
+
+Each renders in the customer's language: `templates/<ticket.language>/NAME.txt`,
+else the default language's, else `templates/NAME.txt` (notify.render).
 
 An answer goes from the support address in the agent's name ("Alice via
 Support") to the requester, with the other customers on Cc; it threads to
@@ -32,8 +35,19 @@ if TYPE_CHECKING:
 
 ACKNOWLEDGEMENT = "acknowledgement"
 ANSWER = "agent-reply"
+RESOLUTION = "resolution"
 # Outgoing kinds the customers see: the References of the next mail to them.
-CUSTOMER_KINDS = (ACKNOWLEDGEMENT, ANSWER)
+CUSTOMER_KINDS = (ACKNOWLEDGEMENT, ANSWER, RESOLUTION)
+MAX_SUMMARY = 1_500             # characters of the agent's last answer quoted in the resolution notice
+
+
+def languages(settings: Settings, ticket: TicketRecord) -> tuple[str | None, ...]:
+    """The template languages to try for a ticket's customer: theirs, then the default."""
+    return (ticket.language, settings.default_language)
+
+
+def language_of(settings: Settings, ticket: TicketRecord) -> str:
+    return ticket.language or settings.default_language
 
 
 def acknowledgement(settings: Settings, templates: Templates, ticket: TicketRecord, mail: ParsedMail,
@@ -49,9 +63,10 @@ def acknowledgement(settings: Settings, templates: Templates, ticket: TicketReco
     rendered = templates.render("acknowledgement", {
         "ticket": view.as_context(), "ref_tag": view.ref, "subject": ticket.subject,
         "customer_name": greeting_name(name), "from_name": from_name,
-        "first_response_due": long_time(ticket.first_response_due, ticket_zone(settings, ticket)),
+        "first_response_due": long_time(ticket.first_response_due, ticket_zone(settings, ticket),
+                                        language_of(settings, ticket)),
         "suggestions": [{"title": s.title, "url": s.url} for s in suggestions],
-    })
+    }, languages(settings, ticket))
     outgoing = Outgoing(
         from_addr=from_addr, from_name=from_name, to=(to,), subject=rendered.subject, body=rendered.body,
         in_reply_to=mail.message_id, references=tuple(dict.fromkeys(mail.references + (mail.message_id,))),
@@ -74,7 +89,8 @@ def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent
         return None
     from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
     rendered = templates.render("agent_reply", {**ticket_context(settings, ticket, participants),
-                                                "text": text, "agent_name": agent_name})
+                                                "text": text, "agent_name": agent_name},
+                                languages(settings, ticket))
     outgoing = Outgoing(from_addr=from_addr, from_name=f"{agent_name} via {from_name}", to=(customers[0],),
                         cc=customers[1:], subject=rendered.subject, body=rendered.body,
                         in_reply_to=theirs[-1] if theirs else (seen[-1] if seen else None),
@@ -82,3 +98,33 @@ def answer(settings: Settings, templates: Templates, ticket: TicketRecord, agent
                         reply_to=reply_to(settings, from_addr, ticket.id if ticket else None),
                         attachments=enclosures.relayed(files))
     return OutgoingMail(ANSWER, outgoing, new_message_id(from_addr.partition("@")[2]))
+
+
+def resolution(settings: Settings, templates: Templates, ticket: TicketRecord, answer_text: str | None, *,
+               customers: tuple[str, ...], participants: tuple[tuple[str, str], ...],
+               seen: tuple[str, ...], theirs: tuple[str, ...]) -> OutgoingMail | None:
+    """"Your ticket is resolved": to `customers` (the requester first), with
+    what was done (the agent's last public answer, `answer_text`, cut to
+    MAX_SUMMARY characters at a line) and that a reply reopens it. Automatic
+    mail (Auto-Submitted: auto-generated), threaded like an answer."""
+    if not customers:
+        return None
+    from_addr, from_name = sender(settings, ticket.mailbox if ticket else None)
+    summary, cut = trimmed(answer_text or "")
+    rendered = templates.render(RESOLUTION, {**ticket_context(settings, ticket, participants),
+                                             "summary": summary, "summary_cut": cut}, languages(settings, ticket))
+    outgoing = Outgoing(from_addr=from_addr, from_name=from_name, to=(customers[0],), cc=customers[1:],
+                        subject=rendered.subject, body=rendered.body,
+                        in_reply_to=seen[-1] if seen else (theirs[-1] if theirs else None),
+                        references=seen, auto_submitted="auto-generated", loop_id=settings.loop_id)
+    return OutgoingMail(RESOLUTION, outgoing, new_message_id(from_addr.partition("@")[2]))
+
+
+def trimmed(text: str, limit: int = MAX_SUMMARY) -> tuple[str, bool]:
+    """`text` cut to at most `limit` characters, at the last line (or word) that fits."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    cut = head.rfind("\n") if head.rfind("\n") > limit // 2 else head.rfind(" ")
+    return head[:cut if cut > 0 else limit].rstrip(), True

@@ -7,7 +7,11 @@ is just text. A page (`NAME.html`, the SLA report) is autoescaped: every
 value is HTML-escaped unless the template says otherwise.
 
 Templates are looked up in the admin's folder (`templates:` in the config),
-then in the built-in `templates/` (config/builtin.py). Their text is read
+then in the built-in `templates/` (config/builtin.py). Mail to a customer
+names the languages to try, the ticket's then the default one: it renders
+from `<language>/NAME.txt` (`nl/acknowledgement.txt`) in either folder when
+there is one, else from `NAME.txt`, which is English. A language is a checked primary tag
+(mail.language), never a path the sender chose. Their text is read
 when the config is loaded, so a template edited on disk counts from the next
 load: a SIGHUP whose templates do not validate keeps the running ones.
 
@@ -23,7 +27,8 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from jinja2 import FunctionLoader, StrictUndefined, TemplateError, TemplateSyntaxError, select_autoescape
@@ -35,9 +40,11 @@ log = logging.getLogger(__name__)
 
 # Templates mailtriage needs; `config check` reports a missing one.
 REQUIRED = ("acknowledgement", "warning", "escalation", "agent_notice", "agent_reply", "command_error", "digest",
-            "alert", "alert_recovered")
+            "alert", "alert_recovered", "resolution")
 SUFFIX = ".txt"
 PAGE_SUFFIX = ".html"
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+BASE_LANGUAGE = "en"            # the language of the templates at the top of a folder
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,20 @@ class Templates:
         )
         self.fallback = Templates([builtin]) if builtin is not None and builtin not in folders[:1] else None
 
-    def render(self, name: str, context: dict[str, Any]) -> Rendered:
-        return _mail(self._rendered(name + SUFFIX, context))
+    def render(self, name: str, context: dict[str, Any], languages: tuple[str | None, ...] = ()) -> Rendered:
+        """`NAME.txt` rendered as a mail; `languages`: try `<language>/NAME.txt` of each first."""
+        return _mail(self._rendered(self.localized(name + SUFFIX, languages), context))
+
+    def localized(self, filename: str, languages: tuple[str | None, ...]) -> str:
+        """The first `<language>/FILE` there is, else FILE. FILE itself is
+        English (BASE_LANGUAGE): an admin's own `acknowledgement.txt` keeps
+        answering English customers, with no `en/` copy to go stale."""
+        for language in languages:
+            if language == BASE_LANGUAGE:
+                return filename
+            if language and _LANGUAGE.fullmatch(language) and f"{language}/{filename}" in self.sources:
+                return f"{language}/{filename}"
+        return filename
 
     def page(self, name: str, context: dict[str, Any]) -> str:
         """A whole HTML page (`NAME.html`), autoescaped."""
@@ -107,7 +126,8 @@ class Templates:
             file, line = self.failure_at(exc, name)
             log.error("template %s:%d: %s: %s; this mail uses the built-in %s instead", file, line,
                       exc.__class__.__name__, exc, name)
-            return self.fallback.render_file(name, context)
+            builtin = name if name in self.fallback.sources else PurePosixPath(name).name
+            return self.fallback.render_file(builtin, context)
 
     def _check_file(self, path: Path) -> list[Problem]:
         try:

@@ -7,7 +7,8 @@ needs it, not a quarantined message after.
 
 The contexts are not written out here: the real builders make them from a
 sample ticket (the acknowledgement, the relayed answer, the agents' notice,
-the command error, the SLA warning and escalation, the report page), so a
+the command error, the SLA warning and escalation, the report page, the
+resolution notice, whose answer is long enough to be cut), so a
 template is checked against exactly the names it will get at run time. The
 mail builders are pure and call `templates.render(name, context)`; a
 `_Recorder` in the place of the templates keeps that context.
@@ -55,7 +56,7 @@ class _Recorder(Templates):
         super().__init__([])
         self.contexts: dict[str, dict[str, Any]] = {}
 
-    def render(self, name: str, context: dict[str, Any]) -> Rendered:
+    def render(self, name: str, context: dict[str, Any], languages: tuple[str | None, ...] = ()) -> Rendered:
         self.contexts[name + SUFFIX] = context
         return Rendered("sample", "sample")
 
@@ -89,6 +90,9 @@ def sample_contexts(config: Config) -> dict[str, dict[str, Any]]:
     customermail.answer(settings, recorder, ticket, "Alice", "We restarted the VPN gateway; please try again.",
                         customers=(CUSTOMER,), participants=people, seen=(mail.message_id,),
                         theirs=(mail.message_id,))
+    customermail.resolution(settings, recorder, ticket, "We restarted the VPN gateway; please try again.\n" * 80,
+                            customers=(CUSTOMER,), participants=people, seen=(mail.message_id,),
+                            theirs=(mail.message_id,))
     agentmail.notice(settings.model_copy(update={"agent_notices": list(NOTICE_REASONS)}), recorder, ticket,
                      "new", agentmail.Thread(people, (mail.message_id,)), to=("agent@sample.invalid",),
                      written=_written(mail), warning="a sample warning")
@@ -114,7 +118,8 @@ def _ticket(config: Config) -> TicketRecord:
     ticket = TicketRecord(
         id=42, subject="VPN is down for the whole sales team", requester=CUSTOMER, status=Status.OPEN.value,
         severity="S2", tier="L1", queue="support", tags=("vpn", "outage"), assignee="alice@sample.invalid",
-        mailbox=settings.mailboxes[0].name if settings.mailboxes else None, created_at=NOW, updated_at=NOW)
+        mailbox=settings.mailboxes[0].name if settings.mailboxes else None, created_at=NOW, updated_at=NOW,
+        language="nl")
     return lifecycle.start(ticket, NOW, settings.sla, config.calendars)
 
 

@@ -78,12 +78,20 @@ def short_time(at: datetime | None, zone: tzinfo) -> str | None:
     return at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if at else None
 
 
-def long_time(at: datetime | None, zone: tzinfo) -> str | None:
-    """`Monday 2 March 2026, 11:00 CET`: for customers."""
+def long_time(at: datetime | None, zone: tzinfo, language: str = "en") -> str | None:
+    """`Monday 2 March 2026, 11:00 CET`: for customers, in their language
+    (Babel's CLDR names: `maandag 2 maart 2026`, `понедельник 2 марта 2026`)."""
     if at is None:
         return None
+    from babel.core import UnknownLocaleError
+    from babel.dates import format_date     # imported here: only mail to customers needs it
+
     local = at.astimezone(zone)
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M %Z}"
+    try:
+        day = format_date(local.date(), "EEEE d MMMM y", locale=language)
+    except (UnknownLocaleError, ValueError):
+        day = format_date(local.date(), "EEEE d MMMM y", locale="en")
+    return f"{day}, {local:%H:%M %Z}"
 
 
 def greeting_name(display_name: str) -> str:

@@ -68,15 +68,17 @@ def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, wind
         people = tuple(queries.participants(session, ticket_id))
         conversation = tuple(queries.conversation_ids(session, ticket_id))
     ours: tuple[str, ...] = ()
+    last_answer = None
     if ticket_id is not None and answer:
         seen = tuple(queries.customer_thread(session, ticket_id, CUSTOMER_KINDS))
         theirs = tuple(queries.customer_thread(session, ticket_id, ()))
         ours = _our_internal_text(session, incoming.mail.in_reply_to + incoming.mail.references)
+        last_answer = queries.last_answer(session, ticket_id)
     sender = None if answer else requester
     replies = queries.auto_replies_since(session, sender, incoming.now - window) if sender else 0
     addresses = [address for address, _ in people] + ([sender] if sender else [])
     return Facts(people, conversation, seen, theirs, replies, frozenset(hygiene.suppressed(session, addresses)),
-                 ours, named, answered)
+                 ours, named, answered, last_answer)
 
 
 def _our_internal_text(session: Session, message_ids: tuple[str, ...]) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailtriage.mail.language import name as language_name
 from mailtriage.config.loaded import Config
 from mailtriage.model import Severity, TicketRecord, Tier
 from mailtriage.notify import outbox
@@ -141,7 +142,8 @@ def _context(config: Config, ticket: TicketRecord, timers: Timers, now: datetime
     return {"ticket": view.as_context(), "ref_tag": ref, "subject": ticket.subject,
             "assignee": ticket.assignee, "created_at": short_time(ticket.created_at, ticket_zone(settings, ticket)),
             "deadlines": lines, "show_command": f"mailtriage tickets show {ref}",
-            "from_name": sender(settings, ticket.mailbox)[1]}
+            "from_name": sender(settings, ticket.mailbox)[1],
+            "language": language_name(ticket.language or settings.default_language)}
 
 
 def _history(session: Session, config: Config, ticket: Ticket) -> list[dict[str, str]]:

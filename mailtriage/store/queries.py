@@ -199,6 +199,13 @@ def customer_thread(session: Session, ticket_id: int, kinds: tuple[str, ...], li
     return ids[:1] + ids[1:][-(limit - 1):] if len(ids) > limit else ids
 
 
+def last_answer(session: Session, ticket_id: int) -> str | None:
+    """The text of the agent's latest public answer on the ticket (as relayed: quotes cut)."""
+    return session.scalar(select(Message.body_text).where(
+        Message.ticket_id == ticket_id, Message.kind == "agent", Message.direction == "out")
+        .order_by(Message.id.desc()).limit(1))
+
+
 def tickets_referring_to(session: Session, message_id: str) -> tuple[int, ...]:
     hints = _hints(session)
     if hints is not None and message_id not in hints.refs:

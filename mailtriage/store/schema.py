@@ -126,6 +126,10 @@ class Ticket(Base):
     # Impact on the business and the urgency stated (classify/priority.py): high | medium | low | NULL.
     impact: Mapped[str | None] = mapped_column(String(6))
     urgency: Mapped[str | None] = mapped_column(String(6))
+    # The customer's language (mail.language): customer mail renders from templates/<language>/.
+    language: Mapped[str | None] = mapped_column(String(16))
+    # The other language the latest customer reply was in: a second one in a row switches `language`.
+    language_pending: Mapped[str | None] = mapped_column(String(16))
 
     messages: Mapped[list["Message"]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list["Event"]] = relationship(back_populates="ticket", order_by="Event.id")

@@ -53,6 +53,7 @@ def handle(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Confi
     stored = StoredMessage(dataclasses.replace(mail, body_text=text if text.strip() else _command_lines(block)),
                            "out" if public else "in", "agent" if public else "internal")
     facts = facts.with_message(mail.message_id, customer=False)
+    was = ticket.status
     result = run_commands(incoming, ticket, block, config, facts)
     events, mails = _report(incoming, result, facts, config)
     ticket = result.ticket
@@ -69,6 +70,12 @@ def handle(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Confi
         ticket, relay_events, relayed = _relay(incoming, ticket, name, text, result, facts, config)
         events += relay_events
         mails += relayed
+        facts = facts.with_sent(relayed[0], customermail.CUSTOMER_KINDS) if relayed else facts
+    if incoming.acknowledge and ticket.status == Status.RESOLVED.value and was != Status.RESOLVED.value:
+        # What was done: this mail's answer, else the latest one before it; never an internal note.
+        sent, event = _resolution(ticket, text if public else facts.last_answer, facts, config)
+        mails += [sent] if sent else []
+        events.append(event)
     return Change(replace(ticket, updated_at=now), stored, events=tuple(events), mail=tuple(mails),
                   orders=tuple(result.orders))
 
@@ -157,8 +164,7 @@ def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, resul
     Customers the agent's own mail already reached (a reply-all) are not sent
     it a second time."""
     settings, now, actor = config.settings, incoming.now, incoming.mail.from_addr
-    customers = tuple(address for address, _ in facts.participants
-                      if address not in settings.own_addresses and agent_for(address, settings.agents) is None)
+    customers = _customers(facts, config)
     reached = sorted(set(incoming.mail.recipients) & set(customers))
     sent = customermail.answer(settings, config.templates, ticket, name, text,
                                customers=tuple(a for a in customers if a not in reached),
@@ -187,6 +193,26 @@ def _relay(incoming: Incoming, ticket: TicketRecord, name: str, text: str, resul
                                               settings.sla, config.calendars)
     ticket = lifecycle.first_response(ticket, now, settings.sla, config.calendars)
     return ticket, events, [sent] if sent is not None else []
+
+
+def _customers(facts: Facts, config: Config) -> tuple[str, ...]:
+    """The ticket's customers, the requester first: never our own addresses or agents."""
+    settings = config.settings
+    return tuple(address for address, _ in facts.participants
+                 if address not in settings.own_addresses and agent_for(address, settings.agents) is None)
+
+
+def _resolution(ticket: TicketRecord, answer_text: str | None, facts: Facts,
+                config: Config) -> tuple[OutgoingMail | None, TicketEvent]:
+    """The resolution notice to the customers: what was done, and that a reply reopens the ticket."""
+    sent = customermail.resolution(config.settings, config.templates, ticket, answer_text,
+                                   customers=_customers(facts, config), participants=facts.participants,
+                                   seen=facts.customer_seen, theirs=facts.customer_theirs)
+    if sent is None:
+        return None, TicketEvent("resolution-not-sent", "no customer on the ticket to tell")
+    recipients = ", ".join(sent.mail.to + sent.mail.cc)
+    return sent, TicketEvent("resolution-sent", f"to {recipients} as {sent.message_id} "
+                                                f"({ticket.language or config.settings.default_language})")
 
 
 def _report(incoming: Incoming, result: CommandResult, facts: Facts, config: Config,

@@ -62,6 +62,7 @@ class Facts:
     ours: tuple[str, ...] = ()                       # text of our internal mail an agent's answer refers to
     named: tuple[TicketRecord, ...] = ()             # the tickets `#merge` lines name (those that exist)
     answered: "Answered | None" = None               # the customer message an agent's mail answers (#split)
+    last_answer: str | None = None                   # the agent's latest public answer (the resolution notice)
 
     def with_message(self, message_id: str, *, customer: bool) -> "Facts":
         """As they are once this message is stored."""

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from mailtriage.config.loaded import Config
 from mailtriage.config.values import Mailbox, find_agent
-from mailtriage.mail import guards, quotes
+from mailtriage.mail import guards, language, quotes
 from mailtriage.mail.tokens import base_address
 from mailtriage.model import Status, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify import agentmail, customermail
@@ -58,6 +58,7 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
     requester = people[0][0] if people else (mail.from_addr or "(unknown sender)")
     ticket = TicketRecord(
         id=0, subject=display_subject(mail.subject, settings.ticket_prefix), requester=requester,
+
         status=Status.NEW.value, severity=verdict.severity.value, tier=verdict.tier.value, queue=queue, tags=verdict.tags, assignee=assignee,
         mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now,
         impact=verdict.impact.value if verdict.impact else None,
@@ -68,11 +69,20 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
     return ticket
 
 
+def first_language(incoming: Incoming, config: Config) -> language.Decision:
+    """The language of a new ticket's first message (None: the default's)."""
+    mail = incoming.mail
+    return config.detector.of_message(mail.header("Content-Language"), mail.subject, mail.body_text)
+
+
 def open_ticket(incoming: Incoming, ticket: TicketRecord, verdict: Verdict, mailbox: Mailbox | None,
                 facts: Facts, config: Config, *, follows: int | None, refused_tag: int | None) -> Change:
     """What a new ticket's first message does: events, acknowledgement, commands, notices."""
     prefix, mail = config.settings.ticket_prefix, incoming.mail
-    events = [TicketEvent("created", f"from {ticket.requester} via {incoming.source}")]
+    decision = first_language(incoming, config)
+    ticket = replace(ticket, language=decision.language or config.settings.default_language)
+    events = [TicketEvent("created", f"from {ticket.requester} via {incoming.source}"),
+              _language_event(decision, ticket.language or "")]
     if follows is not None:
         events.append(TicketEvent("follow-up", f"follows the closed ticket {prefix}-{follows}"))
     if refused_tag is not None:
@@ -118,7 +128,7 @@ def reply(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config
         # An out-of-office answer is no news: it neither reopens the ticket nor pages anybody.
         event = TicketEvent("auto-reply-received", f"automatic mail ({incoming.automatic}) attached, not answered")
         return Change(ticket, message, tuple(people), events=(event, *_untrusted(incoming)))
-    events: list[TicketEvent] = []
+    ticket, events = _reply_language(incoming, ticket, config)
     old = ticket.status
     new_status = status_after_customer_reply(Status(old))
     if new_status is not None and new_status.value != old:
@@ -218,8 +228,8 @@ def _acknowledge(incoming: Incoming, ticket: TicketRecord, mailbox: Mailbox | No
         return [], None, [TicketEvent("not-acknowledged", why_not)]
     to = requester_of(incoming, config)
     assert to is not None
-    # language=None until tickets carry the customer's language (issue 15, the language part).
-    suggestions = config.kb.search(f"{incoming.mail.subject}\n{incoming.mail.body_text}", language=None)
+    suggestions = config.kb.search(f"{incoming.mail.subject}\n{incoming.mail.body_text}",
+                                   language=ticket.language or config.settings.default_language)
     sent = customermail.acknowledgement(config.settings, config.templates, ticket, incoming.mail, to, mailbox,
                                         suggestions)
     if to.lower() in facts.suppressed:          # the outbox keeps it, as `suppressed`
@@ -230,6 +240,27 @@ def _acknowledge(incoming: Incoming, ticket: TicketRecord, mailbox: Mailbox | No
                                                             for s in suggestions),
                                   {"articles": [s.as_dict() for s in suggestions]}))
     return [sent], to, events
+
+
+def _language_event(decision: language.Decision, tag: str) -> TicketEvent:
+    """How the new ticket's language was found."""
+    how = decision.explain() if decision.language else f"default_language, {decision.explain()}"
+    return TicketEvent("language", f"{language.name(tag)}: {how}", {"language": tag, "via": decision.via})
+
+
+def _reply_language(incoming: Incoming, ticket: TicketRecord, config: Config) -> tuple[TicketRecord, list[TicketEvent]]:
+    """A customer's reply in another language switches the ticket only when
+    the next one is in that language too (mail.language.after_reply)."""
+    mail, default = incoming.mail, config.settings.default_language
+    decision = config.detector.of_message(mail.header("Content-Language"), "", mail.body_text)
+    current = ticket.language or default
+    after = language.after_reply(current, ticket.language_pending, decision.language)
+    ticket = replace(ticket, language=after.language, language_pending=after.pending)
+    if after.switched:
+        return ticket, [TicketEvent("language", f"{language.name(current)} → {language.name(after.language)}: "
+                                    f"{language.SWITCH_AFTER} customer replies in a row in it",
+                                    {"language": after.language, "via": decision.via})]
+    return ticket, []
 
 
 def _no_ack_reason(incoming: Incoming, facts: Facts, config: Config) -> str | None:

@@ -47,7 +47,7 @@ def test_the_acknowledgement_lists_the_matching_articles_and_the_ticket_records_
                                               sender="Anna de Vries <anna@klant.example>"))
     assert site.ingest(site.dir / "vpn.eml", now=NOW) == ["MT-1 new"]
     [body] = bodies(site)
-    listed = body.split("may already answer your question:\n\n", 1)[1].split("\n\n", 1)[0]
+    listed = body.split("in een van deze artikelen:\n\n", 1)[1].split("\n\n", 1)[0]
     assert listed.splitlines()[:2] == ["- VPN werkt niet", "  https://help.example.test/nl/vpn"]
     assert listed.count("\n- ") == 2                                   # three articles at most
     [event] = [e for e in site.ticket("MT-1")["events"] if e["type"] == "kb-suggested"]
@@ -65,7 +65,7 @@ def test_an_unrelated_mail_gets_the_plain_acknowledgement(tmp_path):
     [body] = bodies(site)
     assert "articles" not in body and "help.example.test" not in body
     assert "will get back to you.\n\nSeverity: S" in body                 # the template without the block
-    assert [e["type"] for e in site.ticket("MT-1")["events"]] == ["created", "classified", "acknowledged"]
+    assert [e["type"] for e in site.ticket("MT-1")["events"]] == ["created", "language", "classified", "acknowledged"]
 
 
 def test_article_text_never_becomes_template_source(tmp_path):

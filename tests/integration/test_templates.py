@@ -43,4 +43,4 @@ def test_a_template_that_fails_at_run_time_falls_back_to_the_built_in_one(tmp_pa
     msg = email.message_from_bytes(sent, policy=email.policy.default)
     assert msg["To"] == "carla@customer.example" and msg["Subject"] == "[MT-1] Printer on fire"
     assert "thank you for writing to us" in msg.get_content()   # the built-in text
-    assert [e["type"] for e in site.ticket("MT-1")["events"]][:3] == ["created", "classified", "acknowledged"]
+    assert [e["type"] for e in site.ticket("MT-1")["events"]][:4] == ["created", "language", "classified", "acknowledged"]
