@@ -29,6 +29,7 @@ from starlette.responses import RedirectResponse, Response
 
 from mailtriage.errors import ConfigError
 from mailtriage.web import users
+from mailtriage.web.throttle import Busy, Guard
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ def login_redirect(request: Request) -> RedirectResponse:
 class Gate:
     """The users file of the running config (re-read when it changes on disk)."""
 
-    def __init__(self, users_file: Callable[[], Path | None]):
+    def __init__(self, users_file: Callable[[], Path | None], guard: Guard | None = None):
         self.users_file = users_file
+        self.guard = guard or Guard()
         self._cache: tuple[tuple[Path, int, int, int, int], users.Users] | None = None
 
     @property
@@ -99,28 +101,39 @@ class Gate:
         name = request.session.get("user")
         return name if isinstance(name, str) and name in known.hashes else None
 
-    async def login(self, request: Request) -> tuple[str | None, str]:
-        """POST /login: (the user, "") or (None, why not)."""
+    async def login(self, request: Request) -> tuple[str | None, str, int]:
+        """POST /login: (the user, "", 303) or (None, why not, the status to answer)."""
         form = await _form(request)
         if form is None or not secrets.compare_digest(form.get("csrf", ""), csrf_token(request)):
-            return None, "The form expired: please try again."
+            return None, "The form expired: please try again.", 401
         name, password = form.get("name", "").strip(), form.get("password", "")
         try:
             known = self.users()
         except ConfigError as exc:
             log.error("board login: the users file is broken:\n%s", exc)
-            return None, "Logins are unavailable: the users file is broken (see the log)."
+            return None, "Logins are unavailable: the users file is broken (see the log).", 503
         if known is None:
-            return "", ""
-        if not await run_in_threadpool(known.verify, name, password):
-            log.warning("board login refused for %r from %s", name[:64], request.client.host if request.client
-                        else "?")
-            return None, "Wrong name or password."
+            return "", "", 303
+        host = request.client.host if request.client else "?"
+        keys = (f"address:{host}", f"name:{name[:64]}")
+        if self.guard.refused_for(*keys) > 0:           # no Argon2 for a refused address or name
+            log.warning("board login throttled for %r from %s", name[:64], host)
+            return None, "Too many failed logins: wait a minute, then try again.", 429
+        try:
+            matched = await self.guard.verify(lambda: run_in_threadpool(known.verify, name, password))
+        except Busy:
+            log.warning("board login from %s: too many logins at once, answered busy", host)
+            return None, "The board is busy: try again in a moment.", 503
+        if not matched:
+            self.guard.failed(*keys)
+            log.warning("board login refused for %r from %s", name[:64], host)
+            return None, "Wrong name or password.", 401
+        self.guard.succeeded(keys[1])
         request.session.clear()                     # a fresh session: no fixation
         request.session["user"] = name
         request.session["csrf"] = secrets.token_urlsafe(24)
         log.info("board login: %s", name)
-        return name, ""
+        return name, "", 303
 
     async def logout(self, request: Request) -> Response:
         form = await _form(request)

@@ -36,6 +36,7 @@ from mailtriage.model import Severity, Status, Tier
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.report import page_context
 from mailtriage.web import auth, reads
+from mailtriage.web.throttle import Guard
 from mailtriage.web.users import users_path
 
 REFRESH = 60                # seconds: a wall screen stays current without anyone touching it
@@ -43,10 +44,12 @@ CHOICES = {"status": [s.value for s in Status], "severity": [s.value for s in Se
            "tier": [t.value for t in Tier]}
 
 
-def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None) -> list[Route]:
+def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None,
+           guard: Guard | None = None) -> list[Route]:
     """The board's routes. `current()`: the running App (a SIGHUP may swap its
-    config); `now()`: the board's clock, by default the App's."""
-    board = Board(current, now or (lambda: current().clock.now()))
+    config); `now()`: the board's clock, by default the App's; `guard`: the
+    login limits (web/throttle.py), by default its defaults."""
+    board = Board(current, now or (lambda: current().clock.now()), guard)
     return [Route("/", board.overview, name="board"),
             Route("/tickets", board.listing, name="tickets"),
             Route("/tickets/{ref}", board.ticket, name="ticket"),
@@ -62,10 +65,10 @@ def middleware(secret: str | None = None) -> list[Middleware]:
 
 
 class Board:
-    def __init__(self, current: Callable[[], App], now: Callable[[], datetime]):
+    def __init__(self, current: Callable[[], App], now: Callable[[], datetime], guard: Guard | None = None):
         self.current = current
         self.now = now
-        self.gate = auth.Gate(self._users_file)
+        self.gate = auth.Gate(self._users_file, guard)
 
     def _users_file(self) -> Path | None:
         return users_path(self.current().settings)
@@ -114,10 +117,13 @@ class Board:
         return self._render(request, "login", {"error": "", "next": auth.safe_next(request.query_params.get("next"))})
 
     async def login(self, request: Request) -> Response:
-        user, error = await self.gate.login(request)
+        user, error, status = await self.gate.login(request)
         if user is None:
-            return self._render(request, "login", {"error": error, "next": auth.safe_next(
-                request.query_params.get("next"))}, status=401)
+            page = self._render(request, "login", {"error": error, "next": auth.safe_next(
+                request.query_params.get("next"))}, status=status)
+            if status in (429, 503):
+                page.headers["Retry-After"] = "60" if status == 429 else "5"
+            return page
         return RedirectResponse(auth.safe_next(request.query_params.get("next")), status_code=303)
 
     async def logout(self, request: Request) -> Response:

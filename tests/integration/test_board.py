@@ -14,7 +14,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from boards import HOSTILE_SUBJECT, LEAD, NOW, PASSWORD, Bench, board_app, board_site, serve
+from boards import HOSTILE_SUBJECT, LEAD, NOW, PASSWORD, Bench, board_app, board_site, login_site, serve
+from mailtriage.web.throttle import Guard
 
 PAGES = ("/", "/tickets?severity=S1", "/tickets/MT-1", "/report")
 
@@ -38,9 +39,12 @@ def csrf(page: requests.Response) -> str:
     return match.group(1)
 
 
-def log_in(url: str, name: str = LEAD, password: str = PASSWORD, next_: str = "/") -> tuple[requests.Session,
-                                                                                            requests.Response]:
+def log_in(url: str, name: str = LEAD, password: str = PASSWORD, next_: str = "/",
+           address: str | None = None) -> tuple[requests.Session, requests.Response]:
+    """`address`: the client's, as a proxy on 127.0.0.1 tells it (X-Forwarded-For; uvicorn trusts it)."""
     client = requests.Session()
+    if address:
+        client.headers["X-Forwarded-For"] = address
     form = client.get(f"{url}/login", params={"next": next_})
     answer = client.post(f"{url}/login", params={"next": next_}, allow_redirects=False,
                          data={"name": name, "password": password, "csrf": csrf(form)})
@@ -133,6 +137,50 @@ def test_logout_ends_the_session(board: str) -> None:
     answer = client.post(board + "/logout", data={"csrf": csrf(page)}, allow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
     assert client.get(board + "/", allow_redirects=False).status_code == 303
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[tuple[str, Guard]]:
+    """A board of its own (its own login limits) with cheap hashes, short busy waits."""
+    guard = Guard(wait=0.3)
+    asgi, app = board_app(login_site(tmp_path / "site", LEAD, "second"), guard=guard)
+    with serve(asgi) as url:
+        yield url, guard
+    app.store.close()
+
+
+def test_failed_logins_lock_out_the_name_and_the_address_without_hashing(guarded: tuple[str, Guard]) -> None:
+    url, guard = guarded
+    for attempt in range(5):                                  # 5 addresses guess lead's password
+        assert log_in(url, password="guess", address=f"192.0.2.{attempt}")[1].status_code == 401
+    for attempt in range(5):                                  # 1 address guesses at 5 names
+        assert log_in(url, name=f"user{attempt}", password="guess", address="198.51.100.7")[1].status_code == 401
+    guard.free.acquire()                                      # every verification slot taken: a login that
+    guard.free.acquire()                                      # hashed would wait, then answer 503
+    try:
+        for name, address in ((LEAD, "203.0.113.1"), ("second", "198.51.100.7")):
+            _, refused = log_in(url, name=name, address=address)        # the right password, even
+            assert refused.status_code == 429 and "Too many failed logins" in refused.text, (name, address)
+            assert refused.headers["retry-after"] == "60"
+    finally:
+        guard.free.release()
+        guard.free.release()
+    assert log_in(url, name="second", address="203.0.113.1")[1].status_code == 303   # others are not locked out
+
+
+def test_at_most_two_logins_hash_at_once_the_next_is_told_to_retry(guarded: tuple[str, Guard]) -> None:
+    url, guard = guarded
+    guard.free.acquire()
+    guard.free.acquire()
+    try:
+        _, busy = log_in(url)
+        assert busy.status_code == 503 and "busy: try again" in busy.text and busy.headers["retry-after"] == "5"
+        guard.free.release()                                  # one slot free: logins go on
+        assert log_in(url)[1].status_code == 303
+    finally:
+        guard.free.release()
+    _, wrong = log_in(url, password="guess")                  # a busy answer was no failure; this is the first
+    assert wrong.status_code == 401
 
 
 def test_login_never_redirects_off_the_site(board: str) -> None:
