@@ -59,9 +59,10 @@ def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None
             Route("/logout", board.logout, methods=["POST"], name="logout")]
 
 
-def middleware(secret: str | None = None) -> list[Middleware]:
-    """The session cookie (secret: `$MAILTRIAGE_SESSION_SECRET`, else random per process)."""
-    return [auth.session_middleware(secret)]
+def middleware(secret: str | None = None, secure: bool = False) -> list[Middleware]:
+    """The session cookie (secret: `$MAILTRIAGE_SESSION_SECRET`, else random per process;
+    `secure`: HTTPS only, `http.secure_cookies`)."""
+    return [auth.session_middleware(secret, secure)]
 
 
 class Board:

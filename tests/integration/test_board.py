@@ -13,9 +13,17 @@ from typing import Iterator
 
 import pytest
 import requests
+from argon2 import PasswordHasher
+from starlette.applications import Starlette
 
 from boards import HOSTILE_SUBJECT, LEAD, NOW, PASSWORD, Bench, board_app, board_site, login_site, serve
+from helpers import site_app
+from mailtriage.app import load_config
+from mailtriage.web import board as web_board
+from mailtriage.web import users
 from mailtriage.web.throttle import Guard
+
+QUICK = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)      # as boards.login_site hashes
 
 PAGES = ("/", "/tickets?severity=S1", "/tickets/MT-1", "/report")
 
@@ -181,6 +189,38 @@ def test_at_most_two_logins_hash_at_once_the_next_is_told_to_retry(guarded: tupl
         guard.free.release()
     _, wrong = log_in(url, password="guess")                  # a busy answer was no failure; this is the first
     assert wrong.status_code == 401
+
+
+def test_a_copied_cookie_dies_with_a_password_change_and_with_the_logout(guarded: tuple[str, Guard],
+                                                                         tmp_path: Path) -> None:
+    url, _ = guarded
+    client, _ = log_in(url)
+    copy = requests.Session()
+    copy.cookies.update(client.cookies)
+    assert copy.get(url + "/", allow_redirects=False).status_code == 200
+    users.add(tmp_path / "site" / "users", LEAD, "a new password", force=True, hasher=QUICK)
+    for stale in (client, copy):                                   # the session before the new password
+        assert stale.get(url + "/", allow_redirects=False).headers["location"].startswith("/login")
+    client, answer = log_in(url, password="a new password")
+    assert answer.status_code == 303
+    copy.cookies.update(client.cookies)
+    page = client.get(url + "/")
+    assert client.post(url + "/logout", data={"csrf": csrf(page)}, allow_redirects=False).status_code == 303
+    assert copy.get(url + "/", allow_redirects=False).headers["location"].startswith("/login")   # replayed
+    assert log_in(url, password="a new password")[0].get(url + "/", allow_redirects=False).status_code == 200
+
+
+def test_secure_cookies_mark_the_session_cookie_secure(tmp_path: Path) -> None:
+    site = login_site(tmp_path / "site", LEAD)
+    assert load_config(site.config).settings.http.secure_cookies is False       # the default: plain HTTP
+    app = site_app(site, NOW)
+    for secure in (False, True):
+        asgi = Starlette(routes=web_board.routes(lambda: app), middleware=web_board.middleware("s", secure=secure))
+        with serve(asgi) as url:
+            cookie = requests.get(url + "/login").headers["set-cookie"].lower()     # the form's session
+            assert cookie.startswith("mailtriage_board=") and ("; secure" in cookie) is secure
+            assert (log_in(url)[1].status_code == 303) is not secure    # plain HTTP: the browser keeps it to itself
+    app.store.close()
 
 
 def test_login_never_redirects_off_the_site(board: str) -> None:
