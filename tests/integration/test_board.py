@@ -241,6 +241,15 @@ def test_an_unknown_ticket_is_a_404_page(board: str) -> None:
     assert answer.status_code == 404 and "No ticket MT-999" in answer.text
 
 
+@pytest.mark.parametrize("ref", ["MT-%C2%B2", "MT-99999999999999999999999", "MT-%D9%A4", "MT-1%00"])
+def test_an_odd_ref_is_a_404_page_too(board: str, bench: Bench, ref: str) -> None:
+    client, _ = log_in(board)
+    answer = client.get(f"{board}/tickets/{ref}")              # ², 23 digits, an Arabic-Indic 4, a NUL
+    assert answer.status_code == 404 and "No ticket MT-" in answer.text
+    code, _, err = bench.site.cli("tickets", "show", requests.utils.unquote(ref))
+    assert code != 0 and "no ticket" in err and "Traceback" not in err
+
+
 def test_a_user_removed_from_the_file_is_logged_out(tmp_path: Path) -> None:
     bench = board_site(tmp_path / "site")
     asgi, app = board_app(bench.site)
