@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 from zoneinfo import ZoneInfo
 
 from starlette.middleware import Middleware
@@ -30,11 +30,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from mailtriage.app import App
+from mailtriage.clock import Clock
+from mailtriage.config.loaded import Config
+from mailtriage.config.values import Settings
 from mailtriage.errors import ConfigError
 from mailtriage.model import Severity, Status, Tier
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.report import page_context
+from mailtriage.store import Store
 from mailtriage.web import auth, reads
 from mailtriage.web.throttle import Guard
 from mailtriage.web.users import users_path
@@ -42,6 +45,22 @@ from mailtriage.web.users import users_path
 REFRESH = 60                # seconds: a wall screen stays current without anyone touching it
 CHOICES = {"status": [s.value for s in Status], "severity": [s.value for s in Severity],
            "tier": [t.value for t in Tier]}
+
+
+class App(Protocol):
+    """What the board needs of the running App (the wiring module is not imported here)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def settings(self) -> Settings: ...
 
 
 def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None,
