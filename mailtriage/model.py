@@ -8,6 +8,7 @@ earlier step decided.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -47,16 +48,21 @@ class Status(str, enum.Enum):
     CLOSED = "closed"
 
 
+_REF_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
 def ticket_ref(prefix: str, number: int) -> str:
     return f"{prefix}-{number}"
 
 
 def parse_ref(text: str, prefix: str) -> int | None:
-    """`MT-42`, `mt-42` or `42` → 42."""
+    """`MT-42`, `mt-42` or `42` → 42; anything else (`MT-²`, 19 digits, `MT-+4`) → None.
+    ASCII digits only, at most 18 (str.isdigit() takes `²`, which int() refuses;
+    a longer number overflows the database's 64-bit integers)."""
     value = text.strip().strip("[]")
     if value.lower().startswith(prefix.lower() + "-"):
         value = value[len(prefix) + 1:]
-    return int(value) if value.isdigit() else None
+    return int(value) if _REF_NUMBER.fullmatch(value) else None
 
 
 class Disposition(str, enum.Enum):

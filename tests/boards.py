@@ -51,15 +51,33 @@ def board_site(root: Path, *, users: bool = True, database: str | None = None) -
     return Bench(site, refs)
 
 
-def board_app(site: Site, now: datetime = NOW, secret: str = "test-secret"):  # type: ignore[no-untyped-def]
-    """The board alone, as a Starlette app on the site's App with a pinned clock."""
+def login_site(root: Path, *names: str) -> Site:
+    """A site without tickets whose users file holds `names` (PASSWORD each),
+    hashed with cheap Argon2 parameters: for tests that log in many times."""
+    from argon2 import PasswordHasher
+
+    from mailtriage.web import users
+
+    site = make_site(root)
+    with site.config.open("a") as config:
+        config.write("http: {listen: 127.0.0.1:9464, users_file: users}\n")
+    quick = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    for name in names:
+        users.add(site.dir / "users", name, PASSWORD, hasher=quick)
+    return site
+
+
+def board_app(site: Site, now: datetime = NOW, secret: str = "test-secret",  # type: ignore[no-untyped-def]
+              guard=None):
+    """The board alone, as a Starlette app on the site's App with a pinned clock
+    (`guard`: the login limits, web/throttle.py)."""
     from starlette.applications import Starlette
 
     from helpers import site_app
     from mailtriage.web import board
 
     app = site_app(site, now)
-    return Starlette(routes=board.routes(lambda: app), middleware=board.middleware(secret)), app
+    return Starlette(routes=board.routes(lambda: app, guard=guard), middleware=board.middleware(secret)), app
 
 
 @contextlib.contextmanager

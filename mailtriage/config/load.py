@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +265,24 @@ def read_token_file(path: Path, name: str = "NAME") -> dict[str, Any]:
         raise wrong(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("refresh_token"), str) or not data["refresh_token"]:
         raise wrong("holds no refresh_token")
+    for key in ("expires_at", "refreshed_at", "failing_since"):
+        if data.get(key) is not None and token_instant(data[key]) is None:
+            raise wrong(f"{key} {str(data[key])[:40]!r} is not an ISO 8601 time such as 2026-03-02T09:00:00+00:00 "
+                        f"(`mailtriage oauth login {name}` writes the file again)")
+    if data.get("access_token") is not None and not isinstance(data["access_token"], str):
+        raise wrong("access_token is not a string")
     return data
+
+
+def token_instant(value: object) -> datetime | None:
+    """A time in a token file (UTC when it names no offset); None: not a time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def oauth2_secret(oauth2: OAuth2Settings) -> str | None:

@@ -144,10 +144,12 @@ class AutoReply(_Frozen):
 class HttpSettings(_Frozen):
     """The daemon's HTTP listener (`/metrics`, `/healthz`, the board at `/`).
     `users_file`: `name:hash` lines (`mailtriage users add NAME`); without
-    it the board is open to whoever reaches `listen`."""
+    it the board is open to whoever reaches `listen`. `secure_cookies`: the
+    session cookie is sent over HTTPS only (set it behind a TLS proxy)."""
 
     listen: str                      # host:port, e.g. 127.0.0.1:9464 (off without `http:`)
     users_file: str | None = None
+    secure_cookies: bool = False
 
     @field_validator("listen")
     @classmethod

@@ -72,8 +72,8 @@ class Daemon:
         except BaseException:
             self.release()
             raise
-        self.scheduler = Scheduler(clock)
         self.notifier = Notifier()        # systemd's NOTIFY_SOCKET, when it gave one
+        self.scheduler = Scheduler(clock, after_job=self.notifier.alive)    # the watchdog between jobs
         self.digest_said = ""             # the last reason the digest job gave for sending none
         self.health = Health(self.current)
         self.relay = self._relay()                                      # its outages, across outbox runs
@@ -90,7 +90,7 @@ class Daemon:
     # ------------------------------------------------------------ jobs
     def flush_outbox(self, now: datetime) -> None:
         result = outbox.run_once(self.app, now, limit=OUTBOX_BATCH, stop=lambda: self.stop_requested,
-                                 relay=self.relay)
+                                 relay=self.relay, progress=self.notifier.alive)   # and between mails
         if result.total >= OUTBOX_BATCH and result.relay_down is None:
             self.scheduler.trigger("outbox")       # more may be due: go on after the other jobs
             return

@@ -23,6 +23,7 @@ from mailtriage.health.metrics import Metrics
 from mailtriage.health.monitor import Monitor
 from mailtriage.web import board as web_board
 from mailtriage.web.app import build_app
+from mailtriage.web.auth import session_secret
 from mailtriage.web.server import HttpServer
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,10 @@ class Health:
         self.metrics = Metrics(self.board, lambda: app_ref().store)
         self.monitor = Monitor(self.board, app_ref)
         self.http: HttpServer | None = None
-        # The team lead's pages at /, on the running App (and its clock); one session
-        # secret per process, so a listener restarted by SIGHUP keeps the logins.
+        # The team lead's pages at /, on the running App (and its clock).
         self.pages = web_board.routes(app_ref)
-        self.sessions = web_board.middleware()
+        self.secret = session_secret()
+        self.secure = False                     # the running listener's `http.secure_cookies`
 
     def now(self) -> datetime:
         return self.app_ref().clock.now()
@@ -72,7 +73,7 @@ class Health:
         (a busy port stops the start, as the SMTP listener's does)."""
         self.monitor.load(self.now())
         if settings.http is not None:
-            self.http = self._serve(settings.http.listen)
+            self.http = self._serve(settings.http.listen, settings.http.secure_cookies)
 
     def tick(self, now: datetime, dead_mailboxes: list[str]) -> int:
         """The health job: watchers given up are failing; then heartbeats and alerts
@@ -83,12 +84,14 @@ class Health:
         return self.monitor.run_once(now)
 
     def reload(self, settings: Settings) -> None:
-        """SIGHUP: the components of the new config; a changed `http.listen`
-        replaces the listener once the new one listens (else the old one stays)."""
+        """SIGHUP: the components of the new config; a changed `http.listen` (or
+        `http.secure_cookies`) replaces the listener once the new one listens
+        (else the old one stays)."""
         self.board.keep(facts.components(settings))
         wanted = settings.http.listen if settings.http is not None else None
         running = self.http.listen if self.http is not None else None
-        if wanted == running:
+        secure = settings.http is not None and settings.http.secure_cookies
+        if wanted == running and (wanted is None or secure == self.secure):
             return
         if wanted is None:
             self._stop_http()
@@ -96,12 +99,12 @@ class Health:
         if running is not None and _same_port(running, wanted):
             self._stop_http()
         try:
-            new = self._serve(wanted)
+            new = self._serve(wanted, secure)
         except MailtriageError as exc:
             log.error("SIGHUP: %s; %s. The next SIGHUP tries again", exc,
                       f"still serving HTTP on {running}" if self.http is not None else "NOT SERVING HTTP")
             if self.http is None and running is not None:
-                self.http = self._restarted(running)
+                self.http = self._restarted(running, self.secure)
             return
         self._stop_http()
         self.http = new
@@ -109,15 +112,17 @@ class Health:
     def stop(self) -> None:
         self._stop_http()
 
-    def _serve(self, listen: str) -> HttpServer:
+    def _serve(self, listen: str, secure: bool) -> HttpServer:
+        """One session secret per process: a listener restarted by SIGHUP keeps the logins."""
         server = HttpServer(build_app(self.board, self.metrics.registry, board_routes=self.pages,
-                                      board_middleware=self.sessions), listen)
+                                      board_middleware=web_board.middleware(self.secret, secure)), listen)
         server.start()
+        self.secure = secure
         return server
 
-    def _restarted(self, listen: str) -> HttpServer | None:
+    def _restarted(self, listen: str, secure: bool) -> HttpServer | None:
         try:
-            return self._serve(listen)
+            return self._serve(listen, secure)
         except MailtriageError:
             return None
 

@@ -3,6 +3,12 @@ WATCHDOG, RELOADING, STOPPING and a STATUS line.
 
     Daemon.run: start ─► READY=1 ─► loop: WATCHDOG=1 every WatchdogSec/2 ─► SIGTERM: STOPPING=1
                          SIGHUP: RELOADING=1 … READY=1
+                         within a pass: alive() after each job and before each mail of an
+                         outbox flush ─► WATCHDOG=1, at most once a second
+
+A pass of the scheduler may be long (an outbox flush of 50 mails, each up to
+the relay's 30 s timeout): pinged only between passes, systemd would kill
+the daemon mid-flush, and the mails claimed would go out twice.
 
 The protocol is one datagram of newline-separated `VAR=VALUE` lines to the
 AF_UNIX socket named in `$NOTIFY_SOCKET`; a name that starts with `@` is in
@@ -27,6 +33,8 @@ import time
 from typing import Callable, Mapping
 
 log = logging.getLogger(__name__)
+
+ALIVE_GAP = 1.0             # seconds: alive() sends at most this often (one sendto(), but not per row)
 
 
 class Notifier:
@@ -59,14 +67,22 @@ class Notifier:
     def stopping(self) -> None:
         self.send("STOPPING=1", "STATUS=stopping")
 
-    def watchdog(self, *, force: bool = False) -> None:
-        """WATCHDOG=1 when half the watchdog interval has passed since the last one."""
+    def watchdog(self, *, force: bool = False, gap: float | None = None) -> None:
+        """WATCHDOG=1 when half the watchdog interval (or `gap`, if shorter) has
+        passed since the last one."""
         if self.watchdog_every is None:
             return
         now = self.monotonic()
-        if force or self._last_ping is None or now - self._last_ping >= self.watchdog_every:
+        gap = self.watchdog_every if gap is None else min(gap, self.watchdog_every)
+        if force or self._last_ping is None or now - self._last_ping >= gap:
             self._last_ping = now
             self.send("WATCHDOG=1")
+
+    def alive(self) -> None:
+        """From inside a long pass (after a job, before a mail): WATCHDOG=1 at
+        most once per ALIVE_GAP, so that the gap systemd sees is the longest
+        single step, not the whole pass."""
+        self.watchdog(gap=ALIVE_GAP)
 
     def send(self, *lines: str) -> bool:
         """One datagram; a failure is logged once (until a send works again), never raised."""

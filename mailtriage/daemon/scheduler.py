@@ -21,6 +21,8 @@ says how long the loop may sleep. Around it, this wrapper adds what
   now, not at the next tick). `schedule` is not thread-safe and sets a job's
   next run after the run, which would drop a trigger made during it, so the
   wishes wait in a locked table that the main thread applies around each pass.
+- `after_job`: called after every job (the daemon pings systemd's watchdog
+  there, so a pass of several long jobs is not mistaken for a hung daemon).
 - clock steps: `schedule` reads the naive local wall clock, so a step back
   (NTP, an operator, the end of summer time in a local zone) would hold every
   job back by the size of the step. Each pass compares the wall clock's
@@ -77,8 +79,10 @@ class Scheduler:
 
     def __init__(self, clock: Clock, *, monotonic: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = local_now,
-                 restart: Backoff = RESTART, max_failures: int = MAX_FAILURES):
+                 restart: Backoff = RESTART, max_failures: int = MAX_FAILURES,
+                 after_job: Callable[[], None] | None = None):
         self.clock, self.monotonic, self.wall = clock, monotonic, wall
+        self.after_job = after_job
         self.restart, self.max_failures = restart, max_failures
         self._cadence = schedule.Scheduler()
         self._jobs: dict[str, Job] = {}
@@ -157,6 +161,9 @@ class Scheduler:
             job.run_once(self.clock.now())
         except Exception:  # noqa: BLE001 - a crashing job must not take the daemon down
             return self._crashed(job)
+        finally:
+            if self.after_job is not None:
+                self.after_job()
         job.failures = 0
         return None
 

@@ -160,21 +160,23 @@ class Claimed:
 
 
 def run_once(app: Running, now: datetime, *, limit: int = 100, stop: Callable[[], bool] | None = None,
-             relay: Relay | None = None) -> FlushResult:
+             relay: Relay | None = None, progress: Callable[[], None] | None = None) -> FlushResult:
     """The sender job: send what is due through the configured relay or Maildir.
-    `relay`: the daemon's record of the relay across runs (default: a fresh one)."""
+    `relay`: the daemon's record of the relay across runs (default: a fresh one);
+    `progress()`: called before each mail (the daemon tells systemd it is alive)."""
     settings = app.settings
     sender = make_sender(settings.smtp_out, settings.path("."))
     return flush(app.store.sessions, sender, now, limit, retry=Retry.from_settings(settings.smtp_out),
                  stop=stop, prefix=settings.ticket_prefix,
-                 relay=relay or Relay.for_settings(settings.smtp_out))
+                 relay=relay or Relay.for_settings(settings.smtp_out), progress=progress)
 
 
 def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit: int = 100, *,
           retry: Retry = Retry(), stop: Callable[[], bool] | None = None, prefix: str = "MT",
-          relay: Relay | None = None) -> FlushResult:
+          relay: Relay | None = None, progress: Callable[[], None] | None = None) -> FlushResult:
     """Send due rows, one at a time, until none is due, `limit` were tried,
-    `stop()`, or the relay fails as a relay."""
+    `stop()`, or the relay fails as a relay. `progress()` before each one: a
+    flush of slow mails is long, and a daemon killed mid-flush sends them again."""
     relay = relay or Relay("outgoing relay", retry.backoff)
     result = FlushResult()
     try:
@@ -182,6 +184,8 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
             result.relay_down, result.relay_back_at = relay.outage.cause, relay.not_before
             return result
         while result.total < limit and not (stop is not None and stop()):
+            if progress is not None:
+                progress()
             claimed = claim(sessions, now, retry)
             if claimed is None:
                 break

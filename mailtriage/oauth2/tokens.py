@@ -34,7 +34,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 from mailtriage.backoff import Backoff, Outage
-from mailtriage.config.load import oauth2_secret, read_token_file
+from mailtriage.config.load import oauth2_secret, read_token_file, token_instant
 from mailtriage.config.values import OAuth2Account
 from mailtriage.errors import OAuth2Refused, TemporaryFailure
 from mailtriage.oauth2.tokenfile import locked, write_token_file
@@ -75,9 +75,11 @@ def fresh(held: dict[str, Any], now: float) -> bool:
         return False
     if not held.get("expires_at"):
         return True                          # no lifetime given: good until a server rejects it
-    expires = datetime.fromisoformat(held["expires_at"]).timestamp()
-    issued = datetime.fromisoformat(held.get("refreshed_at") or held["expires_at"]).timestamp()
-    return expires - now > min(LEEWAY, (expires - issued) / 4)
+    expires = token_instant(held["expires_at"])
+    if expires is None:
+        return False                         # not a time (read_token_file refuses it): as if expired
+    issued = token_instant(held.get("refreshed_at")) or expires
+    return expires.timestamp() - now > min(LEEWAY, (expires - issued).total_seconds() / 4)
 
 
 class TokenSource:

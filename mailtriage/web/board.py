@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 from zoneinfo import ZoneInfo
 
 from starlette.middleware import Middleware
@@ -30,12 +30,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from mailtriage.app import App
+from mailtriage.clock import Clock
+from mailtriage.config.loaded import Config
+from mailtriage.config.values import Settings
 from mailtriage.errors import ConfigError
 from mailtriage.model import Severity, Status, Tier
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.report import page_context
+from mailtriage.store import Store
 from mailtriage.web import auth, reads
+from mailtriage.web.throttle import Guard
 from mailtriage.web.users import users_path
 
 REFRESH = 60                # seconds: a wall screen stays current without anyone touching it
@@ -43,10 +47,28 @@ CHOICES = {"status": [s.value for s in Status], "severity": [s.value for s in Se
            "tier": [t.value for t in Tier]}
 
 
-def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None) -> list[Route]:
+class App(Protocol):
+    """What the board needs of the running App (the wiring module is not imported here)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None,
+           guard: Guard | None = None) -> list[Route]:
     """The board's routes. `current()`: the running App (a SIGHUP may swap its
-    config); `now()`: the board's clock, by default the App's."""
-    board = Board(current, now or (lambda: current().clock.now()))
+    config); `now()`: the board's clock, by default the App's; `guard`: the
+    login limits (web/throttle.py), by default its defaults."""
+    board = Board(current, now or (lambda: current().clock.now()), guard)
     return [Route("/", board.overview, name="board"),
             Route("/tickets", board.listing, name="tickets"),
             Route("/tickets/{ref}", board.ticket, name="ticket"),
@@ -56,16 +78,17 @@ def routes(current: Callable[[], App], now: Callable[[], datetime] | None = None
             Route("/logout", board.logout, methods=["POST"], name="logout")]
 
 
-def middleware(secret: str | None = None) -> list[Middleware]:
-    """The session cookie (secret: `$MAILTRIAGE_SESSION_SECRET`, else random per process)."""
-    return [auth.session_middleware(secret)]
+def middleware(secret: str | None = None, secure: bool = False) -> list[Middleware]:
+    """The session cookie (secret: `$MAILTRIAGE_SESSION_SECRET`, else random per process;
+    `secure`: HTTPS only, `http.secure_cookies`)."""
+    return [auth.session_middleware(secret, secure)]
 
 
 class Board:
-    def __init__(self, current: Callable[[], App], now: Callable[[], datetime]):
+    def __init__(self, current: Callable[[], App], now: Callable[[], datetime], guard: Guard | None = None):
         self.current = current
         self.now = now
-        self.gate = auth.Gate(self._users_file)
+        self.gate = auth.Gate(self._users_file, guard)
 
     def _users_file(self) -> Path | None:
         return users_path(self.current().settings)
@@ -114,10 +137,13 @@ class Board:
         return self._render(request, "login", {"error": "", "next": auth.safe_next(request.query_params.get("next"))})
 
     async def login(self, request: Request) -> Response:
-        user, error = await self.gate.login(request)
+        user, error, status = await self.gate.login(request)
         if user is None:
-            return self._render(request, "login", {"error": error, "next": auth.safe_next(
-                request.query_params.get("next"))}, status=401)
+            page = self._render(request, "login", {"error": error, "next": auth.safe_next(
+                request.query_params.get("next"))}, status=status)
+            if status in (429, 503):
+                page.headers["Retry-After"] = "60" if status == 429 else "5"
+            return page
         return RedirectResponse(auth.safe_next(request.query_params.get("next")), status_code=303)
 
     async def logout(self, request: Request) -> Response:

@@ -13,8 +13,17 @@ from typing import Iterator
 
 import pytest
 import requests
+from argon2 import PasswordHasher
+from starlette.applications import Starlette
 
-from boards import HOSTILE_SUBJECT, LEAD, NOW, PASSWORD, Bench, board_app, board_site, serve
+from boards import HOSTILE_SUBJECT, LEAD, NOW, PASSWORD, Bench, board_app, board_site, login_site, serve
+from helpers import site_app
+from mailtriage.app import load_config
+from mailtriage.web import board as web_board
+from mailtriage.web import users
+from mailtriage.web.throttle import Guard
+
+QUICK = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)      # as boards.login_site hashes
 
 PAGES = ("/", "/tickets?severity=S1", "/tickets/MT-1", "/report")
 
@@ -38,9 +47,12 @@ def csrf(page: requests.Response) -> str:
     return match.group(1)
 
 
-def log_in(url: str, name: str = LEAD, password: str = PASSWORD, next_: str = "/") -> tuple[requests.Session,
-                                                                                            requests.Response]:
+def log_in(url: str, name: str = LEAD, password: str = PASSWORD, next_: str = "/",
+           address: str | None = None) -> tuple[requests.Session, requests.Response]:
+    """`address`: the client's, as a proxy on 127.0.0.1 tells it (X-Forwarded-For; uvicorn trusts it)."""
     client = requests.Session()
+    if address:
+        client.headers["X-Forwarded-For"] = address
     form = client.get(f"{url}/login", params={"next": next_})
     answer = client.post(f"{url}/login", params={"next": next_}, allow_redirects=False,
                          data={"name": name, "password": password, "csrf": csrf(form)})
@@ -135,6 +147,82 @@ def test_logout_ends_the_session(board: str) -> None:
     assert client.get(board + "/", allow_redirects=False).status_code == 303
 
 
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[tuple[str, Guard]]:
+    """A board of its own (its own login limits) with cheap hashes, short busy waits."""
+    guard = Guard(wait=0.3)
+    asgi, app = board_app(login_site(tmp_path / "site", LEAD, "second"), guard=guard)
+    with serve(asgi) as url:
+        yield url, guard
+    app.store.close()
+
+
+def test_failed_logins_lock_out_the_name_and_the_address_without_hashing(guarded: tuple[str, Guard]) -> None:
+    url, guard = guarded
+    for attempt in range(5):                                  # 5 addresses guess lead's password
+        assert log_in(url, password="guess", address=f"192.0.2.{attempt}")[1].status_code == 401
+    for attempt in range(5):                                  # 1 address guesses at 5 names
+        assert log_in(url, name=f"user{attempt}", password="guess", address="198.51.100.7")[1].status_code == 401
+    guard.free.acquire()                                      # every verification slot taken: a login that
+    guard.free.acquire()                                      # hashed would wait, then answer 503
+    try:
+        for name, address in ((LEAD, "203.0.113.1"), ("second", "198.51.100.7")):
+            _, refused = log_in(url, name=name, address=address)        # the right password, even
+            assert refused.status_code == 429 and "Too many failed logins" in refused.text, (name, address)
+            assert refused.headers["retry-after"] == "60"
+    finally:
+        guard.free.release()
+        guard.free.release()
+    assert log_in(url, name="second", address="203.0.113.1")[1].status_code == 303   # others are not locked out
+
+
+def test_at_most_two_logins_hash_at_once_the_next_is_told_to_retry(guarded: tuple[str, Guard]) -> None:
+    url, guard = guarded
+    guard.free.acquire()
+    guard.free.acquire()
+    try:
+        _, busy = log_in(url)
+        assert busy.status_code == 503 and "busy: try again" in busy.text and busy.headers["retry-after"] == "5"
+        guard.free.release()                                  # one slot free: logins go on
+        assert log_in(url)[1].status_code == 303
+    finally:
+        guard.free.release()
+    _, wrong = log_in(url, password="guess")                  # a busy answer was no failure; this is the first
+    assert wrong.status_code == 401
+
+
+def test_a_copied_cookie_dies_with_a_password_change_and_with_the_logout(guarded: tuple[str, Guard],
+                                                                         tmp_path: Path) -> None:
+    url, _ = guarded
+    client, _ = log_in(url)
+    copy = requests.Session()
+    copy.cookies.update(client.cookies)
+    assert copy.get(url + "/", allow_redirects=False).status_code == 200
+    users.add(tmp_path / "site" / "users", LEAD, "a new password", force=True, hasher=QUICK)
+    for stale in (client, copy):                                   # the session before the new password
+        assert stale.get(url + "/", allow_redirects=False).headers["location"].startswith("/login")
+    client, answer = log_in(url, password="a new password")
+    assert answer.status_code == 303
+    copy.cookies.update(client.cookies)
+    page = client.get(url + "/")
+    assert client.post(url + "/logout", data={"csrf": csrf(page)}, allow_redirects=False).status_code == 303
+    assert copy.get(url + "/", allow_redirects=False).headers["location"].startswith("/login")   # replayed
+    assert log_in(url, password="a new password")[0].get(url + "/", allow_redirects=False).status_code == 200
+
+
+def test_secure_cookies_mark_the_session_cookie_secure(tmp_path: Path) -> None:
+    site = login_site(tmp_path / "site", LEAD)
+    assert load_config(site.config).settings.http.secure_cookies is False       # the default: plain HTTP
+    app = site_app(site, NOW)
+    for secure in (False, True):
+        asgi = Starlette(routes=web_board.routes(lambda: app), middleware=web_board.middleware("s", secure=secure))
+        with serve(asgi) as url:
+            cookie = requests.get(url + "/login").headers["set-cookie"].lower()     # the form's session
+            assert cookie.startswith("mailtriage_board=") and ("; secure" in cookie) is secure
+            assert (log_in(url)[1].status_code == 303) is not secure    # plain HTTP: the browser keeps it to itself
+    app.store.close()
+
+
 def test_login_never_redirects_off_the_site(board: str) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         _, answer = log_in(board, next_=target)
@@ -151,6 +239,15 @@ def test_an_unknown_ticket_is_a_404_page(board: str) -> None:
     client, _ = log_in(board)
     answer = client.get(board + "/tickets/MT-999")
     assert answer.status_code == 404 and "No ticket MT-999" in answer.text
+
+
+@pytest.mark.parametrize("ref", ["MT-%C2%B2", "MT-99999999999999999999999", "MT-%D9%A4", "MT-1%00"])
+def test_an_odd_ref_is_a_404_page_too(board: str, bench: Bench, ref: str) -> None:
+    client, _ = log_in(board)
+    answer = client.get(f"{board}/tickets/{ref}")              # ², 23 digits, an Arabic-Indic 4, a NUL
+    assert answer.status_code == 404 and "No ticket MT-" in answer.text
+    code, _, err = bench.site.cli("tickets", "show", requests.utils.unquote(ref))
+    assert code != 0 and "no ticket" in err and "Traceback" not in err
 
 
 def test_a_user_removed_from_the_file_is_logged_out(tmp_path: Path) -> None:

@@ -60,3 +60,24 @@ def test_states_are_typed_in_python_and_the_same_strings_in_the_database(tmp_pat
                 session.flush()
     finally:
         app.store.close()
+
+
+def test_a_flush_reports_progress_before_each_mail(tmp_path):
+    """What the daemon pings systemd's watchdog from: a flush of many slow mails
+    is one long job, and a daemon killed mid-flush would send them again."""
+    site = make_site(tmp_path / "site")
+    for n in (1, 2):
+        site.write(f"{n}.eml", "").write_bytes(eml(f"Printer {n} on fire", message_id=f"<p{n}@customer.example>"))
+        site.ingest(site.dir / f"{n}.eml", now=NOW.isoformat())
+    app = build_app(load_config(site.config), FixedClock(NOW))
+    sent = site.dir / "outbox" / "new"
+    seen: list[int] = []
+    try:
+        with app.store.session() as session:
+            queued = len(session.scalars(select(OutboxRow)).all())
+        result = outbox.run_once(app, NOW, progress=lambda: seen.append(len(list(sent.glob("*")))
+                                                                         if sent.exists() else 0))
+    finally:
+        app.store.close()
+    assert queued >= 2 and result.total == queued
+    assert seen == list(range(queued + 1))          # before each mail, and before the look that finds none

@@ -89,6 +89,13 @@ GOOD = {"refresh_token": "rt-1"}
     ('{"access_token": "a"}', 0o600, "holds no refresh_token"),
     (json.dumps(GOOD), 0o644, "mode 0644: a refresh token must be readable by its owner only (chmod 600)"),
     (json.dumps(GOOD), 0o640, "mode 0640: a refresh token must be readable by its owner only (chmod 600)"),
+    (json.dumps({**GOOD, "access_token": "a", "expires_at": "tomorrow"}), 0o600,
+     "expires_at 'tomorrow' is not an ISO 8601 time such as 2026-03-02T09:00:00+00:00 "
+     "(`mailtriage oauth login support` writes the file again)"),
+    (json.dumps({**GOOD, "refreshed_at": 1772442000}), 0o600,
+     "refreshed_at '1772442000' is not an ISO 8601 time such as 2026-03-02T09:00:00+00:00 "
+     "(`mailtriage oauth login support` writes the file again)"),
+    (json.dumps({**GOOD, "access_token": ["a"]}), 0o600, "access_token is not a string"),
 ])
 def test_a_broken_token_file_is_file_colon_what_is_wrong(tmp_path, content, mode, message):
     path = tmp_path / "support.token"
@@ -98,6 +105,32 @@ def test_a_broken_token_file_is_file_colon_what_is_wrong(tmp_path, content, mode
     with pytest.raises(ConfigError) as caught:
         read_token_file(path, "support")
     assert [str(p) for p in caught.value.problems] == [f"{path}: {message}"]
+
+
+def test_a_token_file_with_a_bad_expiry_is_a_config_error_for_the_outbox_not_a_crash(tmp_path):
+    """The outbox and the IMAP watchers catch MailtriageError (ConfigError is one), not ValueError."""
+    from mailtriage.config.values import OAuth2Account
+    from mailtriage.oauth2.tokens import TokenSource
+
+    path = tmp_path / "support.token"
+    write_token_file(path, {**GOOD, "access_token": "a", "expires_at": "2026-13-45T99:00:00+00:00"})
+    account = OAuth2Account("support", "support@example.test", OAuth2Settings(
+        token_url="http://127.0.0.1:9/token", scope="mail", client_id="c", token_file=str(path)))
+    with pytest.raises(ConfigError, match=rf"{path}: expires_at '2026-13-45T99:00:00\+00:00' is not an ISO 8601"):
+        TokenSource(account, path).access_token()
+
+
+def test_an_access_token_whose_expiry_cannot_be_read_is_not_fresh():
+    from mailtriage.oauth2.tokens import fresh
+
+    now = 1772442000.0                                             # 2026-03-02T09:00:00Z
+    assert fresh({"access_token": "a", "expires_at": "2026-03-02T10:00:00+00:00"}, now)
+    assert not fresh({"access_token": "a", "expires_at": "2026-03-02T09:00:30+00:00",               # within the
+                      "refreshed_at": "2026-03-02T08:00:30+00:00"}, now)                           # leeway
+    assert fresh({"access_token": "a", "expires_at": "2026-03-02T10:00:00"}, now)   # no offset: UTC, not local
+    for bad in ("soon", 3600, ["2026-03-02T10:00:00+00:00"]):                 # as if expired: refreshed
+        assert not fresh({"access_token": "a", "expires_at": bad}, now), bad
+    assert fresh({"access_token": "a", "expires_at": "2026-03-02T10:00:00+00:00", "refreshed_at": "x"}, now)
 
 
 def test_an_unreadable_token_file(tmp_path):

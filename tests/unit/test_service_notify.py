@@ -95,3 +95,46 @@ def test_json_lines_carry_time_level_logger_message_and_the_traceback():
     assert datetime.fromisoformat(first["time"]).utcoffset() is not None and "exception" not in first
     assert second["level"] == "ERROR" and second["exception"].startswith("Traceback (most recent call last)")
     assert "KeyError: 'a bug'" in second["exception"]
+
+
+def test_alive_pings_at_most_once_a_second_and_never_slower_than_the_watchdog(tmp_path):
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        clock = Clock()
+        notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "10000000"}, monotonic=clock)
+        notifier.ready("running")                        # a ping at 100
+        for step in (0.3, 0.3, 0.5, 0.2, 2.0):           # alive() at 100.3 100.6 101.1 101.3 103.3
+            clock.now += step
+            notifier.alive()
+        assert receive(sock)[1:] == ["WATCHDOG=1"] * 3              # READY's, then at 101.1 and 103.3 only
+        assert Notifier({}).alive() is None                          # without systemd: nothing
+
+
+def test_a_job_longer_than_the_watchdog_interval_still_pings_during_it(tmp_path):
+    """The daemon's wiring: the scheduler pings after each job, the outbox flush
+    before each mail (progress=notifier.alive); here a job of 5 slow steps."""
+    from mailtriage.clock import FixedClock
+    from mailtriage.daemon.scheduler import Scheduler
+
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        clock = Clock()
+        notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"}, monotonic=clock)
+        pings: list[float] = []
+
+        def flush(_now: datetime) -> None:               # 5 mails, 4.7 s: more than twice WatchdogSec
+            for seconds in (0.8, 0.8, 0.8, 0.8, 1.5):
+                notifier.alive()                         # outbox.flush's progress(), before each mail
+                pings.extend([clock.now] * len(receive(sock)))
+                clock.now += seconds
+
+        scheduler = Scheduler(FixedClock(datetime.fromisoformat("2026-03-02T09:00:00+00:00")),
+                              after_job=notifier.alive)
+        scheduler.add("outbox", 60, flush)
+        notifier.ready("running")
+        pings.extend([clock.now] * (len(receive(sock)) - 1))          # READY's own ping
+        scheduler.run_pending()
+        pings.extend([clock.now] * len(receive(sock)))                # after the job
+        assert [round(at, 1) for at in pings] == [100.0, 101.6, 103.2, 104.7]   # never 2 s apart
