@@ -88,7 +88,7 @@ def split(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config
 
 def _split_order(incoming: Incoming, source: TicketRecord, answered: Answered, config: Config) -> SplitOrder:
     settings, mail = config.settings, answered.mail
-    verdict = classify(mail, config.rules)
+    verdict = classify(mail, config.rules, settings.priority_matrix)     # as a new ticket's (pipeline.spine)
     people = tuple(customer_participants(mail, settings))
     requester = people[0][0] if people else (mail.from_addr or source.requester)
     queue = source.queue if verdict.decided_by.get("queue") == "default" else verdict.queue
@@ -96,7 +96,8 @@ def _split_order(incoming: Incoming, source: TicketRecord, answered: Answered, c
         id=0, subject=display_subject(mail.subject, settings.ticket_prefix), requester=requester,
         status=Status.NEW.value, severity=verdict.severity.value, tier=verdict.tier.value, queue=queue,
         tags=verdict.tags, assignee=None, mailbox=source.mailbox, created_at=answered.arrived,
-        updated_at=incoming.now)
+        updated_at=incoming.now, impact=verdict.impact.value if verdict.impact else None,
+        urgency=verdict.urgency.value if verdict.urgency else None)
     ticket = lifecycle.split_off(ticket, answered.arrived, incoming.now, ticket_ref(settings.ticket_prefix,
                                  source.id), settings.sla, config.calendars)
     return SplitOrder(answered, ticket, replace(verdict, queue=queue), people, incoming.mail.from_addr)
