@@ -30,6 +30,7 @@ from mailtriage.notify import agentmail, outbox
 from mailtriage.pipeline import bounce, surgery
 from mailtriage.pipeline.tickets import load_facts, target, write
 from mailtriage.store import hygiene, queries
+from mailtriage.store import surgery as surgery_rows
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.records import insert_ticket, record_of
 from mailtriage.store.schema import RawMessage, Ticket
@@ -100,7 +101,7 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
         for old, new in followed)
     incoming = replace(incoming, threaded=(threading.via, said))
     if ticket is not None and merge:
-        queries.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)
+        surgery_rows.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)
     disposition, ticket_id = change_ticket(app, session, incoming, ticket, threading)
     if threading.bad_tokens:
         _bad_tokens(app, session, incoming, ticket_id, threading.bad_tokens)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailtriage.mail.tokens import Found
@@ -339,30 +339,6 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
     hints = _hints(session)
     if hints is not None:
         hints.tickets.append(ticket)         # at hand for the batch's later replies
-
-
-def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
-    """Fold `others` into `target`: their messages, references, events, participants."""
-    for other in others:
-        for table in (Message, MessageRef, Event, RawMessage, OutboxRow):
-            session.execute(update(table).where(table.ticket_id == other).values(ticket_id=target))
-        moved = session.execute(select(Participant.email, Participant.role).where(
-            Participant.ticket_id == other).order_by(Participant.id)).all()
-        add_participants(session, target, [(email, role) for email, role in moved])
-        session.connection().execute(delete(Participant).where(Participant.ticket_id == other))
-        hints = _hints(session)
-        if hints is not None:
-            hints.participants[other] = set()
-        old = session.get(Ticket, other)
-        if old is not None:
-            target_ticket = session.get(Ticket, target)
-            if target_ticket is not None and old.created_at < target_ticket.created_at:
-                # The older ticket holds the start of the conversation.
-                target_ticket.subject, target_ticket.requester = old.subject, old.requester
-                target_ticket.created_at = old.created_at
-            old.status, old.next_deadline, old.merged_into = "closed", None, target
-            add_event(session, other, now, "merged", f"merged into {prefix}-{target}")
-            add_event(session, target, now, "merged", f"{prefix}-{other} merged into this ticket")
 
 
 def auto_replies_since(session: Session, sender: str, since: datetime) -> int:
