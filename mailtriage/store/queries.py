@@ -224,16 +224,38 @@ def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agen
     token_ticket = survivor(session, token.ticket, redirected)
     refs = tuple(dict.fromkeys(mail.in_reply_to + mail.references))
     theirs, ours = tickets_of_messages(session, refs), tickets_of_outgoing(session, refs)
+    referenced, referring = {ticket for _, ticket in theirs + ours}, tickets_referring_to(session, mail.message_id)
+    known = dict(theirs + ours)
+    newest = next(((mid, known[mid]) for mid in reversed(mail.references + mail.in_reply_to) if mid in known), None)
     return ThreadFacts(
         tagged_ticket=tagged_ticket,
         sender_may_use_tag=may_use,
-        referenced_tickets=tuple(sorted({ticket for _, ticket in theirs + ours})),
-        referring_tickets=tickets_referring_to(session, mail.message_id),
+        referenced_tickets=tuple(sorted(referenced)),
+        referring_tickets=referring,
         matched=tuple((mid, ticket, "message") for mid, ticket in theirs)
         + tuple((mid, ticket, "our mail") for mid, ticket in ours),
         token_ticket=token_ticket, token_address=token.address, bad_tokens=token.bad,
         redirected=tuple(redirected),
+        split_pairs=split_pairs(session, referenced | set(referring)) if len(referenced | set(referring)) > 1
+        else (),
+        newest=newest,
     )
+
+
+def split_pairs(session: Session, tickets: set[int]) -> tuple[tuple[int, int], ...]:
+    """The pairs of `tickets` one of which was split off the other (`#split`
+    wrote `split` on the source and `created` with `split_from` on the new
+    one; a side merged since counts as its survivor): threading never merges
+    them back. Asked only when a message links two tickets or more."""
+    pairs: set[tuple[int, int]] = set()
+    for ticket_id, data in session.execute(select(Event.ticket_id, Event.data).where(
+            Event.ticket_id.in_(sorted(tickets)), Event.type.in_(("split", "created")), Event.data.is_not(None)),
+            execution_options=NO_FLUSH):
+        named = str((data or {}).get("split_to") or (data or {}).get("split_from") or "").rpartition("-")[2]
+        other = survivor(session, int(named)) if named.isdigit() else None
+        if other is not None and other != ticket_id and other in tickets:
+            pairs.add((min(ticket_id, other), max(ticket_id, other)))
+    return tuple(sorted(pairs))
 
 
 def survivor(session: Session, number: int | None, redirected: list[tuple[int, int]] | None = None) -> int | None:

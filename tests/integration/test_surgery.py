@@ -175,6 +175,25 @@ def test_split_by_mutt_moves_the_answered_message_and_its_thread_to_a_new_ticket
                 in_reply_to=told.msg["Message-ID"], references=f"<c-2@customer.example> {told.msg['Message-ID']}")
     assert site.cli("ingest", now=T4, stdin=reply)[1].strip() == "MT-2 reply"
 
+    # A reply that refers to messages on both sides does not undo the split (no merge): it goes to the
+    # ticket of the newest message it refers to — its In-Reply-To — and says why.
+    refs = f"<c-1@customer.example> {ack_id} <c-2@customer.example> <c-3@customer.example>"
+    both = eml("Re: VPN down", "The printer works again, the VPN not.", message_id="<c-5@customer.example>",
+               in_reply_to="<c-3@customer.example>", references=refs)
+    assert site.cli("ingest", now=T4, stdin=both)[1].strip() == "MT-2 reply"
+    back = eml("Re: VPN down", "Back to the VPN.", message_id="<c-6@customer.example>", in_reply_to=ack_id,
+               references=f"<c-3@customer.example> <c-1@customer.example> {ack_id}")
+    assert site.cli("ingest", now=T4, stdin=back)[1].strip() == "MT-1 reply"
+    one, two = site.ticket("MT-1"), site.ticket("MT-2")
+    assert (one["merged_into"], two["merged_into"], two["status"]) == (None, None, "new")
+    assert not [e for e in one["events"] + two["events"] if e["type"] == "merged"]
+    [moved] = [m for m in two["messages"] if m["message_id"] == "<c-5@customer.example>"]
+    assert moved["thread_evidence"].endswith(
+        "; not merged with MT-1: split apart by #split, so it goes to MT-2, the ticket of <c-3@customer.example>, "
+        "the newest message it refers to")
+    assert [m["message_id"] for m in one["messages"] if m["kind"] == "customer"] == [
+        "<c-1@customer.example>", "<c-6@customer.example>"]
+
 
 def test_split_needs_a_message_to_move(tmp_path, smtp_sink, mutt):
     site = _site(tmp_path)
