@@ -18,7 +18,10 @@ A tag or token of a ticket that was merged into another names the survivor
 
 When 2 and 3 point at different tickets the message is the link between
 them and the tickets are merged, so the result does not depend on the order
-in which a mailbox was read.
+in which a mailbox was read — except two tickets an agent split apart
+(`#split`): those are never merged back; the message goes to the ticket of
+the newest message it refers to (its In-Reply-To, else the last known entry
+of its References).
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ class ThreadFacts:
     bad_tokens: tuple[str, ...] = ()          # addresses with a token that did not verify
     # Tickets the tag or the token named that were merged: (named, survivor).
     redirected: tuple[tuple[int, int], ...] = ()
+    # Pairs of the tickets above one of which was split off the other (#split): never merged back.
+    split_pairs: tuple[tuple[int, int], ...] = ()
+    # The newest message it refers to that we know (In-Reply-To, else References' last), and its ticket.
+    newest: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,7 @@ class ThreadDecision:
     merge: tuple[int, ...] = field(default=())   # other tickets to fold into ticket_id
     refused_tag: int | None = None            # a tag we did not honour (event on the new ticket)
     bad_tokens: tuple[str, ...] = ()          # reply tokens that did not verify (an event, a log line)
+    kept_apart: tuple[int, ...] = ()          # linked tickets not merged: split apart from ticket_id's group
 
 
 def decide(facts: ThreadFacts) -> ThreadDecision:
@@ -118,6 +126,10 @@ def evidence(decision: ThreadDecision, facts: ThreadFacts, prefix: str) -> str:
         hits = ", ".join(f"{mid} ({'our mail' if kind == 'our mail' else 'a message'} of {ref(ticket)})"
                          for mid, ticket, kind in facts.matched)
         merged = f"; merges {', '.join(ref(t) for t in decision.merge)}" if decision.merge else ""
+        if decision.kept_apart:
+            newest = f"{facts.newest[0]}, the newest message it refers to" if facts.newest else "the newest ticket"
+            merged += (f"; not merged with {', '.join(ref(t) for t in decision.kept_apart)}: split apart by "
+                       f"#split, so it goes to {ref(decision.ticket_id)}, the ticket of {newest}")
         return f"In-Reply-To/References name {hits}{merged}{refused}"
     if decision.via == "referrer":
         tickets = ", ".join(ref(t) for t in facts.referring_tickets)
@@ -126,5 +138,18 @@ def evidence(decision: ThreadDecision, facts: ThreadFacts, prefix: str) -> str:
 
 
 def _with_merges(target: int, via: str, facts: ThreadFacts, refused: int | None) -> ThreadDecision:
-    others = {t for t in facts.referenced_tickets + facts.referring_tickets if t != target}
-    return ThreadDecision(target, via, tuple(sorted(others)), refused, facts.bad_tokens)
+    linked = sorted(set(facts.referenced_tickets + facts.referring_tickets))
+    if not facts.split_pairs:
+        return ThreadDecision(target, via, tuple(t for t in linked if t != target), refused, facts.bad_tokens)
+    # An agent split these apart: merging them would undo it. The newest message it answers decides.
+    if facts.newest is not None and facts.newest[1] in linked:
+        target = facts.newest[1]
+    else:
+        target = max(linked)
+    apart = set(facts.split_pairs)
+    group = [target]
+    for ticket in linked:
+        if ticket != target and not any((min(ticket, g), max(ticket, g)) in apart for g in group):
+            group.append(ticket)
+    return ThreadDecision(target, via, tuple(sorted(group[1:])), refused, facts.bad_tokens,
+                          tuple(t for t in linked if t not in group))

@@ -30,12 +30,14 @@ from mailtriage.notify import agentmail, outbox
 from mailtriage.pipeline import bounce, surgery
 from mailtriage.pipeline.tickets import load_facts, target, write
 from mailtriage.store import hygiene, queries
+from mailtriage.store import surgery as surgery_rows
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.records import insert_ticket, record_of
 from mailtriage.store.schema import RawMessage, Ticket
 from mailtriage.thread import ThreadDecision, decide, evidence
 from mailtriage.tickets import agents, answers, customers
 from mailtriage.tickets.change import Incoming
+from mailtriage.tickets.commands import merge_numbers
 from mailtriage.tickets.history import history_time
 from mailtriage.tickets.transitions import mailbox_for, reply_token
 
@@ -90,10 +92,16 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     links = queries.thread_facts(session, mail, settings.ticket_prefix, agent.trusted,
                                  reply_token(mail, settings, envelope_rcpts))
     threading = decide(links)
-    incoming = replace(incoming, threaded=(threading.via, evidence(threading, links, settings.ticket_prefix)))
-    ticket, merge = target(session, threading, links)
+    # The rows it writes are held from here (PostgreSQL); a merge committed meanwhile is followed.
+    named = merge_numbers(mail.body_text) if agent.trusted and not automatic else ()
+    followed: list[tuple[int, int]] = []
+    ticket, merge = target(session, threading, links, named=named, lock=True, followed=followed)
+    said = evidence(threading, links, settings.ticket_prefix) + "".join(
+        f"; {ref_of(app, old)} was merged into {ref_of(app, new)} meanwhile (by another daemon)"
+        for old, new in followed)
+    incoming = replace(incoming, threaded=(threading.via, said))
     if ticket is not None and merge:
-        queries.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)
+        surgery_rows.merge_tickets(session, ticket.id, merge, at, settings.ticket_prefix)
     disposition, ticket_id = change_ticket(app, session, incoming, ticket, threading)
     if threading.bad_tokens:
         _bad_tokens(app, session, incoming, ticket_id, threading.bad_tokens)

@@ -19,31 +19,54 @@ from mailtriage.model import Status
 from mailtriage.notify import outbox
 from mailtriage.notify.customermail import CUSTOMER_KINDS
 from mailtriage.store import hygiene, queries, surgery
+from mailtriage.store.lock import lock_tickets
 from mailtriage.store.records import copy_onto
 from mailtriage.store.schema import OutboxRow, Ticket
 from mailtriage.thread import ThreadDecision, ThreadFacts
 from mailtriage.tickets.change import Change, Facts, Incoming
 
-def target(session: Session, decision: ThreadDecision,
-           facts: ThreadFacts) -> tuple[Ticket | None, tuple[int, ...]]:
+def target(session: Session, decision: ThreadDecision, facts: ThreadFacts, *, named: tuple[int, ...] = (),
+           lock: bool = False, followed: list[tuple[int, int]] | None = None) -> tuple[Ticket | None, tuple[int, ...]]:
     """The ticket to add the message to, and the tickets to merge into it.
 
     A closed ticket stays closed. When the message also links to a ticket
     that is not closed (typically the follow-up the closed one got, whose
-    mail quotes both), it goes there instead, and no closed ticket is merged."""
+    mail quotes both), it goes there instead, and no closed ticket is merged.
+
+    `lock` (the write path): the rows are held first — the ticket, those to
+    merge and `named` (an agent's `#merge` lines), in id order — then read
+    again, so a merge another daemon committed while this one waited is
+    followed to its survivor (appended to `followed`: (merged, survivor))."""
     if decision.ticket_id is None:
         return None, ()
-    ticket = session.get(Ticket, decision.ticket_id, execution_options=queries.NO_FLUSH)
+    if lock:
+        lock_tickets(session, (decision.ticket_id, *decision.merge, *named))
+    ticket = _current(session, decision.ticket_id, lock, followed)
     assert ticket is not None
     if ticket.status != Status.CLOSED.value:
-        return ticket, decision.merge
+        merge = (_current(session, n, lock, followed) for n in decision.merge)
+        return ticket, tuple(dict.fromkeys(t.id for t in merge if t is not None and t.id != ticket.id))
     linked = set(decision.merge) | set(facts.referenced_tickets) | set(facts.referring_tickets)
-    others = [t for t in (session.get(Ticket, n) for n in sorted(linked - {ticket.id}))
-              if t is not None and t.status != Status.CLOSED.value]
+    others = [t for t in (_current(session, n, lock, followed) for n in sorted(linked - {ticket.id}))
+              if t is not None and t.status != Status.CLOSED.value and t.id != ticket.id]
     if not others:
         return ticket, ()
     chosen = max(others, key=lambda t: t.id)
-    return chosen, tuple(t.id for t in others if t.id != chosen.id)
+    return chosen, tuple(dict.fromkeys(t.id for t in others if t.id != chosen.id))
+
+
+def _current(session: Session, number: int, lock: bool, followed: list[tuple[int, int]] | None) -> Ticket | None:
+    """Ticket `number`, or the survivor of a merge that moved it (committed
+    while we waited for its row; threading itself never names a merged ticket)."""
+    ticket, seen = session.get(Ticket, number, execution_options=queries.NO_FLUSH), {number}
+    while ticket is not None and ticket.merged_into is not None and ticket.merged_into not in seen:
+        if followed is not None:
+            followed.append((ticket.id, ticket.merged_into))
+        seen.add(ticket.merged_into)
+        if lock:
+            lock_tickets(session, (ticket.merged_into,))
+        ticket = session.get(Ticket, ticket.merged_into, execution_options=queries.NO_FLUSH)
+    return ticket
 
 
 def load_facts(session: Session, ticket_id: int | None, incoming: Incoming, window: timedelta, *,

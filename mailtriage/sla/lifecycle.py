@@ -16,7 +16,7 @@ deadline columns, `next_deadline` (what the SLA sweep looks for) and
     merged             `#merge`: per clock running on both tickets, the one
                        that has used more working time (the earlier deadline)
     split_off          `#split`: the new ticket's clocks from the moved
-                       message's arrival
+                       message's arrival (history if the source is)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mailtriage.sla.deadlines import key_prefix
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import FIRST_RESPONSE, LABELS, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timers
 
-__all__ = ["as_history", "first_response", "is_history", "load", "merged", "revive", "severity_changed",
+__all__ = ["as_history", "first_response", "imported_at", "is_history", "load", "merged", "revive", "severity_changed",
            "split_off", "start", "status_changed", "store"]
 
 
@@ -126,8 +126,13 @@ def revive(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Cal
 
 def is_history(ticket: TicketRecord) -> bool:
     """Imported as history, and not revived by live mail since."""
+    return imported_at(ticket) is not None
+
+
+def imported_at(ticket: TicketRecord) -> datetime | None:
+    """When the ticket was imported as history (None: live, or revived since)."""
     timers = Timers.from_json(ticket.sla_data or {})
-    return timers is not None and timers.history is not None
+    return timers.history if timers is not None else None
 
 
 def merged(survivor: TicketRecord, other: TicketRecord, other_ref: str, now: datetime, sla: SlaSettings,
@@ -165,10 +170,20 @@ def merged(survivor: TicketRecord, other: TicketRecord, other_ref: str, now: dat
 
 
 def split_off(ticket: TicketRecord, arrived: datetime, now: datetime, source_ref: str, sla: SlaSettings,
-              calendars: Calendars) -> TicketRecord:
+              calendars: Calendars, history: datetime | None = None) -> TicketRecord:
     """A ticket split off `source_ref`: its clocks run from the moved
-    message's arrival (the customer has waited since then), as a new ticket's would."""
+    message's arrival (the customer has waited since then), as a new ticket's would.
+    `history`: when the source was imported as history (or this is history
+    being imported): the new ticket is history too, or the sweep would announce
+    milestones long past. The agent's #split mail stays on the source, so an
+    answer in it is the source's first response, not this ticket's."""
     timers = deadlines.start(arrived, ticket.severity, sla)
     timers = _settle(ticket, timers, arrived, calendars)         # running since the arrival
     timers = timers.noted(arrived, f"started at the arrival of the message split off {source_ref}")
-    return store(ticket, timers.noted(now, f"split off {source_ref}"), now, sla, calendars)
+    said = (f"split off {source_ref}: the clocks run until an agent answers on this ticket (an answer in "
+            f"the #split mail stays on {source_ref} and counts there)")
+    if history is not None:
+        timers = replace(timers, history=history)
+        said += (f"; {source_ref} was imported as history ({history.isoformat(timespec='minutes')}), so this "
+                 "ticket is too: its milestones are recorded, never announced")
+    return store(ticket, timers.noted(now, said), now, sla, calendars)

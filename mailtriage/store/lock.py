@@ -14,6 +14,8 @@ threaded one at a time (`lock_conversations`): a reply that arrives at one
 daemon while another is still storing its parent waits for that commit, and
 then finds the parent, instead of opening a second ticket; the same message
 delivered to two mailboxes at once is stored once and seen once as a duplicate.
+The ticket rows a message writes are held too (`lock_tickets`): a reply to
+a ticket that another daemon is merging waits for the merge, then follows it.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from pathlib import Path
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT
 from sqlalchemy.orm import Session
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailtriage.errors import AlreadyRunning
+from mailtriage.store.schema import Ticket
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -161,6 +164,23 @@ def lock_conversations(session: Session, message_ids: Iterable[str]) -> None:
     if keys:
         session.connection().execute(_LOCK_KEYS, {"keys": sorted(keys)})
         held.update(keys)
+
+
+def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
+    """Hold, until the transaction ends, the rows of these tickets (SELECT …
+    FOR UPDATE, in id order: two transactions that want overlapping tickets
+    queue on the first they share, never deadlock), and read them afresh, so
+    what another daemon committed while we waited (a `#merge`: merged_into)
+    is seen. PostgreSQL only (SQLite has one daemon). A ticket this
+    transaction has changed already is held since then and not read again:
+    that would drop the change."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    changed = {row.id for row in (*session.dirty, *session.new) if isinstance(row, Ticket)}
+    wanted = sorted(set(ticket_ids) - changed)
+    if wanted:
+        query = select(Ticket).where(Ticket.id.in_(wanted)).order_by(Ticket.id).with_for_update()
+        session.scalars(query, execution_options={"populate_existing": True, "autoflush": False}).all()
 
 
 def _key(name: str) -> int:

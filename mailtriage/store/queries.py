@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailtriage.mail.tokens import Found
@@ -231,16 +231,38 @@ def thread_facts(session: Session, mail: ParsedMail, prefix: str, sender_is_agen
     token_ticket = survivor(session, token.ticket, redirected)
     refs = tuple(dict.fromkeys(mail.in_reply_to + mail.references))
     theirs, ours = tickets_of_messages(session, refs), tickets_of_outgoing(session, refs)
+    referenced, referring = {ticket for _, ticket in theirs + ours}, tickets_referring_to(session, mail.message_id)
+    known = dict(theirs + ours)
+    newest = next(((mid, known[mid]) for mid in reversed(mail.references + mail.in_reply_to) if mid in known), None)
     return ThreadFacts(
         tagged_ticket=tagged_ticket,
         sender_may_use_tag=may_use,
-        referenced_tickets=tuple(sorted({ticket for _, ticket in theirs + ours})),
-        referring_tickets=tickets_referring_to(session, mail.message_id),
+        referenced_tickets=tuple(sorted(referenced)),
+        referring_tickets=referring,
         matched=tuple((mid, ticket, "message") for mid, ticket in theirs)
         + tuple((mid, ticket, "our mail") for mid, ticket in ours),
         token_ticket=token_ticket, token_address=token.address, bad_tokens=token.bad,
         redirected=tuple(redirected),
+        split_pairs=split_pairs(session, referenced | set(referring)) if len(referenced | set(referring)) > 1
+        else (),
+        newest=newest,
     )
+
+
+def split_pairs(session: Session, tickets: set[int]) -> tuple[tuple[int, int], ...]:
+    """The pairs of `tickets` one of which was split off the other (`#split`
+    wrote `split` on the source and `created` with `split_from` on the new
+    one; a side merged since counts as its survivor): threading never merges
+    them back. Asked only when a message links two tickets or more."""
+    pairs: set[tuple[int, int]] = set()
+    for ticket_id, data in session.execute(select(Event.ticket_id, Event.data).where(
+            Event.ticket_id.in_(sorted(tickets)), Event.type.in_(("split", "created")), Event.data.is_not(None)),
+            execution_options=NO_FLUSH):
+        named = str((data or {}).get("split_to") or (data or {}).get("split_from") or "").rpartition("-")[2]
+        other = survivor(session, int(named)) if named.isdigit() else None
+        if other is not None and other != ticket_id and other in tickets:
+            pairs.add((min(ticket_id, other), max(ticket_id, other)))
+    return tuple(sorted(pairs))
 
 
 def survivor(session: Session, number: int | None, redirected: list[tuple[int, int]] | None = None) -> int | None:
@@ -346,30 +368,6 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
     hints = _hints(session)
     if hints is not None:
         hints.tickets.append(ticket)         # at hand for the batch's later replies
-
-
-def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
-    """Fold `others` into `target`: their messages, references, events, participants."""
-    for other in others:
-        for table in (Message, MessageRef, Event, RawMessage, OutboxRow):
-            session.execute(update(table).where(table.ticket_id == other).values(ticket_id=target))
-        moved = session.execute(select(Participant.email, Participant.role).where(
-            Participant.ticket_id == other).order_by(Participant.id)).all()
-        add_participants(session, target, [(email, role) for email, role in moved])
-        session.connection().execute(delete(Participant).where(Participant.ticket_id == other))
-        hints = _hints(session)
-        if hints is not None:
-            hints.participants[other] = set()
-        old = session.get(Ticket, other)
-        if old is not None:
-            target_ticket = session.get(Ticket, target)
-            if target_ticket is not None and old.created_at < target_ticket.created_at:
-                # The older ticket holds the start of the conversation.
-                target_ticket.subject, target_ticket.requester = old.subject, old.requester
-                target_ticket.created_at = old.created_at
-            old.status, old.next_deadline, old.merged_into = "closed", None, target
-            add_event(session, other, now, "merged", f"merged into {prefix}-{target}")
-            add_event(session, target, now, "merged", f"{prefix}-{other} merged into this ticket")
 
 
 def auto_replies_since(session: Session, sender: str, since: datetime) -> int:

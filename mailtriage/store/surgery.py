@@ -1,10 +1,12 @@
 """The store side of ticket surgery (`#merge`, `#split`): what the ticket step
-reads before (the tickets named, the message answered) and the rows it moves."""
+reads before (the tickets named, the message answered) and the rows it moves;
+and the merge threading asks for (`merge_tickets`: one message links two tickets)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from email.parser import BytesHeaderParser
+from datetime import datetime
 from email.policy import default
 
 from sqlalchemy import delete, func, select, update
@@ -14,7 +16,7 @@ from mailtriage.mail.parse import parse
 from mailtriage.model import ParsedMail, TicketRecord
 from mailtriage.store import queries
 from mailtriage.store.records import record_of
-from mailtriage.store.schema import Message, MessageRef, OutboxRow, Participant, RawMessage, Ticket
+from mailtriage.store.schema import Event, Message, MessageRef, OutboxRow, Participant, RawMessage, Ticket
 from mailtriage.tickets.change import Answered
 from mailtriage.tickets.commands import asks_split, merge_numbers
 
@@ -70,6 +72,30 @@ def move_contents(session: Session, target: int, other: int) -> None:
     hints = session.info.get(queries.HINTS)
     if hints is not None:
         hints.participants[other] = set()
+
+
+def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
+    """Fold `others` into `target`: their messages, references, events, participants."""
+    for other in others:
+        for table in (Message, MessageRef, Event, RawMessage, OutboxRow):
+            session.execute(update(table).where(table.ticket_id == other).values(ticket_id=target))
+        moved = session.execute(select(Participant.email, Participant.role).where(
+            Participant.ticket_id == other).order_by(Participant.id)).all()
+        queries.add_participants(session, target, [(email, role) for email, role in moved])
+        session.connection().execute(delete(Participant).where(Participant.ticket_id == other))
+        hints = session.info.get(queries.HINTS)
+        if hints is not None:
+            hints.participants[other] = set()
+        old = session.get(Ticket, other)
+        if old is not None:
+            target_ticket = session.get(Ticket, target)
+            if target_ticket is not None and old.created_at < target_ticket.created_at:
+                # The older ticket holds the start of the conversation.
+                target_ticket.subject, target_ticket.requester = old.subject, old.requester
+                target_ticket.created_at = old.created_at
+            old.status, old.next_deadline, old.merged_into = "closed", None, target
+            queries.add_event(session, other, now, "merged", f"merged into {prefix}-{target}")
+            queries.add_event(session, target, now, "merged", f"{prefix}-{other} merged into this ticket")
 
 
 def thread_of(session: Session, ticket_id: int, message_pk: int, keep_raw: int | None,

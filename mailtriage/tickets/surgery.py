@@ -15,7 +15,9 @@ other. The SLA clocks: see sla.lifecycle.merged.
 In-Reply-To, or the message our notice it answers was about) and the later
 messages of T that refer to it (and our mail about them) move to a new
 ticket, classified by the rules as a new ticket would be, whose requester is
-that message's sender and whose clocks start at that message's arrival. Its
+that message's sender and whose clocks start at that message's arrival
+(history if T is: sla.lifecycle.split_off; an answer in the agent's mail
+stays on T and is T's first response, not the new ticket's). Its
 customer gets the new ticket's acknowledgement (the new [MT-n], threaded to
 their message); the agents get its `new` notice. Each ticket gets a `split`
 event naming the other.
@@ -88,7 +90,7 @@ def split(incoming: Incoming, ticket: TicketRecord, facts: Facts, config: Config
 
 def _split_order(incoming: Incoming, source: TicketRecord, answered: Answered, config: Config) -> SplitOrder:
     settings, mail = config.settings, answered.mail
-    verdict = classify(mail, config.rules)
+    verdict = classify(mail, config.rules, settings.priority_matrix)     # as a new ticket's (pipeline.spine)
     people = tuple(customer_participants(mail, settings))
     requester = people[0][0] if people else (mail.from_addr or source.requester)
     queue = source.queue if verdict.decided_by.get("queue") == "default" else verdict.queue
@@ -96,9 +98,11 @@ def _split_order(incoming: Incoming, source: TicketRecord, answered: Answered, c
         id=0, subject=display_subject(mail.subject, settings.ticket_prefix), requester=requester,
         status=Status.NEW.value, severity=verdict.severity.value, tier=verdict.tier.value, queue=queue,
         tags=verdict.tags, assignee=None, mailbox=source.mailbox, created_at=answered.arrived,
-        updated_at=incoming.now)
+        updated_at=incoming.now, impact=verdict.impact.value if verdict.impact else None,
+        urgency=verdict.urgency.value if verdict.urgency else None)
+    history = incoming.history or lifecycle.imported_at(source)    # README "The first day: history"
     ticket = lifecycle.split_off(ticket, answered.arrived, incoming.now, ticket_ref(settings.ticket_prefix,
-                                 source.id), settings.sla, config.calendars)
+                                 source.id), settings.sla, config.calendars, history)
     return SplitOrder(answered, ticket, replace(verdict, queue=queue), people, incoming.mail.from_addr)
 
 

@@ -57,7 +57,7 @@ def waiting_on_locks(app) -> int:  # type: ignore[no-untyped-def]
         return connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one()
 
 
-def race(app, first: bytes, second: bytes) -> list[pipeline.Outcome]:  # type: ignore[no-untyped-def]
+def race(app, first: bytes, second: bytes, acknowledge: bool = False) -> list[pipeline.Outcome]:  # type: ignore[no-untyped-def]
     """`first` is processed up to its commit and held there; then `second`
     starts, and must wait for a lock before `first` is allowed to commit."""
     held = HeldCommit()
@@ -67,7 +67,7 @@ def race(app, first: bytes, second: bytes) -> list[pipeline.Outcome]:  # type: i
     def run(name: str, raw: bytes) -> None:
         if name == "first":
             held.owner = threading.get_ident()
-        outcomes[name] = pipeline.process(app, raw, NOW, acknowledge=False)
+        outcomes[name] = pipeline.process(app, raw, NOW, acknowledge=acknowledge)
 
     try:
         one = threading.Thread(target=run, args=("first", first))
@@ -109,6 +109,28 @@ def test_one_message_delivered_to_two_mailboxes_at_once_is_one_ticket(app):
     first, second = race(app, PARENT, copy)
     assert first.action == "new"
     assert second.action == "duplicate" and second.ref == first.ref
+
+
+def test_a_reply_racing_a_merge_of_its_ticket_follows_the_merge(app):
+    """A customer's reply threads into MT-1 by its References while another
+    daemon is merging MT-1 into MT-2: it waits for MT-1's row, then sees
+    merged_into and lands in MT-2, never on the closed MT-1."""
+    assert pipeline.process(app, PARENT, NOW).ref == "MT-1"
+    assert pipeline.process(app, eml("Printer still burning", "Anyone?", sender="anna@customer.example",
+                                     message_id="<other@customer.example>"), NOW).ref == "MT-2"
+    merge = (b"Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n"
+             + eml("Re: [MT-2] Printer still burning", "#merge MT-1", sender="Alice <alice@example.test>",
+                   message_id="<merge@example.test>"))
+    first, second = race(app, merge, REPLY, acknowledge=True)
+    assert (first.action, first.ref) == ("reply", "MT-2")
+    assert (second.action, second.ref) == ("reply", "MT-2")
+    with app.store.session() as session:
+        rows = session.execute(text("SELECT message_id, ticket_id, thread_evidence FROM messages "
+                                    "WHERE message_id = '<reply@customer.example>'")).all()
+        merged = session.execute(text("SELECT status, merged_into FROM tickets WHERE id = 1")).one()
+    [(_, ticket_id, evidence)] = rows
+    assert ticket_id == 2 and tuple(merged) == ("closed", 2)
+    assert evidence.endswith("; MT-1 was merged into MT-2 meanwhile (by another daemon)")
 
 
 def test_an_import_batch_chosen_as_a_deadlock_victim_is_stored_again(tmp_path, pg_url, caplog):

@@ -5,6 +5,7 @@ Authentication-Results; an outsider's `#merge` does nothing."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 from helpers import eml, make_site
 from servers import SMTP_PORT, wait_for
@@ -174,6 +175,25 @@ def test_split_by_mutt_moves_the_answered_message_and_its_thread_to_a_new_ticket
                 in_reply_to=told.msg["Message-ID"], references=f"<c-2@customer.example> {told.msg['Message-ID']}")
     assert site.cli("ingest", now=T4, stdin=reply)[1].strip() == "MT-2 reply"
 
+    # A reply that refers to messages on both sides does not undo the split (no merge): it goes to the
+    # ticket of the newest message it refers to — its In-Reply-To — and says why.
+    refs = f"<c-1@customer.example> {ack_id} <c-2@customer.example> <c-3@customer.example>"
+    both = eml("Re: VPN down", "The printer works again, the VPN not.", message_id="<c-5@customer.example>",
+               in_reply_to="<c-3@customer.example>", references=refs)
+    assert site.cli("ingest", now=T4, stdin=both)[1].strip() == "MT-2 reply"
+    back = eml("Re: VPN down", "Back to the VPN.", message_id="<c-6@customer.example>", in_reply_to=ack_id,
+               references=f"<c-3@customer.example> <c-1@customer.example> {ack_id}")
+    assert site.cli("ingest", now=T4, stdin=back)[1].strip() == "MT-1 reply"
+    one, two = site.ticket("MT-1"), site.ticket("MT-2")
+    assert (one["merged_into"], two["merged_into"], two["status"]) == (None, None, "new")
+    assert not [e for e in one["events"] + two["events"] if e["type"] == "merged"]
+    [moved] = [m for m in two["messages"] if m["message_id"] == "<c-5@customer.example>"]
+    assert moved["thread_evidence"].endswith(
+        "; not merged with MT-1: split apart by #split, so it goes to MT-2, the ticket of <c-3@customer.example>, "
+        "the newest message it refers to")
+    assert [m["message_id"] for m in one["messages"] if m["kind"] == "customer"] == [
+        "<c-1@customer.example>", "<c-6@customer.example>"]
+
 
 def test_split_needs_a_message_to_move(tmp_path, smtp_sink, mutt):
     site = _site(tmp_path)
@@ -184,3 +204,33 @@ def test_split_needs_a_message_to_move(tmp_path, smtp_sink, mutt):
     [error] = [m for m in smtp_sink if m.rcpt_tos == ["alice@example.test"]]
     assert "first message" in error.msg.get_content()
     assert len(site.tickets()) == 1
+
+
+def test_a_ticket_split_off_history_stays_history_for_the_sweep(tmp_path):
+    site = _site(tmp_path)
+    maildir = tmp_path / "Maildir"
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True)
+    old = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)          # two months before T0
+    (maildir / "cur" / "1767603600.M1P1.mx:2,S").write_bytes(
+        eml("VPN down", "Nobody can connect.", message_id="<h-1@customer.example>", date=old))
+    (maildir / "cur" / "1767607200.M2P1.mx:2,S").write_bytes(
+        eml("Re: VPN down", "Also: the printer prints blank pages.", message_id="<h-2@customer.example>",
+            in_reply_to="<h-1@customer.example>", references="<h-1@customer.example>",
+            date=old + timedelta(hours=1)))
+    site.ok("import", str(maildir), now=T0)
+    # Alice, today, splits the printer off (her client answers the customer's mail itself).
+    split = eml("Re: VPN down", "#split", sender="Alice <alice@example.test>", message_id="<a-1@example.test>",
+                in_reply_to="<h-2@customer.example>", references="<h-1@customer.example> <h-2@customer.example>",
+                date=datetime.fromisoformat(T1))
+    assert site.cli("ingest", now=T1, stdin=AUTH + split)[1].strip() == "MT-1 reply"
+    new = site.ticket("MT-2")
+    assert [m["message_id"] for m in new["messages"]] == ["<h-2@customer.example>"]
+    assert "so this ticket is too" in site.ok("sla", "explain", "MT-2", now=T1)
+
+    # The sweep records the targets missed in January and announces none of them.
+    before = json.loads(site.ok("outbox", "list", "--json"))
+    site.ok("sla", "tick", now=T2)
+    assert json.loads(site.ok("outbox", "list", "--json")) == before
+    events = [e["type"] for e in site.ticket("MT-2")["events"]]
+    assert "sla-history" in events and not {"warning", "escalated"} & set(events)

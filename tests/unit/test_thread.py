@@ -2,7 +2,7 @@
 
 import pytest
 
-from mailtriage.thread import ThreadFacts, decide, display_subject, find_tag, strip_reply_prefixes
+from mailtriage.thread import ThreadFacts, decide, display_subject, evidence, find_tag, strip_reply_prefixes
 
 
 @pytest.mark.parametrize("subject, expected", [
@@ -60,3 +60,15 @@ def test_a_message_linking_two_tickets_merges_them_into_the_oldest():
     decision = decide(ThreadFacts(referenced_tickets=(9,), referring_tickets=(4,)))
     assert decision.ticket_id == 4
     assert decision.merge == (9,)
+
+
+def test_tickets_split_apart_are_not_merged_back_the_newest_reference_decides():
+    facts = ThreadFacts(referenced_tickets=(1, 2, 3), split_pairs=((1, 2),), newest=("<c-3@x>", 2),
+                        matched=(("<c-1@x>", 1, "message"), ("<c-3@x>", 2, "message"), ("<d@x>", 3, "message")))
+    decision = decide(facts)
+    assert (decision.ticket_id, decision.merge, decision.kept_apart) == (2, (3,), (1,))
+    assert evidence(decision, facts, "MT").endswith(
+        "; merges MT-3; not merged with MT-1: split apart by #split, so it goes to MT-2, the ticket of <c-3@x>, "
+        "the newest message it refers to")
+    # Without a split, the oldest ticket survives and takes the others, as before.
+    assert decide(ThreadFacts(referenced_tickets=(1, 2, 3), newest=("<c-3@x>", 2))).merge == (2, 3)
