@@ -13,7 +13,9 @@ from mailtriage.config.builtin import builtin
 from mailtriage.notify.render import PAGE_SUFFIX, SUFFIX, Templates
 from mailtriage.notify.samples import sample_contexts
 
-BUILTIN = sorted(p.name for p in builtin("templates").iterdir() if p.suffix in (SUFFIX, PAGE_SUFFIX))
+# `_NAME.html` is a part other templates include (the SLA chart), not rendered on its own.
+BUILTIN = sorted(p.name for p in builtin("templates").iterdir()
+                 if p.suffix in (SUFFIX, PAGE_SUFFIX) and not p.name.startswith("_"))
 
 
 @pytest.fixture(scope="module")
