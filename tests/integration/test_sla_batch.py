@@ -5,11 +5,10 @@ sent from a batch threads and is suppressed as one sent alone."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from sqlalchemy import select, update
 
-from helpers import Site, eml, make_site
+from helpers import Site, eml
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)        # Monday, 10:00 in Amsterdam (S3: office hours)
 
@@ -23,13 +22,12 @@ def new_ticket(site: Site, minutes: int, message_id: str) -> int:
     return int(ref.split("-")[1])
 
 
-def test_a_failing_ticket_leaves_its_batch_their_notices_once(tmp_path: Path) -> None:
+def test_a_failing_ticket_leaves_its_batch_their_notices_once(site: Site) -> None:
     from mailtriage.app import build_app, load_config
     from mailtriage.clock import FixedClock
     from mailtriage.sla import sweep
     from mailtriage.store.schema import Event, OutboxRow, Suppression, Ticket
 
-    site = make_site(tmp_path / "site")
     numbers = [new_ticket(site, n, f"<b-{n}@customer.example>") for n in range(4)]
     bad, suppressed = numbers[1], numbers[2]
     now = T0 + timedelta(minutes=52)                         # every first-response warning (48m) has come
