@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mailtriage.app import build_app, load_config  # noqa: E402
 from mailtriage.clock import FixedClock  # noqa: E402
 from mailtriage.sla import lifecycle, sweep  # noqa: E402
-from mailtriage.store.schema import Ticket  # noqa: E402
+from mailtriage.model import TicketRecord  # noqa: E402
 from report import print_report  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -57,13 +57,12 @@ COLUMNS = ("subject", "requester", "status", "severity", "tier", "queue", "tags"
            "updated_at", "first_response_due", "resolution_due", "sla_state", "next_deadline", "sla_data")
 
 
-def template(created: datetime, config) -> Ticket:  # type: ignore[no-untyped-def]
+def template(created: datetime, config) -> TicketRecord:  # type: ignore[no-untyped-def]
     """A ticket as `open_ticket` makes it, to copy its SLA columns from."""
-    ticket = Ticket(subject="Printer on fire", requester="carla@customer.example", status="open", severity="S1",
-                    tier="L1", queue="support", tags=[], mailbox="support", created_at=created,
-                    updated_at=created, sla_state="ok", sla_data={})
-    lifecycle.start(ticket, created, config)
-    return ticket
+    ticket = TicketRecord(id=0, subject="Printer on fire", requester="carla@customer.example", status="open",
+                          severity="S1", tier="L1", queue="support", tags=(), assignee=None, mailbox="support",
+                          created_at=created, updated_at=created)
+    return lifecycle.start(ticket, created, config.settings.sla, config.calendars)
 
 
 def sql_time(at: datetime) -> str:

@@ -98,7 +98,11 @@ class Reply:
     history_cut: bool = False  # quoted history was cut (with_signature is not the whole body)
 
 
+@lru_cache(maxsize=4)
 def split_reply(body: str, languages: tuple[str, ...] = LANGUAGES) -> Reply:
+    # Cached: the ticket step splits a customer's body twice (its #commands, its
+    # language), and the quote-header scan is a tenth of a message's import (bench/run.py).
+    # A Reply is frozen, and a few bodies are all the cache holds.
     lines = _lines(body)
     return _split(lines, _header_lines(lines, languages), languages)
 

@@ -33,16 +33,83 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
+from typing import Any
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime
 
 from mailtriage.errors import HeaderInjection
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")     # str.splitlines() breaks on all of them
-_POLICY = SMTP.clone(cte_type="7bit")      # see the module's docstring: no 8BITMIME needed
+
+
+class _Registry(HeaderRegistry):
+    """The stdlib's registry, made cheaper twice over (composing a notice was
+    most of an SLA sweep's time, bench/sla_sweep.py):
+
+    - each header's class is made once (the stdlib builds one with type() for
+      every header set);
+    - a value of a shape the registry writes back unchanged (_VERBATIM: plain
+      ASCII text, a dot-atom Message-ID or address list, a `Name <address>`,
+      a Date) that fits on one line is kept as given, not parsed into a tree
+      and folded again. tests/unit/test_compose_headers.py checks each shape
+      against the stdlib's registry, byte for byte. Anything else, and every
+      value with `=?` or a character outside printable ASCII, goes the
+      stdlib's way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(key)
+        return made
+
+    def __call__(self, name: str, value: Any) -> Any:
+        shape = _VERBATIM.get(name.lower())
+        if (shape is not None and isinstance(value, str) and len(name) + 2 + len(value) <= _POLICY_LINE
+                and "=?" not in value and shape.fullmatch(value)):
+            return _Verbatim(name, value)
+        return super().__call__(name, value)
+
+
+class _Verbatim(str):
+    """A header value written as given (see _Registry)."""
+
+    name: str
+    defects: tuple[Exception, ...] = ()
+
+    def __new__(cls, name: str, value: str) -> "_Verbatim":
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_TEXT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")          # unstructured: printable ASCII, single spaces
+_VERBATIM: dict[str, re.Pattern[str]] = {
+    **dict.fromkeys(("subject", "x-loop", "auto-submitted", "x-auto-response-suppress", "in-reply-to",
+                     "references"), _TEXT),
+    "message-id": re.compile(rf"<{_ADDR}>"),
+    **dict.fromkeys(("to", "cc", "reply-to"), re.compile(rf"{_ADDR}(?:, {_ADDR})*")),
+    "from": re.compile(rf"[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDR}>"),
+    "date": re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                       r"\d{4} \d\d:\d\d:\d\d [+-]\d{4}"),
+}
+_POLICY_LINE = 78                 # the policy's max_line_length: a longer line is folded
+
+
+_POLICY = SMTP.clone(cte_type="7bit", header_factory=_Registry())   # docstring: no 8BITMIME needed
 _TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]+")     # a MIME type's halves
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+$")
 
 
@@ -112,7 +179,7 @@ def new_message_id(domain: str) -> str:
 def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
     msg = EmailMessage(policy=_POLICY)
     local, _, domain = checked_address(mail.from_addr).partition("@")
-    msg["From"] = Address(one_line(mail.from_name), local, domain)
+    msg["From"] = _sender(one_line(mail.from_name), local, domain)
     msg["To"] = _recipients(mail.to, mail.names)
     if mail.cc:
         msg["Cc"] = _recipients(mail.cc, mail.names)
@@ -167,6 +234,12 @@ def _type(enclosure: Enclosure) -> tuple[str, str]:
     if maintype in ("message", "multipart") or not (_TOKEN.fullmatch(maintype) and _TOKEN.fullmatch(subtype)):
         return "application", "octet-stream"
     return maintype, subtype
+
+
+def _sender(name: str, local: str, domain: str) -> str | Address:
+    """`Name <address>` as text when the name is plain words (what Address would
+    write, and the registry keeps it as given); else an Address, which quotes."""
+    return f"{name} <{local}@{domain}>" if _PLAIN_NAME.fullmatch(name) else Address(name, local, domain)
 
 
 def _recipients(addresses: tuple[str, ...], names: tuple[tuple[str, str], ...]) -> str | tuple[Address, ...]:

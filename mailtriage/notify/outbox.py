@@ -73,15 +73,18 @@ UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may s
 
 
 def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
-            ticket_id: int | None, message_id: str | None = None) -> OutboxRow:
+            ticket_id: int | None, message_id: str | None = None,
+            suppressed: set[str] | None = None) -> OutboxRow:
     """Compose `mail` and add it to the outbox in the caller's transaction.
 
     Addresses that hard-bounced (the `suppressions` table) are left out of
-    the envelope; a mail left with nobody to go to is kept as `suppressed`."""
+    the envelope; a mail left with nobody to go to is kept as `suppressed`.
+    A caller that read the suppressions of its recipients already (the SLA
+    sweep, once per batch) passes those that hard-bounced, lower-cased."""
     domain = mail.from_addr.partition("@")[2]
     message_id = message_id or new_message_id(domain)
     wanted = list(dict.fromkeys(mail.to + mail.cc))
-    blocked = hygiene.suppressed(session, wanted)
+    blocked = hygiene.suppressed(session, wanted) if suppressed is None else suppressed
     recipients = [address for address in wanted if address.lower() not in blocked]
     row = OutboxRow(
         ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail.from_addr,

@@ -28,6 +28,7 @@ from mailtriage.sla.deadlines import Milestone
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import LABELS, RUNNING, Timer, Timers
 from mailtriage.store import queries
+from mailtriage.store.noticereads import NoticeReads
 from mailtriage.store.records import record_of
 from mailtriage.store.schema import Event, Message, Ticket
 from mailtriage.notify.views import agent_names, reply_to, sender, short_time, ticket_view, ticket_zone
@@ -55,8 +56,9 @@ class Sent:
 
 
 def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, milestone: Milestone,
-            now: datetime) -> Sent:
-    """A warning at `warn_at`: to the assignee when that is an agent, else the tier's list."""
+            now: datetime, reads: NoticeReads | None = None) -> Sent:
+    """A warning at `warn_at`: to the assignee when that is an agent, else the tier's list.
+    `reads`: the sweep batch's conversations and suppressions, read once for all its notices."""
     settings = config.settings
     assignee = ticket.assignee
     personal = bool(assignee and "@" in assignee and not assignee.startswith("@")
@@ -64,16 +66,18 @@ def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, mi
     context = warning_context(config, record_of(ticket), timers, timers.timers[milestone.timer], now)
     if personal:
         assert assignee is not None
-        return _send(session, config, ticket, "warning", context, (assignee,), None, now)
-    return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now)
+        return _send(session, config, ticket, "warning", context, (assignee,), None, now, reads)
+    return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now,
+                 reads=reads)
 
 
 def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers, reason: str,
-               from_tier: str, now: datetime) -> Sent:
+               from_tier: str, now: datetime, reads: NoticeReads | None = None) -> Sent:
     """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
     context = escalation_context(config, record_of(ticket), timers, now, reason=reason, from_tier=from_tier,
                                  history=_history(session, config, ticket), excerpt=_excerpt(session, ticket))
-    return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now)
+    return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now,
+                 reads=reads)
 
 
 def warning_context(config: Config, ticket: TicketRecord, timers: Timers, timer: Timer,
@@ -161,18 +165,21 @@ def _excerpt(session: Session, ticket: Ticket) -> list[str]:
 
 
 def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: dict[str, Any],
-          to: tuple[str, ...], held_until: datetime | None, now: datetime) -> Sent:
+          to: tuple[str, ...], held_until: datetime | None, now: datetime, reads: NoticeReads | None = None) -> Sent:
     if not to:
         return Sent((), nobody=f"NOBODY NOTIFIED: tiers.{ticket.tier}.notify is empty and no agent is assigned")
     settings = config.settings
     rendered = config.templates.render(kind, context)
     from_addr, from_name = sender(settings, ticket.mailbox)
-    thread = queries.conversation_ids(session, ticket.id)
+    thread = reads.conversation(ticket.id) if reads is not None else None
+    if thread is None:
+        thread = queries.conversation_ids(session, ticket.id)
     mail = Outgoing(from_addr=from_addr, from_name=from_name, to=to, subject=rendered.subject,
                     body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),
                     auto_submitted="auto-generated", loop_id=settings.loop_id, names=agent_names(settings, to),
                     reply_to=reply_to(settings, from_addr, ticket.id))
-    row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id)
+    row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id,
+                         suppressed=reads.blocked(mail.to) if reads is not None else None)
     if held_until is not None:
         row.due_at = held_until
     return Sent(to, held_until, row.message_id)

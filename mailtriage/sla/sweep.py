@@ -9,6 +9,12 @@ on SQLite with one `UPDATE … RETURNING` under the database's write lock.
 Every notice is recorded in the ticket's timers (`done`) in the same
 transaction as its outbox row, so a repeated or concurrent sweep sends
 nothing twice.
+
+A batch costs a few statements, not a few per notice: its tickets'
+conversations and their recipients' suppressions are read in two queries
+(store.noticereads), its events written in one, its outbox rows and
+tickets' changes in the unit of work's batched flush at the end. A ticket
+that fails sends the batch round again, one savepoint per ticket.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from mailtriage.model import Tier
 from mailtriage.sla import deadlines, lifecycle, notices
 from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
 from mailtriage.sla.timers import LABELS, Timers
-from mailtriage.store import queries
+from mailtriage.store import noticereads, queries
 from mailtriage.store.records import copy_onto, record_of
+from mailtriage.store.noticereads import NoticeReads
 from mailtriage.store.schema import Ticket
 
 __all__ = ["SweepResult", "run_once"]
@@ -49,6 +56,12 @@ class SweepResult:
     history: int = 0              # milestones of tickets imported as history: recorded, not announced
     breaches_by_severity: dict[str, int] = field(default_factory=dict)     # for the daemon's metrics
 
+    def add(self, other: "SweepResult") -> None:
+        for name in ("tickets", "warnings", "breaches", "escalations", "held", "failed", "history"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for severity, count in other.breaches_by_severity.items():
+            self.breaches_by_severity[severity] = self.breaches_by_severity.get(severity, 0) + count
+
     def line(self) -> str:
         history = f", {self.history} recorded as history" if self.history else ""
         return (f"swept {self.tickets} ticket(s): {self.warnings} warning(s), {self.breaches} breach(es), "
@@ -61,8 +74,8 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
     while True:
         with app.store.session() as session, session.begin():
             claimed = _claim(session, now, batch)
-            for ticket in claimed:
-                _sweep_ticket(session, app, ticket, now, result)
+            if claimed:
+                _sweep_batch(session, app, claimed, now, result)
         if len(claimed) < batch:
             return result
 
@@ -70,6 +83,53 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
 def due_query(now: datetime, limit: int) -> Select[Any]:
     """The one query that finds work: an index range scan on next_deadline."""
     return select(Ticket.id).where(Ticket.next_deadline <= now).order_by(Ticket.next_deadline).limit(limit)
+
+
+@dataclass
+class _Batch:
+    """What the sweep of one batch works with, and the events it has still to write."""
+
+    session: Session
+    app: App
+    now: datetime
+    result: SweepResult
+    reads: NoticeReads | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, ticket: Ticket, type_: str, detail: str, data: dict[str, Any] | None = None) -> None:
+        self.events.append({"ticket_id": ticket.id, "at": self.now, "type": type_, "detail": detail, "data": data})
+
+    def write_events(self) -> None:
+        """At the end of the batch, and before an escalation reads the ticket's history."""
+        queries.add_event_rows(self.session, self.events)
+        self.events = []
+
+
+def _sweep_batch(session: Session, app: App, claimed: list[Ticket], now: datetime, result: SweepResult) -> None:
+    """The batch's tickets in one savepoint; when one fails, the savepoint
+    goes and the batch is swept again ticket by ticket, each in its own
+    savepoint, so the others still get their notices."""
+    reads = noticereads.load(session, (t.id for t in claimed), _recipients(app, claimed))
+    tried = _Batch(session, app, now, SweepResult(), reads)
+    try:
+        with session.begin_nested(), session.no_autoflush:
+            for ticket in claimed:
+                tried.result.tickets += 1
+                _act(tried, ticket)
+                _not_due_again(ticket, now)
+            tried.write_events()
+    except Exception:  # noqa: BLE001 - told per ticket below
+        log.info("SLA sweep: a ticket of the batch failed; sweeping the batch ticket by ticket")
+        for ticket in claimed:
+            _sweep_ticket(_Batch(session, app, now, result, reads), ticket)
+        return
+    result.add(tried.result)
+
+
+def _recipients(app: App, claimed: list[Ticket]) -> set[str]:
+    """Everyone a notice of this batch can go to: the tiers' lists and the assignees."""
+    addresses = {address for tier in app.config.settings.tiers.values() for address in tier.notify}
+    return addresses | {ticket.assignee for ticket in claimed if ticket.assignee}
 
 
 def _claim(session: Session, now: datetime, limit: int) -> list[Ticket]:
@@ -91,75 +151,81 @@ def _claim(session: Session, now: datetime, limit: int) -> list[Ticket]:
     return list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id))) if ids else []
 
 
-def _sweep_ticket(session: Session, app: App, ticket: Ticket, now: datetime, result: SweepResult) -> None:
-    result.tickets += 1
+def _sweep_ticket(batch: _Batch, ticket: Ticket) -> None:
+    session, now = batch.session, batch.now
+    batch.result.tickets += 1
     try:
         with session.begin_nested():
-            _act(session, app, ticket, now, result)
+            _act(batch, ticket)
+            batch.write_events()
     except Exception:  # noqa: BLE001 - one bad ticket must not stop the sweep
         log.exception("SLA sweep: ticket %s failed; retrying after %s", ticket.id, RETRY_AFTER)
-        result.failed += 1
+        batch.events = []
+        batch.result.failed += 1
         session.refresh(ticket)
         ticket.next_deadline = now + RETRY_AFTER
+    _not_due_again(ticket, now)
+
+
+def _not_due_again(ticket: Ticket, now: datetime) -> None:
     if ticket.next_deadline is not None and ticket.next_deadline <= now:
         log.error("SLA sweep: ticket %s still due after its sweep; retrying after %s", ticket.id, RETRY_AFTER)
         ticket.next_deadline = now + RETRY_AFTER
 
 
-def _act(session: Session, app: App, ticket: Ticket, now: datetime, result: SweepResult) -> None:
-    config = app.config
+def _act(batch: _Batch, ticket: Ticket) -> None:
+    config, now = batch.app.config, batch.now
     sla, calendars = config.settings.sla, config.calendars
     timers = lifecycle.load(record_of(ticket), sla, calendars)
     due = [m for m in deadlines.milestones(timers, sla.warn_at, calendars) if m.at <= now]
     if timers.history is not None:
-        timers = _record_history(session, ticket, timers, due, now, result)
+        timers = _record_history(batch, ticket, timers, due)
         due = []
     for milestone in due:
         later = any(o.timer == milestone.timer and o.kind != WARN for o in due)
         if milestone.kind == WARN and later:
             pass                        # the breach is due as well: a warning now would only be noise
         elif milestone.kind == WARN:
-            _warn(session, app, ticket, timers, milestone, now, result)
+            _warn(batch, ticket, timers, milestone)
         else:
-            _escalate(session, app, ticket, timers, milestone, now, result)
+            _escalate(batch, ticket, timers, milestone)
         timers = timers.mark_done(milestone.key)
     copy_onto(ticket, lifecycle.store(record_of(ticket), timers, now, sla, calendars))
 
 
-def _record_history(session: Session, ticket: Ticket, timers: Timers, due: list[Milestone], now: datetime,
-                    result: SweepResult) -> Timers:
+def _record_history(batch: _Batch, ticket: Ticket, timers: Timers, due: list[Milestone]) -> Timers:
     """A ticket imported as history: its milestones become events, never mail
     or a new tier (tickets.history)."""
     imported = timers.history.isoformat(timespec="minutes") if timers.history else "?"
     for milestone in due:
         label = LABELS[milestone.timer]
         what = f"{label} warning" if milestone.kind == WARN else f"{label} target missed"
-        queries.add_event(session, ticket.id, now, "sla-history",
+        batch.event(ticket, "sla-history",
                           f"{what} at {milestone.at.isoformat(timespec='minutes')}: imported as history on "
                           f"{imported}, so no notice was sent", {"milestone": milestone.key, "history": True})
-        result.history += 1
+        batch.result.history += 1
     return timers.mark_done(*(milestone.key for milestone in due))
 
 
-def _warn(session: Session, app: App, ticket: Ticket, timers: Timers, milestone: Milestone, now: datetime,
-          result: SweepResult) -> None:
-    sent = notices.warning(session, app.config, ticket, timers, milestone, now)
+def _warn(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Milestone) -> None:
+    app, now, result = batch.app, batch.now, batch.result
+    sent = notices.warning(batch.session, app.config, ticket, timers, milestone, now, batch.reads)
     timer = timers.timers[milestone.timer]
     detail = f"{notices.describe_timer(timer, app.config, now)}; {sent.describe()}"
-    queries.add_event(session, ticket.id, now, "warning", detail,
+    batch.event(ticket, "warning", detail,
                       {"milestone": milestone.key, "to": list(sent.to), "message_id": sent.message_id})
     _nobody_told(app, ticket, "warning", sent)
     result.warnings += 1
     result.held += sent.held_until is not None
 
 
-def _escalate(session: Session, app: App, ticket: Ticket, timers: Timers, milestone: Milestone, now: datetime,
-              result: SweepResult) -> None:
+def _escalate(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Milestone) -> None:
+    app, now, result = batch.app, batch.now, batch.result
     timer = timers.timers[milestone.timer]
     label = LABELS[milestone.timer]
     if milestone.kind == DUE:
         reason = f"{label} target missed"
-        queries.add_event(session, ticket.id, now, "breached", notices.describe_timer(timer, app.config, now),
+        batch.event(ticket, "breached", notices.describe_timer(timer, app.config, now),
                           {"milestone": milestone.key, "due": milestone.at.isoformat()})   # the digest's day
         result.breaches += 1
         result.breaches_by_severity[ticket.severity] = result.breaches_by_severity.get(ticket.severity, 0) + 1
@@ -169,9 +235,10 @@ def _escalate(session: Session, app: App, ticket: Ticket, timers: Timers, milest
     from_tier = ticket.tier
     ticket.tier = Tier(from_tier).up().value
     ticket.updated_at = now
-    sent = notices.escalation(session, app.config, ticket, timers, reason, from_tier, now)
+    batch.write_events()                # its history shows the ticket's events so far
+    sent = notices.escalation(batch.session, app.config, ticket, timers, reason, from_tier, now, batch.reads)
     moved = f"{from_tier} → {ticket.tier}" if ticket.tier != from_tier else f"already at {from_tier}, told again"
-    queries.add_event(session, ticket.id, now, "escalated", f"{moved}: {reason}; {sent.describe()}",
+    batch.event(ticket, "escalated", f"{moved}: {reason}; {sent.describe()}",
                       {"milestone": milestone.key, "from": from_tier, "to_tier": ticket.tier,
                        "to": list(sent.to), "message_id": sent.message_id})
     _nobody_told(app, ticket, "escalation", sent)

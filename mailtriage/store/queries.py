@@ -347,10 +347,14 @@ def add_event(session: Session, ticket_id: int, at: datetime, type_: str, detail
 def add_events(session: Session, ticket_id: int, at: datetime,
                events: list[tuple[str, str, dict | None]]) -> None:
     """Several events at once (type, detail, data), in this order: one statement."""
-    if events:
-        session.connection().execute(_INSERT_EVENT, [{"ticket_id": ticket_id, "at": at, "type": type_,
-                                                      "detail": detail, "data": data}
-                                                     for type_, detail, data in events])
+    add_event_rows(session, [{"ticket_id": ticket_id, "at": at, "type": type_, "detail": detail, "data": data}
+                             for type_, detail, data in events])
+
+
+def add_event_rows(session: Session, rows: list[dict]) -> None:
+    """Events of several tickets (ticket_id, at, type, detail, data), in this order: one statement."""
+    if rows:
+        session.connection().execute(_INSERT_EVENT, rows)
 
 
 def insert_ticket(session: Session, ticket: Ticket) -> None:

@@ -1,0 +1,94 @@
+"""compose's header registry writes some values as given instead of parsing
+and folding them (notify/compose.py, `_Registry`): each such value must come
+out byte for byte as the stdlib's registry writes it, and whole mails as
+compose wrote them with the stdlib's registry."""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime, timedelta, timezone
+from email.headerregistry import HeaderRegistry
+from email.policy import SMTP
+from email.utils import format_datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailtriage.errors import HeaderInjection
+from mailtriage.notify import compose as composing
+from mailtriage.notify.compose import Outgoing, compose
+
+STDLIB = SMTP.clone(cte_type="7bit")              # the policy compose had before its own registry
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+atom = st.text(string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=8)
+label = st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size=8)
+address = st.builds(lambda l, d: f"{'.'.join(l)}@{'.'.join(d)}", st.lists(atom, min_size=1, max_size=3),
+                    st.lists(label, min_size=1, max_size=3))
+printable = st.text(string.printable, max_size=80)
+words = st.text(string.ascii_letters + string.digits + " ", max_size=30)
+dates = st.builds(lambda s, h: format_datetime((datetime(1990, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=s))
+                                               .astimezone(timezone(timedelta(minutes=15 * h)))),
+                  st.integers(0, 60 * 365 * 86400), st.integers(-48, 56))
+VALUES = {
+    "Subject": printable, "X-Loop": printable, "Auto-Submitted": printable, "In-Reply-To": printable,
+    "References": st.one_of(printable, st.lists(address.map(lambda a: f"<{a}>"), min_size=1, max_size=3)
+                            .map(" ".join)),
+    "Message-ID": st.one_of(printable, address.map(lambda a: f"<{a}>")),
+    "To": st.one_of(printable, st.lists(address, min_size=1, max_size=3).map(", ".join)),
+    "Reply-To": st.one_of(printable, address),
+    "From": st.one_of(printable, st.builds(lambda n, a: f"{n} <{a}>", words, address)),
+    "Date": st.one_of(printable, dates),
+}
+
+
+def stdlib_fold(name: str, value: str) -> str | None:
+    try:
+        return HeaderRegistry()(name, value).fold(policy=STDLIB)
+    except Exception:  # noqa: BLE001 - the stdlib's parser gives up on some garbage
+        return None
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_value_kept_as_given_is_what_the_stdlib_writes(name: str, data: st.DataObject) -> None:
+    value = data.draw(VALUES[name])
+    try:
+        header = composing._Registry()(name, value)
+    except Exception:  # noqa: BLE001 - then the stdlib's gave up as well
+        assert stdlib_fold(name, value) is None
+        return
+    if isinstance(header, composing._Verbatim):
+        assert header.fold(policy=composing._POLICY) == stdlib_fold(name, value)
+
+
+def test_the_usual_values_are_kept_as_given() -> None:
+    registry = composing._Registry()
+    for name, value in [("Subject", "[MT-12] SLA warning: Printer on fire"), ("To", "l1-team@example.test"),
+                        ("From", "Support <support@example.test>"), ("Date", format_datetime(T0)),
+                        ("Message-ID", "<mt.0123abcd@example.test>"), ("X-Loop", "mailtriage")]:
+        assert isinstance(registry(name, value), composing._Verbatim), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(subject=st.text(max_size=100), name=st.text(max_size=30), body=st.text(max_size=200),
+       to=st.lists(address, min_size=1, max_size=3), ref=st.one_of(st.none(), address))
+def test_a_composed_mail_is_the_stdlibs_byte_for_byte(subject: str, name: str, body: str, to: list[str],
+                                                       ref: str | None) -> None:
+    mail = Outgoing(from_addr="support@example.test", from_name=name, to=tuple(to), subject=subject, body=body,
+                    in_reply_to=f"<{ref}>" if ref else None, references=(f"<{ref}>",) if ref else (),
+                    auto_submitted="auto-generated", loop_id="mailtriage", reply_to="support+t1@example.test")
+    try:
+        ours = compose(mail, T0, "<mt.1@example.test>")
+    except HeaderInjection:
+        ours = None
+    original, composing._POLICY = composing._POLICY, STDLIB
+    try:
+        theirs = compose(mail, T0, "<mt.1@example.test>")
+    except HeaderInjection:
+        theirs = None
+    finally:
+        composing._POLICY = original
+    assert ours == theirs
