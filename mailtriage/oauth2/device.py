@@ -43,8 +43,8 @@ class DeviceCode:
 
 
 def login(account: OAuth2Account, path: Path, say: Callable[[str], None], *,
-          sleep: Callable[[float], None] = time.sleep,
-          monotonic: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+          sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+          wall: Callable[[], float] = time.time) -> dict[str, Any]:
     """Sign in with the device code, store the tokens in `path`, return what was stored."""
     endpoints = account.oauth2.endpoints()
     if not endpoints.device_authorization_url:
@@ -58,7 +58,7 @@ def login(account: OAuth2Account, path: Path, say: Callable[[str], None], *,
     if not token.get("refresh_token"):
         raise UsageError(f"oauth2 {account.name}: the provider gave no refresh token "
                          f"(the scope needs offline_access where the provider asks for it)")
-    record = token_record(token, token["refresh_token"], time.time())
+    record = token_record(token, token["refresh_token"], wall())   # the provider's clock, as TokenSource
     with locked(path):
         write_token_file(path, record)
     return record
