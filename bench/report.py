@@ -8,11 +8,21 @@ from collections.abc import Mapping
 
 
 def print_report(results: Mapping[str, object], title: str | None = None) -> None:
+    print_table(results, title)
+    print_json(results)
+
+
+def print_table(results: Mapping[str, object], title: str | None = None) -> None:
+    """One figure a line; lists (bench/run.py's targets) are left to the JSON."""
     if title:
         print(f"# {title}")
-    width = max(map(len, results), default=0)
-    for key, value in results.items():
+    shown = {key: value for key, value in results.items() if not isinstance(value, list)}
+    width = max(map(len, shown), default=0)
+    for key, value in shown.items():
         print(f"{key:<{width}}  {value}")
+
+
+def print_json(results: Mapping[str, object]) -> None:
     print(json.dumps(results), flush=True)
 
 

@@ -14,6 +14,9 @@ On a synthetic Maildir (bench/synth.py) it measures, in the same run:
 - the SLA sweep over many open tickets (bench/sla_sweep.py);
 - arrival-to-acknowledgement latency through Dovecot IDLE (bench/daemon.py).
 
+Then the speed issue's targets, each beside this run's figure and the floor
+measured in the same run (bench/targets.py).
+
 The quick run (the default) takes a few minutes; `--full` uses the issue's
 sizes (10,000 messages, 100,000 for RSS, 1,000,000 tickets, 100 latency
 messages and a burst of 1,000) and takes much longer. Prints a table and,
@@ -41,8 +44,9 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from report import last_json, print_report  # noqa: E402
+from report import last_json, print_json, print_table  # noqa: E402
 from synth import generate  # noqa: E402
+from targets import print_rows, rows  # noqa: E402
 
 NOW = "2026-03-02T12:00:00+00:00"
 QUICK = {"messages": 2_000, "rss_messages": 10_000, "tickets": 100_000, "latency": 50, "burst": 200}
@@ -252,8 +256,9 @@ def main() -> int:
         results["floor_stdlib_sqlite_msgs_per_s"] = round(floor_stdlib(files, root / "floor1.db"), 1)
         results["floor_mailparser_sqlite_msgs_per_s"] = round(floor_mailparser(files, root / "floor2.db"), 1)
         config = make_site(root / "sqlite", f"sqlite:///{root / 'sqlite' / 'bench.db'}")
-        rate, _, _ = import_child(config, maildir)
+        rate, rss, _ = import_child(config, maildir)
         results["import_sqlite_msgs_per_s"] = round(rate, 1)
+        results["import_sqlite_peak_mb"] = rss
         results["import_sqlite_vs_mailparser_floor"] = round(rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
         if not args.no_postgres:
             server = start_postgres()
@@ -293,7 +298,11 @@ def main() -> int:
         results.update(run_script("daemon.py", "--latency", str(max(sizes["latency"], 50)),
                                   "--burst", str(sizes["burst"]), prefix="daemon"))
     results["load_average_1m"] = round(os.getloadavg()[0], 2)
-    print_report(results)
+    found = rows(results)
+    results["targets"] = [vars(row) for row in found]
+    print_table(results)
+    print_rows(found)
+    print_json(results)
     return 0
 
 
