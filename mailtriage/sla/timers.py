@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from mailtriage.sla.calendar import Calendar
 
@@ -52,6 +52,11 @@ class Timer:
     segments: tuple[Segment, ...] = ()
     cycle: int = 1                      # next_update: which update is awaited
     outcome: str | None = None          # met | breached, set when the timer stops
+    # Answers of `used` and `when` given already, by their arguments: the SLA
+    # sweep asks a ticket's timer about twenty times (milestones, the stored
+    # deadlines, the notice's lines) and each answer walks the calendar. A pure
+    # function of the fields above, so not part of the value (as Calendar._days).
+    _answers: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def since(self) -> datetime | None:
@@ -67,9 +72,13 @@ class Timer:
 
     def used(self, now: datetime, calendars: Calendars) -> timedelta:
         """Working time used up to `now`."""
-        since = self.since
-        running = calendars[self.calendar].between(since, now) if since is not None else timedelta(0)
-        return self.used_before + running
+        calendar = calendars[self.calendar]
+        key = ("used", now, calendar)
+        if key not in self._answers:
+            since = self.since
+            running = calendar.between(since, now) if since is not None else timedelta(0)
+            self._answers[key] = self.used_before + running
+        return cast(timedelta, self._answers[key])
 
     def when(self, share: float, calendars: Calendars) -> datetime | None:
         """When `share` of the target will have been used; None unless running.
@@ -79,8 +88,12 @@ class Timer:
         since = self.since
         if since is None:
             return None
-        remaining = max(self.target * share - self.used_before, timedelta(0))
-        return calendars[self.calendar].add(since, remaining)
+        calendar = calendars[self.calendar]
+        key = ("when", share, calendar)
+        if key not in self._answers:
+            remaining = max(self.target * share - self.used_before, timedelta(0))
+            self._answers[key] = calendar.add(since, remaining)
+        return cast(datetime, self._answers[key])
 
     # -- transitions; each returns a new Timer -----------------------------
 
