@@ -95,9 +95,9 @@ def store(ticket: TicketRecord, timers: Timers, now: datetime, sla: SlaSettings,
         ticket = replace(ticket, first_response_due=first.when(1.0, calendars))
     if resolution is not None and resolution.state == RUNNING:
         ticket = replace(ticket, resolution_due=resolution.when(1.0, calendars))
-    return replace(ticket, sla_data=timers.to_json(),
-                   next_deadline=deadlines.next_deadline(timers, sla.warn_at, calendars),
-                   sla_state=deadlines.state_of(timers, ticket.status, now, sla.warn_at, calendars))
+    pending = deadlines.milestones(timers, sla.warn_at, calendars)
+    return replace(ticket, sla_data=timers.to_json(), next_deadline=pending[0].at if pending else None,
+                   sla_state=deadlines.state_of(timers, ticket.status, now, sla.warn_at, calendars, pending=pending))
 
 
 def _settle(ticket: TicketRecord, timers: Timers, now: datetime, calendars: Calendars) -> Timers:
