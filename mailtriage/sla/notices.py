@@ -85,8 +85,11 @@ def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers,
 def warning_context(config: Config, ticket: TicketRecord, timers: Timers, timer: Timer,
                     now: datetime) -> dict[str, Any]:
     """What the warning template sees (notify.samples renders it with a sample ticket)."""
-    return {**_context(config, ticket, timers, now),
-            "clock": _timer_line(timer, config, now)}      # templates say {{ clock.label }} …
+    context = _context(config, ticket, timers, now)
+    # The timer's line among the deadlines when it is one of the ticket's: a line costs business-time sums.
+    lines = [line for line, other in zip(context["deadlines"], timers.timers.values()) if other is timer]
+    clock = lines[0] if lines else _timer_line(timer, config, now)
+    return {**context, "clock": clock}      # templates say {{ clock.label }} …
 
 
 def escalation_context(config: Config, ticket: TicketRecord, timers: Timers, now: datetime, *, reason: str,
