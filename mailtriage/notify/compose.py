@@ -52,7 +52,8 @@ class _Registry(HeaderRegistry):
       every header set);
     - a value of a shape the registry writes back unchanged (_VERBATIM: plain
       ASCII text, a dot-atom Message-ID or address list, a `Name <address>`,
-      a Date) that fits on one line is kept as given, not parsed into a tree
+      a Date, a text body's Content-Type, Content-Transfer-Encoding and
+      MIME-Version) that fits on one line is kept as given, not parsed into a tree
       and folded again. tests/unit/test_compose_headers.py checks each shape
       against the stdlib's registry, byte for byte. Anything else, and every
       value with `=?` or a character outside printable ASCII, goes the
@@ -103,6 +104,10 @@ _VERBATIM: dict[str, re.Pattern[str]] = {
     "from": re.compile(rf"[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDR}>"),
     "date": re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
                        r"\d{4} \d\d:\d\d:\d\d [+-]\d{4}"),
+    # What set_content writes for a text body: the type (then again with its charset), the encoding, the version.
+    "content-type": re.compile(r'text/(?:plain|html)(?:; charset="utf-8")?'),
+    "content-transfer-encoding": re.compile(r"7bit|quoted-printable|base64"),
+    "mime-version": re.compile(r"1\.0"),
 }
 _POLICY_LINE = 78                 # the policy's max_line_length: a longer line is folded
 

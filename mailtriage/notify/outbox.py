@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence, cast
 
-from sqlalchemy import CursorResult, Result, func, select, update
+from sqlalchemy import CursorResult, Result, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailtriage.backoff import Backoff
@@ -81,21 +81,38 @@ def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
     the envelope; a mail left with nobody to go to is kept as `suppressed`.
     A caller that read the suppressions of its recipients already (the SLA
     sweep, once per batch) passes those that hard-bounced, lower-cased."""
+    row = OutboxRow(**prepare(session, mail, kind=kind, now=now, ticket_id=ticket_id, message_id=message_id,
+                              suppressed=suppressed))
+    session.add(row)
+    queries.note_outgoing(session, row.message_id)
+    return row
+
+
+def prepare(session: Session, mail: Outgoing, *, kind: str, now: datetime, ticket_id: int | None,
+            message_id: str | None = None, suppressed: set[str] | None = None) -> dict[str, Any]:
+    """The outbox row `enqueue` adds, as column values: a caller with many
+    (the SLA sweep's batch) writes them with one `insert_rows`."""
     domain = mail.from_addr.partition("@")[2]
     message_id = message_id or new_message_id(domain)
     wanted = list(dict.fromkeys(mail.to + mail.cc))
     blocked = hygiene.suppressed(session, wanted) if suppressed is None else suppressed
     recipients = [address for address in wanted if address.lower() not in blocked]
-    row = OutboxRow(
+    return dict(
         ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=mail.from_addr,
         recipients=recipients or wanted, data=compose(mail, now, message_id),
         created_at=now, due_at=now, attempts=0,
         status=OutboxStatus.PENDING if recipients else OutboxStatus.SUPPRESSED,
         last_error=f"not sent to {', '.join(sorted(blocked))}: hard-bounced before" if blocked else None,
     )
-    session.add(row)
-    queries.note_outgoing(session, message_id)
-    return row
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rows from `prepare`, in one statement: the ORM adds rows one INSERT
+    each where it must read back every new id (SQLite)."""
+    if rows:
+        session.execute(insert(OutboxRow), rows)
+    for row in rows:
+        queries.note_outgoing(session, row["message_id"])
 
 
 def pending(session: Session, now: datetime | None = None, limit: int = 100) -> list[OutboxRow]:

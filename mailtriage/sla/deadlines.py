@@ -157,9 +157,13 @@ def breaches(timers: Timers) -> int:
     return len(noticed | late)
 
 
-def state_of(timers: Timers, status: str, now: datetime, warn_at: float, calendars: Calendars) -> str:
-    """ok | warning | breached | paused | met, as the CONTRACT's sla_state."""
-    due_now = [m for m in milestones(timers, warn_at, calendars) if m.at <= now]
+def state_of(timers: Timers, status: str, now: datetime, warn_at: float, calendars: Calendars, *,
+             pending: list[Milestone] | None = None) -> str:
+    """ok | warning | breached | paused | met, as the CONTRACT's sla_state.
+    `pending`: `milestones(timers, warn_at, calendars)`, when the caller has them already."""
+    if pending is None:
+        pending = milestones(timers, warn_at, calendars)
+    due_now = [m for m in pending if m.at <= now]
     if breaches(timers) or any(m.kind != WARN for m in due_now):
         return "breached"
     if status in (Status.RESOLVED.value, Status.CLOSED.value):

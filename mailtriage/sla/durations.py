@@ -37,6 +37,9 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+_WRITTEN_UNITS = tuple(_UNITS.items())[1:]        # what format_duration writes: days down to seconds
+
+
 def format_duration(duration: timedelta) -> str:
     """Write a duration the way `parse_duration` reads it: `1h30m`, `3d`, `0s`.
 
@@ -47,7 +50,7 @@ def format_duration(duration: timedelta) -> str:
     total = int(duration.total_seconds())
     sign, total = ("-", -total) if total < 0 else ("", total)
     parts = []
-    for unit, factor in list(_UNITS.items())[1:]:
+    for unit, factor in _WRITTEN_UNITS:
         count, total = divmod(total, factor)
         if count:
             parts.append(f"{count}{unit}")

@@ -29,7 +29,7 @@ from mailtriage.model import Status, TicketRecord
 from mailtriage.sla import deadlines
 from mailtriage.sla.deadlines import key_prefix
 from mailtriage.sla.durations import format_duration
-from mailtriage.sla.timers import FIRST_RESPONSE, LABELS, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timers
+from mailtriage.sla.timers import FIRST_RESPONSE, LABELS, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timer, Timers
 
 __all__ = ["as_history", "first_response", "imported_at", "is_history", "load", "merged", "revive", "severity_changed",
            "split_off", "start", "status_changed", "store"]
@@ -89,15 +89,17 @@ def load(ticket: TicketRecord, sla: SlaSettings, calendars: Calendars) -> Timers
 def store(ticket: TicketRecord, timers: Timers, now: datetime, sla: SlaSettings,
           calendars: Calendars) -> TicketRecord:
     """The record with the timers and everything derived from them."""
-    # Paused or stopped timers keep the deadline that was in force when they last ran.
-    first, resolution = timers.get(FIRST_RESPONSE), timers.get(RESOLUTION)
-    if first is not None and first.state == RUNNING:
-        ticket = replace(ticket, first_response_due=first.when(1.0, calendars))
-    if resolution is not None and resolution.state == RUNNING:
-        ticket = replace(ticket, resolution_due=resolution.when(1.0, calendars))
+    pending = deadlines.milestones(timers, sla.warn_at, calendars)
     return replace(ticket, sla_data=timers.to_json(),
-                   next_deadline=deadlines.next_deadline(timers, sla.warn_at, calendars),
-                   sla_state=deadlines.state_of(timers, ticket.status, now, sla.warn_at, calendars))
+                   first_response_due=_due(timers.get(FIRST_RESPONSE), ticket.first_response_due, calendars),
+                   resolution_due=_due(timers.get(RESOLUTION), ticket.resolution_due, calendars),
+                   next_deadline=pending[0].at if pending else None,
+                   sla_state=deadlines.state_of(timers, ticket.status, now, sla.warn_at, calendars, pending=pending))
+
+
+def _due(timer: Timer | None, kept: datetime | None, calendars: Calendars) -> datetime | None:
+    """A running timer's deadline; a paused or stopped one keeps the one in force when it last ran."""
+    return timer.when(1.0, calendars) if timer is not None and timer.state == RUNNING else kept
 
 
 def _settle(ticket: TicketRecord, timers: Timers, now: datetime, calendars: Calendars) -> Timers:

@@ -56,9 +56,10 @@ class Sent:
 
 
 def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, milestone: Milestone,
-            now: datetime, reads: NoticeReads | None = None) -> Sent:
+            now: datetime, reads: NoticeReads | None = None, rows: list[dict[str, Any]] | None = None) -> Sent:
     """A warning at `warn_at`: to the assignee when that is an agent, else the tier's list.
-    `reads`: the sweep batch's conversations and suppressions, read once for all its notices."""
+    `reads`: the sweep batch's conversations and suppressions, read once for all its notices;
+    `rows`: where the batch gathers its outbox rows (outbox.insert_rows), else the row goes into the session."""
     settings = config.settings
     assignee = ticket.assignee
     personal = bool(assignee and "@" in assignee and not assignee.startswith("@")
@@ -66,25 +67,29 @@ def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, mi
     context = warning_context(config, record_of(ticket), timers, timers.timers[milestone.timer], now)
     if personal:
         assert assignee is not None
-        return _send(session, config, ticket, "warning", context, (assignee,), None, now, reads)
+        return _send(session, config, ticket, "warning", context, (assignee,), None, now, reads, rows)
     return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now,
-                 reads=reads)
+                 reads=reads, rows=rows)
 
 
 def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers, reason: str,
-               from_tier: str, now: datetime, reads: NoticeReads | None = None) -> Sent:
+               from_tier: str, now: datetime, reads: NoticeReads | None = None,
+               rows: list[dict[str, Any]] | None = None) -> Sent:
     """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
     context = escalation_context(config, record_of(ticket), timers, now, reason=reason, from_tier=from_tier,
                                  history=_history(session, config, ticket), excerpt=_excerpt(session, ticket))
     return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now,
-                 reads=reads)
+                 reads=reads, rows=rows)
 
 
 def warning_context(config: Config, ticket: TicketRecord, timers: Timers, timer: Timer,
                     now: datetime) -> dict[str, Any]:
     """What the warning template sees (notify.samples renders it with a sample ticket)."""
-    return {**_context(config, ticket, timers, now),
-            "clock": _timer_line(timer, config, now)}      # templates say {{ clock.label }} …
+    context = _context(config, ticket, timers, now)
+    # The timer's line among the deadlines when it is one of the ticket's: a line costs business-time sums.
+    lines = [line for line, other in zip(context["deadlines"], timers.timers.values()) if other is timer]
+    clock = lines[0] if lines else _timer_line(timer, config, now)
+    return {**context, "clock": clock}      # templates say {{ clock.label }} …
 
 
 def escalation_context(config: Config, ticket: TicketRecord, timers: Timers, now: datetime, *, reason: str,
@@ -165,7 +170,8 @@ def _excerpt(session: Session, ticket: Ticket) -> list[str]:
 
 
 def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: dict[str, Any],
-          to: tuple[str, ...], held_until: datetime | None, now: datetime, reads: NoticeReads | None = None) -> Sent:
+          to: tuple[str, ...], held_until: datetime | None, now: datetime, reads: NoticeReads | None = None,
+          rows: list[dict[str, Any]] | None = None) -> Sent:
     if not to:
         return Sent((), nobody=f"NOBODY NOTIFIED: tiers.{ticket.tier}.notify is empty and no agent is assigned")
     settings = config.settings
@@ -178,8 +184,13 @@ def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: 
                     body=rendered.body, in_reply_to=thread[-1] if thread else None, references=tuple(thread),
                     auto_submitted="auto-generated", loop_id=settings.loop_id, names=agent_names(settings, to),
                     reply_to=reply_to(settings, from_addr, ticket.id))
-    row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id,
-                         suppressed=reads.blocked(mail.to) if reads is not None else None)
+    suppressed = reads.blocked(mail.to) if reads is not None else None
+    if rows is not None:
+        values = outbox.prepare(session, mail, kind=kind, now=now, ticket_id=ticket.id, suppressed=suppressed)
+        values["due_at"] = held_until or values["due_at"]
+        rows.append(values)
+        return Sent(to, held_until, values["message_id"])
+    row = outbox.enqueue(session, mail, kind=kind, now=now, ticket_id=ticket.id, suppressed=suppressed)
     if held_until is not None:
         row.due_at = held_until
     return Sent(to, held_until, row.message_id)

@@ -12,9 +12,9 @@ nothing twice.
 
 A batch costs a few statements, not a few per notice: its tickets'
 conversations and their recipients' suppressions are read in two queries
-(store.noticereads), its events written in one, its outbox rows and
-tickets' changes in the unit of work's batched flush at the end. A ticket
-that fails sends the batch round again, one savepoint per ticket.
+(store.noticereads), its events and its outbox rows written in one each,
+the tickets' changes in the unit of work's batched flush at the end. A
+ticket that fails sends the batch round again, one savepoint per ticket.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from mailtriage.app import App
 from mailtriage.model import Tier
+from mailtriage.notify import outbox
 from mailtriage.sla import deadlines, lifecycle, notices
 from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
 from mailtriage.sla.timers import LABELS, Timers
@@ -95,14 +96,21 @@ class _Batch:
     result: SweepResult
     reads: NoticeReads | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    mail: list[dict[str, Any]] = field(default_factory=list)      # outbox rows (outbox.prepare)
 
     def event(self, ticket: Ticket, type_: str, detail: str, data: dict[str, Any] | None = None) -> None:
         self.events.append({"ticket_id": ticket.id, "at": self.now, "type": type_, "detail": detail, "data": data})
 
-    def write_events(self) -> None:
-        """At the end of the batch, and before an escalation reads the ticket's history."""
+    def write(self) -> None:
+        """The events and outbox rows so far, one statement each: at the end of
+        the batch, and before an escalation reads the ticket's history."""
         queries.add_event_rows(self.session, self.events)
-        self.events = []
+        outbox.insert_rows(self.session, self.mail)
+        self.events, self.mail = [], []
+
+    def forget(self) -> None:
+        """A ticket failed: what it had still to write goes with its savepoint."""
+        self.events, self.mail = [], []
 
 
 def _sweep_batch(session: Session, app: App, claimed: list[Ticket], now: datetime, result: SweepResult) -> None:
@@ -117,7 +125,7 @@ def _sweep_batch(session: Session, app: App, claimed: list[Ticket], now: datetim
                 tried.result.tickets += 1
                 _act(tried, ticket)
                 _not_due_again(ticket, now)
-            tried.write_events()
+            tried.write()
     except Exception:  # noqa: BLE001 - told per ticket below
         log.info("SLA sweep: a ticket of the batch failed; sweeping the batch ticket by ticket")
         for ticket in claimed:
@@ -157,10 +165,10 @@ def _sweep_ticket(batch: _Batch, ticket: Ticket) -> None:
     try:
         with session.begin_nested():
             _act(batch, ticket)
-            batch.write_events()
+            batch.write()
     except Exception:  # noqa: BLE001 - one bad ticket must not stop the sweep
         log.exception("SLA sweep: ticket %s failed; retrying after %s", ticket.id, RETRY_AFTER)
-        batch.events = []
+        batch.forget()
         batch.result.failed += 1
         session.refresh(ticket)
         ticket.next_deadline = now + RETRY_AFTER
@@ -209,7 +217,7 @@ def _record_history(batch: _Batch, ticket: Ticket, timers: Timers, due: list[Mil
 
 def _warn(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Milestone) -> None:
     app, now, result = batch.app, batch.now, batch.result
-    sent = notices.warning(batch.session, app.config, ticket, timers, milestone, now, batch.reads)
+    sent = notices.warning(batch.session, app.config, ticket, timers, milestone, now, batch.reads, batch.mail)
     timer = timers.timers[milestone.timer]
     detail = f"{notices.describe_timer(timer, app.config, now)}; {sent.describe()}"
     batch.event(ticket, "warning", detail,
@@ -235,8 +243,9 @@ def _escalate(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Mileston
     from_tier = ticket.tier
     ticket.tier = Tier(from_tier).up().value
     ticket.updated_at = now
-    batch.write_events()                # its history shows the ticket's events so far
-    sent = notices.escalation(batch.session, app.config, ticket, timers, reason, from_tier, now, batch.reads)
+    batch.write()                       # its history shows the ticket's events so far
+    sent = notices.escalation(batch.session, app.config, ticket, timers, reason, from_tier, now, batch.reads,
+                              batch.mail)
     moved = f"{from_tier} → {ticket.tier}" if ticket.tier != from_tier else f"already at {from_tier}, told again"
     batch.event(ticket, "escalated", f"{moved}: {reason}; {sent.describe()}",
                       {"milestone": milestone.key, "from": from_tier, "to_tier": ticket.tier,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from mailtriage.sla.calendar import Calendar
 
@@ -52,6 +52,13 @@ class Timer:
     segments: tuple[Segment, ...] = ()
     cycle: int = 1                      # next_update: which update is awaited
     outcome: str | None = None          # met | breached, set when the timer stops
+    # Answers of `used` and `when` given already, by question, with the
+    # calendar asked: the SLA sweep asks a ticket's timer about twenty times
+    # (milestones, the stored deadlines, the notice's lines) and each answer
+    # walks the calendar. A pure function of the fields above and the
+    # calendar, so not part of the value (as Calendar._days).
+    _answers: dict[tuple[Any, ...], tuple[Calendar, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def since(self) -> datetime | None:
@@ -67,9 +74,15 @@ class Timer:
 
     def used(self, now: datetime, calendars: Calendars) -> timedelta:
         """Working time used up to `now`."""
+        calendar = calendars[self.calendar]
+        known = self._answers.get(("used", now))
+        if known is not None and known[0] is calendar:
+            return cast(timedelta, known[1])
         since = self.since
-        running = calendars[self.calendar].between(since, now) if since is not None else timedelta(0)
-        return self.used_before + running
+        running = calendar.between(since, now) if since is not None else timedelta(0)
+        used = self.used_before + running
+        self._answers[("used", now)] = (calendar, used)
+        return used
 
     def when(self, share: float, calendars: Calendars) -> datetime | None:
         """When `share` of the target will have been used; None unless running.
@@ -79,8 +92,14 @@ class Timer:
         since = self.since
         if since is None:
             return None
+        calendar = calendars[self.calendar]
+        known = self._answers.get(("when", share))
+        if known is not None and known[0] is calendar:      # the same calendar, not one of another config
+            return cast(datetime, known[1])
         remaining = max(self.target * share - self.used_before, timedelta(0))
-        return calendars[self.calendar].add(since, remaining)
+        when = calendar.add(since, remaining)
+        self._answers[("when", share)] = (calendar, when)
+        return when
 
     # -- transitions; each returns a new Timer -----------------------------
 
