@@ -18,7 +18,10 @@ Measures:
 * rate: msg/s = N / wall time, from the first connection to the last 250;
 * 250 latency: from the end of DATA (the client sends the final dot) to the
   250 reply (the message committed), per message: median, 99th percentile
-  and maximum.
+  and maximum;
+* all processed: seconds from the start until no raw message is pending
+  any more (under load the listener acknowledges the committed bytes and
+  processes them after: pipeline/group.py).
 
 Then checks that the database holds exactly N raw messages and N tickets.
 Prints a table and one JSON line (bench/report.py).
@@ -131,6 +134,21 @@ def count_rows(url: str) -> tuple[int, int]:
     return raws, tickets
 
 
+def wait_processed(url: str, started: float, timeout: float = 600.0) -> float:
+    """Seconds from `started` until no raw message is pending (each one has its ticket)."""
+    engine = create_engine(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if not conn.execute(text("SELECT count(*) FROM raw_messages WHERE state = 'pending'")).scalar_one():
+                    return time.perf_counter() - started
+            time.sleep(0.05)
+        raise TimeoutError("messages still pending")
+    finally:
+        engine.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000, help="messages in all (N)")
@@ -169,6 +187,7 @@ def main() -> int:
             return 1
         seconds = [s for one in latencies for s in one]
         sent = len(seconds)
+        processed = wait_processed(url, started)
         raws, tickets = count_rows(url)
         results: dict[str, object] = {
             "database": "postgresql" if args.pg else "sqlite",
@@ -180,6 +199,7 @@ def main() -> int:
             "ack_250_median_ms": round(statistics.median(seconds) * 1000, 1),
             "ack_250_p99_ms": round(percentile(seconds, 0.99) * 1000, 1),
             "ack_250_max_ms": round(max(seconds) * 1000, 1),
+            "all_processed_s": round(processed, 2),
             "raw_messages_stored": raws - 3,               # less the warm-up
             "tickets_opened": tickets - 3,
             "daemon_tree": os.environ.get("PYTHONPATH") or str(ROOT),

@@ -54,12 +54,13 @@ class Handler:
         self.closing = False          # the listener is stopping: new mail gets 421
         self.in_hand = 0              # messages between DATA and their answer
         self.lock = threading.Lock()
-        self.group = GroupCommit(app_ref, name="smtp-group-commit")
+        self.group = GroupCommit(app_ref, self._counted, name="smtp-group-commit")
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
         if self.closing:
             return smtp_reply(None, closing=True)
+        self.group.expect()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -121,12 +122,16 @@ class Handler:
             return
         outcome = stored.result()
         log.info("smtp %s %s → %s: %s", peer, message_id_of(raw), ",".join(rcpts), outcome.line())
+        self._counted(outcome)
+        done.set_result(outcome)
+
+    def _counted(self, outcome: Outcome) -> None:
+        """`after`, for a message taken in, and again once a pending one is processed."""
         if self.after is not None:
             try:
                 self.after(outcome)
             except Exception:  # noqa: BLE001 - the message is committed: the 250 stands
-                log.exception("smtp %s: after a message", peer)
-        done.set_result(outcome)
+                log.exception("smtp: after raw message %s", outcome.raw_id)
 
 
 class _LmtpController(Controller):
