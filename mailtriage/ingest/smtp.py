@@ -31,7 +31,7 @@ from typing import Any, Callable
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 
-from mailtriage.model import Outcome
+from mailtriage.model import Disposition, Outcome
 from mailtriage.app import App
 from mailtriage.errors import MailtriageError, smtp_reply
 from mailtriage.config.values import SmtpIn
@@ -122,7 +122,8 @@ class Handler:
             return
         outcome = stored.result()
         log.info("smtp %s %s → %s: %s", peer, message_id_of(raw), ",".join(rcpts), outcome.line())
-        self._counted(outcome)
+        if outcome.disposition is not Disposition.PENDING:      # a pending one is told when processed
+            self._counted(outcome)
         done.set_result(outcome)
 
     def _counted(self, outcome: Outcome) -> None:

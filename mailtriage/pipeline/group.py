@@ -45,6 +45,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -145,22 +146,19 @@ def _begin_writing(session: Session) -> None:
 def _raw_rows(session: Session, batch: list[Submission], now: datetime) -> list[tuple[RawMessage, bool]]:
     """Each message's raw row, the new ones added in one flush; True for a
     row this batch adds (a message twice in the batch: True for the first)."""
-    known: dict[str, RawMessage] = {}
+    digests = [queries.sha256(item.raw) for item in batch]
+    known = {row.sha256: row for row in session.scalars(          # one query for the batch
+        select(RawMessage).where(RawMessage.sha256.in_(set(digests))))}
     rows: list[tuple[RawMessage, bool]] = []
-    for item in batch:
-        digest = queries.sha256(item.raw)
+    for item, digest in zip(batch, digests):
         row = known.get(digest)
-        if row is not None:
-            rows.append((row, False))
-            continue
-        row = queries.find_raw(session, digest)
-        new = row is None
         if row is None:
-            row = RawMessage(sha256=digest, size=len(item.raw), data=item.raw, source=item.source[:200],
-                             received_at=now, state="pending")
+            row = known[digest] = RawMessage(sha256=digest, size=len(item.raw), data=item.raw,
+                                             source=item.source[:200], received_at=now, state="pending")
             session.add(row)
-        known[digest] = row
-        rows.append((row, new))
+            rows.append((row, True))
+        else:
+            rows.append((row, False))
     session.flush()
     return rows
 
