@@ -134,6 +134,12 @@ def count_rows(url: str) -> tuple[int, int]:
     return raws, tickets
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_processed(url: str, started: float, timeout: float = 600.0) -> float:
     """Seconds from `started` until no raw message is pending (each one has its ticket)."""
     engine = create_engine(url)
@@ -176,12 +182,14 @@ def main() -> int:
         errors: list[str] = []
         threads = [threading.Thread(target=client, args=(port, n, per_client, args.reconnect, latencies[n], errors))
                    for n in range(args.clients)]
+        daemon_cpu, client_cpu = cpu_seconds(daemon.proc.pid), time.process_time()
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - started
+        daemon_cpu, client_cpu = cpu_seconds(daemon.proc.pid) - daemon_cpu, time.process_time() - client_cpu
         if errors:
             print("\n".join(errors), file=sys.stderr)
             return 1
@@ -200,6 +208,8 @@ def main() -> int:
             "ack_250_p99_ms": round(percentile(seconds, 0.99) * 1000, 1),
             "ack_250_max_ms": round(max(seconds) * 1000, 1),
             "all_processed_s": round(processed, 2),
+            "daemon_cpu_ms_per_msg": round(daemon_cpu / sent * 1000, 2),      # while the clients sent
+            "client_cpu_ms_per_msg": round(client_cpu / sent * 1000, 2),
             "raw_messages_stored": raws - 3,               # less the warm-up
             "tickets_opened": tickets - 3,
             "daemon_tree": os.environ.get("PYTHONPATH") or str(ROOT),
