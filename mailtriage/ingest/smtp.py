@@ -1,9 +1,10 @@
 """The SMTP/LMTP listener (aiosmtpd): what an MTA or a test client talks to.
 
     RCPT ─► 550 unless we serve the address
-    DATA ─► pipeline.group (stored and processed with the other sessions' messages
-             of the moment, one commit) ─► 250 │ 451 when anything fails before the commit
-             (a message's own failure after its bytes are stored is quarantine or pending, never a bounce)
+    DATA ─► pipeline.group (one commit with the other sessions' messages of the
+             moment) ─► 250 │ 451 when anything fails before the commit
+             └─► the flow: in that commit when the message came alone, after it under load
+                 (a failure there is quarantine or pending, never a bounce)
 
 Our own failures (database down, a bug) answer 451, or 421 while the
 listener shuts down, never 5xx: the sending MTA keeps the message and
