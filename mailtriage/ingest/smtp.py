@@ -128,7 +128,7 @@ class Handler:
         done.set_result(outcome)
 
     def _counted(self, outcome: Outcome) -> None:
-        """`after`, for a message taken in, and again once a pending one is processed."""
+        """`after`, once per message with its outcome (a deferred one when it is processed)."""
         if self.after is not None:
             try:
                 self.after(outcome)
