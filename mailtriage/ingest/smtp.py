@@ -1,15 +1,19 @@
 """The SMTP/LMTP listener (aiosmtpd): what an MTA or a test client talks to.
 
     RCPT ─► 550 unless we serve the address
-    DATA ─► pipeline.accept (commit) ─► 250 │ 451 when anything fails before the commit
-             └─► pipeline.process_stored (a failure here is quarantine or pending, never a bounce)
+    DATA ─► pipeline.group (one commit with the other sessions' messages of the
+             moment) ─► 250 │ 451 when anything fails before the commit
+             └─► the flow: in that commit when the message came alone, after it under load
+                 (a failure there is quarantine or pending, never a bounce)
 
 Our own failures (database down, a bug) answer 451, or 421 while the
 listener shuts down, never 5xx: the sending MTA keeps the message and
 retries (errors.smtp_reply). 5xx is only for the message's own fault: a
 recipient we do not serve (550), over the size limit (552, announced in
-EHLO as SIZE and enforced by aiosmtpd). The store work runs in a worker
-thread, so the event loop keeps serving other clients. Like Mailman's
+EHLO as SIZE and enforced by aiosmtpd). The store work runs in one writer
+thread (group commit: the messages of all sessions that arrive while a
+commit is in flight share the next one, and one fsync), so the event loop
+keeps serving other clients. Like Mailman's
 runners/lmtp.py, the reply is given only after the bytes are durable. LMTP
 answers once per recipient (RFC 2033). On stop, a message in hand gets its
 answer first (up to DRAIN seconds); new ones get 421.
@@ -22,17 +26,18 @@ import logging
 import socket
 import threading
 import time
+from concurrent.futures import Future
 from typing import Any, Callable
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 
-from mailtriage import pipeline
 from mailtriage.model import Disposition, Outcome
 from mailtriage.app import App
 from mailtriage.errors import MailtriageError, smtp_reply
 from mailtriage.config.values import SmtpIn
 from mailtriage.ingest import message_id_of
+from mailtriage.pipeline.group import GroupCommit
 from mailtriage.mail.tokens import base_address
 
 log = logging.getLogger(__name__)
@@ -50,11 +55,13 @@ class Handler:
         self.closing = False          # the listener is stopping: new mail gets 421
         self.in_hand = 0              # messages between DATA and their answer
         self.lock = threading.Lock()
+        self.group = GroupCommit(app_ref, self._counted, name="smtp-group-commit")
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
         if self.closing:
             return smtp_reply(None, closing=True)
+        self.group.expect()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -90,7 +97,7 @@ class Handler:
         with self.lock:
             self.in_hand += 1
         try:
-            outcome = await asyncio.get_running_loop().run_in_executor(None, self.take, raw, rcpts, peer)
+            outcome = await asyncio.wrap_future(self.take(raw, rcpts, peer))
             return f"250 2.0.0 accepted {outcome.ref or ''}".rstrip()
         except Exception as exc:  # noqa: BLE001 - nothing stored: the MTA keeps it and retries
             log.error("smtp %s %s: not stored, answered 4xx: %s", peer, message_id_of(raw), exc,
@@ -100,24 +107,33 @@ class Handler:
             with self.lock:
                 self.in_hand -= 1
 
-    def take(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> Outcome:
-        """Commit, then process. Raises only when nothing was stored."""
-        app = self.app_ref()
-        now = app.clock.now()
-        message_id = message_id_of(raw)
-        raw_id, seen = pipeline.accept(app, raw, now, source=f"smtp:{peer}")
-        outcome = seen
-        if outcome is None:
-            try:
-                outcome = pipeline.process_stored(app, raw_id, now, envelope_rcpts=rcpts)
-            except Exception as exc:  # noqa: BLE001 - stored: the 250 stands, housekeeping retries it
-                log.error("smtp %s %s: stored as raw %s, processing failed (retried later): %s",
-                          peer, message_id, raw_id, exc)
-                return Outcome(Disposition.PENDING, None, None, raw_id)
-        log.info("smtp %s %s → %s: %s", peer, message_id, ",".join(rcpts), outcome.line())
+    def take(self, raw: bytes, rcpts: tuple[str, ...], peer: str) -> Future[Outcome]:
+        """Committed with the other sessions' messages of the same moment, then
+        processed (pipeline.group); fails only when nothing was stored."""
+        done: Future[Outcome] = Future()
+        stored = self.group.submit(raw, f"smtp:{peer}", rcpts)
+        stored.add_done_callback(lambda stored: self._taken(stored, done, raw, rcpts, peer))
+        return done
+
+    def _taken(self, stored: Future[Outcome], done: Future[Outcome], raw: bytes, rcpts: tuple[str, ...],
+               peer: str) -> None:
+        exc = stored.exception()
+        if exc is not None:
+            done.set_exception(exc)
+            return
+        outcome = stored.result()
+        log.info("smtp %s %s → %s: %s", peer, message_id_of(raw), ",".join(rcpts), outcome.line())
+        if outcome.disposition is not Disposition.PENDING:      # a pending one is told when processed
+            self._counted(outcome)
+        done.set_result(outcome)
+
+    def _counted(self, outcome: Outcome) -> None:
+        """`after`, once per message with its outcome (a deferred one when it is processed)."""
         if self.after is not None:
-            self.after(outcome)
-        return outcome
+            try:
+                self.after(outcome)
+            except Exception:  # noqa: BLE001 - the message is committed: the 250 stands
+                log.exception("smtp: after raw message %s", outcome.raw_id)
 
 
 class _LmtpController(Controller):
@@ -143,6 +159,7 @@ class Listener:
             _bindable(cfg.host, cfg.port)       # at once: aiosmtpd only says so after its ready_timeout
             self.controller.start()
         except (OSError, RuntimeError, TimeoutError) as exc:
+            self.handler.group.close()
             raise MailtriageError(f"cannot listen on {cfg.host}:{cfg.port}: {exc}") from exc
         self.running = True
         log.warning("listening for %s on %s:%s (messages up to %d bytes)",
@@ -158,6 +175,7 @@ class Listener:
             while self.handler.in_hand and time.monotonic() < deadline:
                 time.sleep(0.02)
             self.controller.stop()
+            self.handler.group.close(drain)
 
 
 def make_listener(app_ref: Callable[[], App], after: Callable[[Outcome], None] | None = None,
