@@ -12,14 +12,16 @@ On a synthetic Maildir (bench/synth.py) it measures, in the same run:
   they made the same tickets as the single import;
 - the peak RSS of a large import, run as a child process;
 - the SLA sweep over many open tickets (bench/sla_sweep.py);
-- arrival-to-acknowledgement latency through Dovecot IDLE (bench/daemon.py).
+- arrival-to-acknowledgement latency through Dovecot IDLE (bench/daemon.py);
+- 8 SMTP clients at once against the daemon's listener, and against a bare
+  aiosmtpd sink (bench/smtp.py).
 
 Then the speed issue's targets, each beside this run's figure and the floor
 measured in the same run (bench/targets.py).
 
 The quick run (the default) takes a few minutes; `--full` uses the issue's
 sizes (10,000 messages, 100,000 for RSS, 1,000,000 tickets, 100 latency
-messages and a burst of 1,000) and takes much longer. Prints a table and,
+messages, a burst of 1,000 and 1,000 SMTP messages) and takes much longer. Prints a table and,
 last, one JSON line.
 """
 
@@ -49,8 +51,9 @@ from synth import generate  # noqa: E402
 from targets import print_rows, rows  # noqa: E402
 
 NOW = "2026-03-02T12:00:00+00:00"
-QUICK = {"messages": 2_000, "rss_messages": 10_000, "tickets": 100_000, "latency": 50, "burst": 200}
-FULL = {"messages": 10_000, "rss_messages": 100_000, "tickets": 1_000_000, "latency": 100, "burst": 1_000}
+QUICK = {"messages": 2_000, "rss_messages": 10_000, "tickets": 100_000, "latency": 50, "burst": 200, "smtp": 400}
+FULL = {"messages": 10_000, "rss_messages": 100_000, "tickets": 1_000_000, "latency": 100, "burst": 1_000,
+        "smtp": 1_000}
 
 
 # -- the floor -------------------------------------------------------------------
@@ -242,6 +245,7 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, help="open tickets for the SLA sweep (0: skip)")
     parser.add_argument("--latency", type=int, help="messages for the IDLE latency (0: skip the daemon bench)")
     parser.add_argument("--burst", type=int, help="messages in the daemon burst")
+    parser.add_argument("--smtp", type=int, help="messages from 8 SMTP clients to the listener (0: skip)")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     sizes = dict(FULL if args.full else QUICK)
@@ -297,6 +301,8 @@ def main() -> int:
     if sizes["latency"]:
         results.update(run_script("daemon.py", "--latency", str(max(sizes["latency"], 50)),
                                   "--burst", str(sizes["burst"]), prefix="daemon"))
+    if sizes["smtp"]:
+        results.update(run_script("smtp.py", "--messages", str(sizes["smtp"]), prefix="smtp"))
     results["load_average_1m"] = round(os.getloadavg()[0], 2)
     found = rows(results)
     results["targets"] = [vars(row) for row in found]

@@ -51,10 +51,10 @@ def rows(results: Mapping[str, object]) -> list[Row]:
         messages = got.number("daemon_burst_messages") or 0
         floor = f"{messages / appended:.0f} (Dovecot taking the APPENDs)" if appended else "-"
         found.append(Row("daemon IMAP burst (msg/s)", burst, f">= {BURST_TARGET}", floor, burst >= BURST_TARGET))
-    smtp = got.number("smtp_msgs_per_s")
+    smtp = got.number("smtp_rate_msgs_per_s")
     if smtp is not None:
         found.append(Row("SMTP listener, 8 clients (msg/s)", smtp, f">= {SMTP_TARGET}",
-                         f"{got.text('smtp_sink_msgs_per_s')} (the same clients, a bare aiosmtpd sink)",
+                         f"{got.text('smtp_sink_rate_msgs_per_s')} (the same clients, a bare aiosmtpd sink)",
                          smtp >= SMTP_TARGET))
     sweep = got.number("sla_sweep_due_ms")
     if sweep is not None:
