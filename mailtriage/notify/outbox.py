@@ -179,7 +179,12 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
           relay: Relay | None = None, progress: Callable[[], None] | None = None) -> FlushResult:
     """Send due rows, one at a time, until none is due, `limit` were tried,
     `stop()`, or the relay fails as a relay. `progress()` before each one: a
-    flush of slow mails is long, and a daemon killed mid-flush sends them again."""
+    flush of slow mails is long, and a daemon killed mid-flush sends them again.
+
+    Rows are claimed CLAIM_AT_ONCE at a time (one commit, not one per mail; the
+    lease runs from `now` either way); each mail's result is still committed
+    as soon as the relay has answered. Claimed rows not sent (the relay failed,
+    or `stop()`) go back to pending without an attempt counted."""
     relay = relay or Relay("outgoing relay", retry.backoff)
     result = FlushResult()
     try:
@@ -187,40 +192,68 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
             result.relay_down, result.relay_back_at = relay.outage.cause, relay.not_before
             return result
         while result.total < limit and not (stop is not None and stop()):
-            if progress is not None:
-                progress()
-            claimed = claim(sessions, now, retry)
-            if claimed is None:
+            batch = claim_many(sessions, now, retry, min(CLAIM_AT_ONCE, limit - result.total))
+            if not batch:
+                if progress is not None:
+                    progress()                  # as a mail would have: the look was a step too
                 break
-            try:
-                replies = _deliver(sender, claimed, prefix)
-            except RelayUnavailable as exc:
-                _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
+            for index, claimed in enumerate(batch):
+                if result.relay_down is not None or (stop is not None and stop()):
+                    _put_back(sessions, batch[index:], result.relay_back_at or now)
+                    return result
+                if progress is not None:
+                    progress()
+                try:
+                    replies = _deliver(sender, claimed, prefix)
+                except RelayUnavailable as exc:
+                    _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
+                    continue                    # the rest of the batch goes back, above
+                except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
+                    replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
+                relay.worked(now)
+                _record(sessions, claimed, replies, now, retry, result, prefix)
+            if result.relay_down is not None:
                 break
-            except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
-                replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
-            relay.worked(now)
-            _record(sessions, claimed, replies, now, retry, result, prefix)
     finally:
         sender.close()
     return result
 
 
+CLAIM_AT_ONCE = 16
+
+
 def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()) -> Claimed | None:
     """Commit `sending` on the next due row and return it (None: nothing is due)."""
+    return next(iter(claim_many(sessions, now, retry, 1)), None)
+
+
+def claim_many(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry(),
+               count: int = CLAIM_AT_ONCE) -> list[Claimed]:
+    """Commit `sending` on up to `count` due rows, in one transaction."""
+    taken: list[Claimed] = []
     with sessions() as session, session.begin():
-        for row in pending(session, now, limit=8):
-            taken = _rowcount(session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
-                       OutboxRow.attempts == row.attempts)
-                .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
-                .execution_options(synchronize_session=False)))
-            if taken == 1:
-                return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
-                               deliveries.still_due(row.recipients, row.deliveries), row.data,
-                               row.attempts + 1, row.status == OutboxStatus.SENDING)
-    return None
+        for row in pending(session, now, limit=count + 8):
+            if len(taken) == count:
+                break
+            if _rowcount(session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
+                           OutboxRow.attempts == row.attempts)
+                    .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
+                    .execution_options(synchronize_session=False))) == 1:
+                taken.append(Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
+                                     deliveries.still_due(row.recipients, row.deliveries), row.data,
+                                     row.attempts + 1, row.status == OutboxStatus.SENDING))
+    return taken
+
+
+def _put_back(sessions: sessionmaker[Session], unsent: list[Claimed], due: datetime) -> None:
+    """Claimed but not tried: pending again, the attempt not counted."""
+    with sessions() as session, session.begin():
+        for claimed in unsent:
+            row = session.get(OutboxRow, claimed.id)
+            if row is not None and row.status == OutboxStatus.SENDING and row.attempts == claimed.attempts:
+                row.status, row.attempts, row.due_at = OutboxStatus.PENDING, claimed.attempts - 1, due
 
 
 def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
