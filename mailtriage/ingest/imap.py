@@ -153,9 +153,9 @@ class ImapWatcher:
         """`history`: UIDs found at the first look that are older than
         `history_age`, with their INTERNALDATE: taken in as history."""
         todo: dict[int, group.Stored] = {}              # the same bytes twice in one batch: once
-        for uid, _raw, raw_id, seen in stored:
+        for uid, raw, raw_id, seen in stored:
             if seen is None and raw_id not in todo:
-                todo[raw_id] = group.Stored(raw_id, acknowledge=uid not in history, delivered=history.get(uid))
+                todo[raw_id] = group.Stored(raw_id, uid not in history, history.get(uid), group.parsed(app, raw))
         outcomes = dict(zip(todo, group.process_many_stored(app, list(todo.values()), now or app.clock.now())))
         taken = []
         for uid, raw, raw_id, seen in stored:

@@ -8,7 +8,9 @@ of it (TemporaryFailure), so the caller acknowledges nothing it has not
 committed. `process_many_stored` runs `spine.flow` for each message inside a
 savepoint: a message that breaks a step is quarantined with the reason
 without undoing its neighbours (a SAVEPOINT costs no fsync; the commit
-does). A database failure of the group transaction falls back to
+does). The mails are parsed before the transaction (`parsed`), and the
+lookups that would find nothing are answered by `queries.BatchHints`, as
+for a bulk import. A database failure of the group transaction falls back to
 `spine.process_stored`, one message at a time, so one lost race (a
 PostgreSQL deadlock with another daemon) costs a retry, not the batch.
 """
@@ -26,9 +28,12 @@ from sqlalchemy.orm import Session
 
 from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
-from mailtriage.model import Disposition, Outcome
-from mailtriage.pipeline.spine import flow, process_stored, reason_of, record, ref_of
+from mailtriage.mail import limits
+from mailtriage.mail.parse import parse
+from mailtriage.model import Disposition, Outcome, ParsedMail
+from mailtriage.pipeline.spine import conversation, flow, process_stored, reason_of, record, ref_of
 from mailtriage.store import queries
+from mailtriage.store.lock import lock_conversations
 from mailtriage.store.schema import RawMessage
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,19 @@ class Stored:
     raw_id: int
     acknowledge: bool = True
     delivered: datetime | None = None        # history: when the server received it
+    mail: ParsedMail | None = None           # parsed before the transaction (`parsed`), or not
+
+
+def parsed(app: App, raw: bytes) -> ParsedMail | None:
+    """The raw limits checked and the mail parsed, before the group's
+    transaction takes the write lock; None: the flow meets the problem again
+    inside the transaction, and quarantines the message."""
+    if limits.check_raw(raw, app.settings.limits) is not None:
+        return None
+    try:
+        return parse(raw)
+    except Exception:  # noqa: BLE001 - see above
+        return None
 
 
 def accept_many(app: App, raws: list[bytes], now: datetime, source: str) -> list[tuple[int, Outcome | None]]:
@@ -86,6 +104,10 @@ def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Ou
             rows = {row.id: row for row in session.scalars(
                 select(RawMessage).where(RawMessage.id.in_([item.raw_id for item in group]))
                 .order_by(RawMessage.id).with_for_update())}
+            mails = [item.mail for item in group if item.mail is not None]
+            if len(mails) == len(group):        # hints leave out what is not among the mails' own keys
+                lock_conversations(session, (mid for mail in mails for mid in conversation(mail)))
+                session.info[queries.HINTS] = queries.BatchHints.load(session, mails)
             return [_process_one(app, session, rows[item.raw_id], item, now) for item in group]
     except SQLAlchemyError as exc:
         log.warning("a group of %d message(s) could not be processed together (%s): one at a time",
@@ -113,9 +135,11 @@ def _write_lock(session: Session) -> None:
 def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now: datetime) -> Outcome:
     if raw.state not in ("pending", "quarantined"):         # processed meanwhile, elsewhere
         return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
+    hints = session.info.get(queries.HINTS)
+    mark = hints.mark() if hints is not None else 0
     savepoint = session.begin_nested()
     try:
-        outcome = flow(app, session, raw, now, (), item.acknowledge, delivered=item.delivered)
+        outcome = flow(app, session, raw, now, (), item.acknowledge, item.mail, item.delivered)
         record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
         savepoint.commit()
         return outcome
@@ -123,6 +147,8 @@ def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the line
         savepoint.rollback()
+        if hints is not None:
+            hints.rolled_back(session, mark)
         reason = reason_of(exc)
         log.warning("raw message %s quarantined: %s", raw.id, reason)
         outcome = Outcome(Disposition.QUARANTINED, reason, None, raw.id)
