@@ -71,6 +71,8 @@ class Running(Protocol):
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+CLAIM_AT_ONCE = 16              # rows claimed in one commit
+RECORD_WITHIN = 0.1             # seconds: a fast relay's answers are committed together within this
 UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may still take
 
 
@@ -207,11 +209,9 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
 def _send(sessions: sessionmaker[Session], sender: Sender, batch: list[Claimed], now: datetime, retry: Retry,
           result: FlushResult, prefix: str, relay: Relay, stop: Callable[[], bool] | None,
           progress: Callable[[], None] | None) -> None:
-    """Send a claimed batch, one mail at a time. A fast relay's answers are
-    committed together: when RECORD_WITHIN has passed since the first one
-    still unrecorded, at once after a send that took that long, and at the
-    end. A daemon killed meanwhile sends those mails again, with the same
-    Message-IDs (RFC 1047's window: a few fast mails instead of one)."""
+    """Send a claimed batch. Answers are committed together once RECORD_WITHIN
+    has passed since the first unrecorded send began, and at the end (module
+    docstring: a daemon killed meanwhile sends those few again)."""
     answered: list[tuple[Claimed, dict[str, Reply]]] = []
     first = 0.0
     try:
@@ -226,9 +226,9 @@ def _send(sessions: sessionmaker[Session], sender: Sender, batch: list[Claimed],
                 replies = _deliver(sender, claimed, prefix)
             except RelayUnavailable as exc:
                 _record(sessions, answered, now, retry, result, prefix)
-                answered = []
+                answered = []                   # the rest of the batch goes back, above
                 _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
-                continue                        # the rest of the batch goes back, above
+                continue
             except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
                 replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
             relay.worked(now)
@@ -239,10 +239,6 @@ def _send(sessions: sessionmaker[Session], sender: Sender, batch: list[Claimed],
                 answered = []
     finally:
         _record(sessions, answered, now, retry, result, prefix)
-
-
-CLAIM_AT_ONCE = 16
-RECORD_WITHIN = 0.1             # seconds: the relay's answers wait at most this long for their commit
 
 
 def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()) -> Claimed | None:
@@ -256,9 +252,7 @@ def claim_many(sessions: sessionmaker[Session], now: datetime, retry: Retry = Re
     taken: list[Claimed] = []
     with sessions() as session, session.begin():
         for row in pending(session, now, limit=count + 8):
-            if len(taken) == count:
-                break
-            if _rowcount(session.execute(
+            if len(taken) < count and _rowcount(session.execute(
                     update(OutboxRow)
                     .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
                            OutboxRow.attempts == row.attempts)
