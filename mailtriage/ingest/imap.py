@@ -1,7 +1,7 @@
 """IMAP source (IMAPClient): one watcher per mailbox that has `imap:`.
 
-    SELECT folder ─► UID SEARCH last+1:* ─► UID FETCH BODY.PEEK[] ─► pipeline.accept (commit)
-       ─► \\Seen, or MOVE to processed_folder ─► remember the last UID ─► pipeline.process_stored
+    SELECT folder ─► UID SEARCH last+1:* ─► per batch: UID FETCH BODY.PEEK[] ─► batches.accept_many (one commit)
+       ─► \\Seen, or MOVE to processed_folder ─► remember the last UID ─► batches.process_many_stored (one commit)
 
 `run_once(now)` is one pass (tests and the daemon call it); `serve()` is the
 daemon's loop around it: IDLE where the server offers it (re-issued every
@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailtriage import pipeline
+from mailtriage.pipeline import batches
 from mailtriage.model import Outcome
 from mailtriage.app import App
 from mailtriage.backoff import Backoff, Outage
@@ -131,48 +132,35 @@ class ImapWatcher:
 
     def _take(self, client: IMAPClient, uidvalidity: int, uids: list[int],
               now: datetime | None, history_until: int = 0) -> list[Taken]:
+        """One UID FETCH, one commit of the raw bytes, one STORE (or MOVE), one
+        commit of the batch's processing (pipeline.batches)."""
         app = self.app_ref()
         fetched = client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
-        stored: list[tuple[int, bytes, int, Outcome | None]] = []
-        upto, failure = 0, None
-        for uid in uids:
-            raw = fetched.get(uid, {}).get(b"BODY[]")
-            if raw is not None:
-                try:
-                    raw_id, seen = pipeline.accept(app, raw, now or app.clock.now(), f"imap:{self.name}")
-                except TemporaryFailure as exc:
-                    failure = exc
-                    break
-                stored.append((uid, raw, raw_id, seen))
-            upto = uid                                  # committed, or gone from the folder
+        present = [(uid, raw) for uid in uids if (raw := fetched.get(uid, {}).get(b"BODY[]")) is not None]
+        accepted = batches.accept_many(app, [raw for _uid, raw in present], now or app.clock.now(),
+                                     f"imap:{self.name}") if present else []
+        stored = [(uid, raw, raw_id, seen) for (uid, raw), (raw_id, seen) in zip(present, accepted)]
         if stored:
             self._mark(client, [uid for uid, *_ in stored])
-        if upto:
-            self._save_uid(uidvalidity, upto, now or app.clock.now())
+        self._save_uid(uidvalidity, uids[-1], now or app.clock.now())    # committed, or gone from the folder
         history = {uid: when for uid in uids if uid <= history_until
                    and (when := _internal_date(fetched.get(uid, {}))) is not None
                    and when < (now or app.clock.now()) - self.settings.history_age}
-        taken = self._process(app, stored, now, history)
-        if failure is not None:
-            raise failure
-        return taken
+        return self._process(app, stored, now, history)
 
     def _process(self, app: App, stored: list[tuple[int, bytes, int, Outcome | None]],
                  now: datetime | None, history: dict[int, datetime]) -> list[Taken]:
         """`history`: UIDs found at the first look that are older than
         `history_age`, with their INTERNALDATE: taken in as history."""
-        taken, done = [], set()
+        todo: dict[int, batches.Stored] = {}              # the same bytes twice in one batch: once
+        for uid, raw, raw_id, seen in stored:
+            if seen is None and raw_id not in todo:
+                todo[raw_id] = batches.Stored(raw_id, uid not in history, history.get(uid), batches.parsed(app, raw))
+        outcomes = dict(zip(todo, batches.process_many_stored(app, list(todo.values()), now or app.clock.now())))
+        taken = []
         for uid, raw, raw_id, seen in stored:
             message_id = message_id_of(raw)
-            outcome = seen
-            if outcome is None and raw_id not in done:      # the same bytes twice in one batch: once
-                try:
-                    outcome = pipeline.process_stored(app, raw_id, now or app.clock.now(),
-                                                      acknowledge=uid not in history, delivered=history.get(uid))
-                except TemporaryFailure as exc:
-                    log.error("%s uid %s %s: stored as raw %s, processing failed (retried later): %s",
-                              self.label, uid, message_id, raw_id, exc)
-            done.add(raw_id)
+            outcome = seen or outcomes.pop(raw_id, None)
             if outcome is not None:
                 log.info("%s uid %s %s: %s", self.label, uid, message_id, outcome.line())
             taken.append(Taken(uid, message_id, outcome))

@@ -23,20 +23,22 @@ The states are `model.OutboxStatus`; the retry schedule is a `backoff.Backoff`
 without jitter, so `due_at` is a time an operator can read and predict.
 
 Exactly once: claiming a row commits `sending` (with its Message-ID, fixed
-at enqueue) before a byte goes out, and `sent` is committed as soon as the
-relay has answered, before QUIT. A daemon that dies in between leaves the
-row in `sending`; after a restart it is sent again — once, and with the
-same Message-ID. The one window left is the relay's 250 arriving and the
-daemon dying before its commit (RFC 1047); the re-send then carries the
-same Message-ID, which receiving systems treat as the same message. The
-Maildir sink is idempotent per row, so it never holds two copies. A claim
-is a conditional UPDATE, so two senders (the daemon and a manual `outbox
-flush`, or several daemons on PostgreSQL) never take the same row.
+at enqueue) before a byte goes out, and `sent` is committed once the relay
+has answered (a fast relay's answers of up to RECORD_WITHIN, 0.1 s, in one
+commit), before QUIT. A daemon that dies in between leaves the row in
+`sending`; after a restart it is sent again — once, with the same
+Message-ID. The one window left is the relay's 250 arriving and the daemon
+dying before its commit (RFC 1047; a few fast mails at most): the re-send
+carries the same Message-ID, which receiving systems treat as the same
+message. The Maildir sink is idempotent per row, so it never holds two
+copies. A claim is a conditional UPDATE, so two senders (the daemon and a
+manual `outbox flush`, or several daemons on PostgreSQL) never take the same row.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence, cast
@@ -69,6 +71,8 @@ class Running(Protocol):
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
+CLAIM_AT_ONCE = 16              # rows claimed in one commit
+RECORD_WITHIN = 0.1             # seconds: a fast relay's answers are committed together within this
 UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may still take
 
 
@@ -196,7 +200,9 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
           relay: Relay | None = None, progress: Callable[[], None] | None = None) -> FlushResult:
     """Send due rows, one at a time, until none is due, `limit` were tried,
     `stop()`, or the relay fails as a relay. `progress()` before each one: a
-    flush of slow mails is long, and a daemon killed mid-flush sends them again."""
+    flush of slow mails is long, and a daemon killed mid-flush sends them again.
+    Rows are claimed CLAIM_AT_ONCE at a time in one commit (the lease runs from
+    `now` either way); those not tried go back to pending, uncounted."""
     relay = relay or Relay("outgoing relay", retry.backoff)
     result = FlushResult()
     try:
@@ -204,40 +210,84 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
             result.relay_down, result.relay_back_at = relay.outage.cause, relay.not_before
             return result
         while result.total < limit and not (stop is not None and stop()):
-            if progress is not None:
-                progress()
-            claimed = claim(sessions, now, retry)
-            if claimed is None:
+            batch = claim_many(sessions, now, retry, min(CLAIM_AT_ONCE, limit - result.total))
+            if not batch:
+                if progress is not None:
+                    progress()                  # as a mail would have: the look was a step too
                 break
-            try:
-                replies = _deliver(sender, claimed, prefix)
-            except RelayUnavailable as exc:
-                _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
+            _send(sessions, sender, batch, now, retry, result, prefix, relay, stop, progress)
+            if result.relay_down is not None:
                 break
-            except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
-                replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
-            relay.worked(now)
-            _record(sessions, claimed, replies, now, retry, result, prefix)
     finally:
         sender.close()
     return result
 
 
+def _send(sessions: sessionmaker[Session], sender: Sender, batch: list[Claimed], now: datetime, retry: Retry,
+          result: FlushResult, prefix: str, relay: Relay, stop: Callable[[], bool] | None,
+          progress: Callable[[], None] | None) -> None:
+    """Send a claimed batch. Answers are committed together once RECORD_WITHIN
+    has passed since the first unrecorded send began, and at the end (module
+    docstring: a daemon killed meanwhile sends those few again)."""
+    answered: list[tuple[Claimed, dict[str, Reply]]] = []
+    first = 0.0
+    try:
+        for index, claimed in enumerate(batch):
+            if result.relay_down is not None or (stop is not None and stop()):
+                _put_back(sessions, batch[index:], result.relay_back_at or now)
+                return
+            if progress is not None:
+                progress()
+            started = time.monotonic()
+            try:
+                replies = _deliver(sender, claimed, prefix)
+            except RelayUnavailable as exc:
+                _record(sessions, answered, now, retry, result, prefix)
+                answered = []                   # the rest of the batch goes back, above
+                _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
+                continue
+            except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
+                replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
+            relay.worked(now)
+            first = first if answered else started
+            answered.append((claimed, replies))
+            if time.monotonic() - first >= RECORD_WITHIN:
+                _record(sessions, answered, now, retry, result, prefix)
+                answered = []
+    finally:
+        _record(sessions, answered, now, retry, result, prefix)
+
+
 def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()) -> Claimed | None:
     """Commit `sending` on the next due row and return it (None: nothing is due)."""
+    return next(iter(claim_many(sessions, now, retry, 1)), None)
+
+
+def claim_many(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry(),
+               count: int = CLAIM_AT_ONCE) -> list[Claimed]:
+    """Commit `sending` on up to `count` due rows, in one transaction."""
+    taken: list[Claimed] = []
     with sessions() as session, session.begin():
-        for row in pending(session, now, limit=8):
-            taken = _rowcount(session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
-                       OutboxRow.attempts == row.attempts)
-                .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
-                .execution_options(synchronize_session=False)))
-            if taken == 1:
-                return Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
-                               deliveries.still_due(row.recipients, row.deliveries), row.data,
-                               row.attempts + 1, row.status == OutboxStatus.SENDING)
-    return None
+        for row in pending(session, now, limit=count + 8):
+            if len(taken) < count and _rowcount(session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
+                           OutboxRow.attempts == row.attempts)
+                    .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
+                    .execution_options(synchronize_session=False))) == 1:
+                taken.append(Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
+                                     deliveries.still_due(row.recipients, row.deliveries), row.data,
+                                     row.attempts + 1, row.status == OutboxStatus.SENDING))
+    return taken
+
+
+def _put_back(sessions: sessionmaker[Session], unsent: list[Claimed], due: datetime) -> None:
+    """Claimed but not tried: pending again, the attempt not counted."""
+    with sessions() as session, session.begin():
+        for claimed in unsent:
+            row = session.get(OutboxRow, claimed.id)
+            if row is not None and row.status == OutboxStatus.SENDING and row.attempts == claimed.attempts:
+                row.status, row.attempts, row.due_at = OutboxStatus.PENDING, claimed.attempts - 1, due
 
 
 def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
@@ -297,30 +347,37 @@ def _deliver(sender: Sender, row: Claimed, prefix: str) -> dict[str, Reply]:
     return sender.send(row.id, row.mail_from, row.recipients, row.data)
 
 
-def _record(sessions: sessionmaker[Session], claimed: Claimed, replies: dict[str, Reply], now: datetime,
+def _record(sessions: sessionmaker[Session], answered: list[tuple[Claimed, dict[str, Reply]]], now: datetime,
             retry: Retry, result: FlushResult, prefix: str) -> None:
-    """Write what each recipient's reply means for the row (deliveries.settle)."""
-    about = _about(claimed, prefix)
+    """Write what each recipient's reply means for the rows (deliveries.settle), in one transaction."""
+    if not answered:
+        return
     with sessions() as session, session.begin():
-        row = session.get(OutboxRow, claimed.id)
-        if row is None:
-            return
-        outcome = deliveries.settle(row.deliveries, replies, claimed.attempts,
-                                    last=claimed.attempts >= retry.max_attempts)
-        row.deliveries, row.status = outcome.deliveries, outcome.status(row.recipients)
-        row.last_error = deliveries.summary(row.recipients, outcome.deliveries)
-        if outcome.sent:
-            row.sent_at = row.sent_at or now
-            log.info("%s: sent to %s", about, ", ".join(outcome.sent))
-        if outcome.failed:
-            _give_up(session, row, outcome, now)
-        if row.status == OutboxStatus.PENDING:
-            row.due_at = now + retry.backoff.after(claimed.attempts)
-            log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
-                        row.due_at.isoformat(timespec="seconds"), row.last_error)
-        result.sent += row.status == OutboxStatus.SENT
-        result.deferred += row.status == OutboxStatus.PENDING
-        result.failed += row.status == OutboxStatus.FAILED
+        rows = {row.id: row for row in session.scalars(
+            select(OutboxRow).where(OutboxRow.id.in_([claimed.id for claimed, _ in answered])))}
+        for claimed, replies in answered:
+            if claimed.id in rows:
+                _settle(session, rows[claimed.id], claimed, replies, now, retry, result, _about(claimed, prefix))
+
+
+def _settle(session: Session, row: OutboxRow, claimed: Claimed, replies: dict[str, Reply], now: datetime,
+            retry: Retry, result: FlushResult, about: str) -> None:
+    outcome = deliveries.settle(row.deliveries, replies, claimed.attempts,
+                                last=claimed.attempts >= retry.max_attempts)
+    row.deliveries, row.status = outcome.deliveries, outcome.status(row.recipients)
+    row.last_error = deliveries.summary(row.recipients, outcome.deliveries)
+    if outcome.sent:
+        row.sent_at = row.sent_at or now
+        log.info("%s: sent to %s", about, ", ".join(outcome.sent))
+    if outcome.failed:
+        _give_up(session, row, outcome, now)
+    if row.status == OutboxStatus.PENDING:
+        row.due_at = now + retry.backoff.after(claimed.attempts)
+        log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
+                    row.due_at.isoformat(timespec="seconds"), row.last_error)
+    result.sent += row.status == OutboxStatus.SENT
+    result.deferred += row.status == OutboxStatus.PENDING
+    result.failed += row.status == OutboxStatus.FAILED
 
 
 def _relay_failed(sessions: sessionmaker[Session], claimed: Claimed, exc: RelayUnavailable, back_at: datetime,
@@ -330,7 +387,7 @@ def _relay_failed(sessions: sessionmaker[Session], claimed: Claimed, exc: RelayU
     doing), and every pending mail due before the relay's next try waits for it."""
     result.relay_down, result.relay_back_at = exc.cause, back_at
     if exc.charged:
-        _record(sessions, claimed, dict.fromkeys(claimed.recipients, Reply(None, str(exc))),
+        _record(sessions, [(claimed, dict.fromkeys(claimed.recipients, Reply(None, str(exc))))],
                 now, retry, result, prefix)
     else:
         log.debug("%s: back to pending, the relay is down: %s", _about(claimed, prefix), exc)

@@ -1,0 +1,157 @@
+"""Batches: several messages of one source (an IMAP batch) stored in one
+transaction, then processed in one, instead of two commits per message.
+
+    accept_many (one commit) ─► the caller flags or moves them ─► process_many_stored (one commit)
+
+`accept_many` is `spine.accept` for a batch: all of it is durable, or none
+of it (TemporaryFailure), so the caller acknowledges nothing it has not
+committed. `process_many_stored` runs `spine.flow` for each message inside a
+savepoint: a message that breaks a step is quarantined with the reason
+without undoing its neighbours (a SAVEPOINT costs no fsync; the commit
+does). The mails are parsed before the transaction (`parsed`), and the
+lookups that would find nothing are answered by `queries.BatchHints`, as
+for a bulk import. A database failure of the group transaction falls back to
+`spine.process_stored`, one message at a time, so one lost race (a
+PostgreSQL deadlock with another daemon) costs a retry, not the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mailtriage.app import App
+from mailtriage.errors import TemporaryFailure
+from mailtriage.mail import limits
+from mailtriage.mail.parse import parse
+from mailtriage.model import Disposition, Outcome, ParsedMail
+from mailtriage.pipeline.spine import conversation, flow, process_stored, reason_of, record, ref_of
+from mailtriage.store import queries
+from mailtriage.store.lock import lock_conversations
+from mailtriage.store.schema import RawMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One message of a group to process: its raw row and how to take it."""
+
+    raw_id: int
+    acknowledge: bool = True
+    delivered: datetime | None = None        # history: when the server received it
+    mail: ParsedMail | None = None           # parsed before the transaction (`parsed`), or not
+
+
+def parsed(app: App, raw: bytes) -> ParsedMail | None:
+    """The raw limits checked and the mail parsed, before the group's
+    transaction takes the write lock; None: the flow meets the problem again
+    inside the transaction, and quarantines the message."""
+    if limits.check_raw(raw, app.settings.limits) is not None:
+        return None
+    try:
+        return parse(raw)
+    except Exception:  # noqa: BLE001 - see above
+        return None
+
+
+def accept_many(app: App, raws: list[bytes], now: datetime, source: str) -> list[tuple[int, Outcome | None]]:
+    """Commit the raw bytes of a batch durably, in one transaction. Per message,
+    as `spine.accept`: the raw id, and an Outcome when these exact bytes were
+    already accepted and processed before (the same bytes twice in the batch
+    are stored once)."""
+    digests = [queries.sha256(raw) for raw in raws]
+    try:
+        with app.store.session() as session, session.begin():
+            known = {row.sha256: row for row in session.scalars(
+                select(RawMessage).where(RawMessage.sha256.in_(set(digests))))}
+            seen = {digest: _seen(app, row) for digest, row in known.items()}
+            for raw, digest in zip(raws, digests):
+                if digest not in known:
+                    known[digest] = RawMessage(sha256=digest, size=len(raw), data=raw, source=source[:200],
+                                               received_at=now, state="pending")
+                    session.add(known[digest])
+                    seen[digest] = None
+            session.flush()
+            return [(known[digest].id, seen[digest]) for digest in digests]
+    except SQLAlchemyError as exc:
+        log.error("could not store %d message(s) (%d bytes from %s): %s", len(raws), sum(map(len, raws)),
+                  source, exc)
+        raise TemporaryFailure(f"could not store the messages: {exc.__class__.__name__}") from exc
+
+
+def _seen(app: App, row: RawMessage) -> Outcome | None:
+    if row.state == "pending":
+        return None                                 # a crash left it half-way: go on
+    return Outcome(Disposition.DUPLICATE, None, ref_of(app, row.ticket_id), row.id)
+
+
+def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Outcome | None]:
+    """Run stored raw messages through the flow in one transaction, each in a
+    savepoint; the outcomes in the order of `group` (ids must be distinct).
+    None: the database failed this message; it stays pending and the
+    housekeeping job takes it again."""
+    try:
+        with app.store.session() as session, session.begin():
+            _write_lock(session)
+            # FOR UPDATE: two daemons retrying the same message take turns (a no-op on SQLite).
+            rows = {row.id: row for row in session.scalars(
+                select(RawMessage).where(RawMessage.id.in_([item.raw_id for item in group]))
+                .order_by(RawMessage.id).with_for_update())}
+            mails = [item.mail for item in group if item.mail is not None]
+            if len(mails) == len(group):        # hints leave out what is not among the mails' own keys
+                lock_conversations(session, (mid for mail in mails for mid in conversation(mail)))
+                session.info[queries.HINTS] = queries.BatchHints.load(session, mails)
+            return [_process_one(app, session, rows[item.raw_id], item, now) for item in group]
+    except SQLAlchemyError as exc:
+        log.warning("a group of %d message(s) could not be processed together (%s): one at a time",
+                    len(group), exc.__class__.__name__)
+    return [_process_alone(app, item, now) for item in group]
+
+
+def _process_alone(app: App, item: Stored, now: datetime) -> Outcome | None:
+    try:
+        return process_stored(app, item.raw_id, now, acknowledge=item.acknowledge, delivered=item.delivered)
+    except TemporaryFailure as exc:
+        log.error("raw message %s: stored, processing failed (retried later): %s", item.raw_id, exc)
+        return None
+
+
+def _write_lock(session: Session) -> None:
+    """SQLite: take the write lock first (waiting for it, busy_timeout). Else the
+    first savepoint would start a deferred transaction whose reads pin a
+    snapshot, and its first write fails at once ("database is locked") when
+    another connection (the outbox sender) committed meanwhile."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))
+
+
+def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now: datetime) -> Outcome:
+    if raw.state not in ("pending", "quarantined"):         # processed meanwhile, elsewhere
+        return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
+    hints = session.info.get(queries.HINTS)
+    mark = hints.mark() if hints is not None else 0
+    savepoint = session.begin_nested()
+    try:
+        outcome = flow(app, session, raw, now, (), item.acknowledge, item.mail, item.delivered)
+        record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
+        savepoint.commit()
+        return outcome
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the line
+        savepoint.rollback()
+        if hints is not None:
+            hints.rolled_back(session, mark)
+        reason = reason_of(exc)
+        log.warning("raw message %s quarantined: %s", raw.id, reason)
+        outcome = Outcome(Disposition.QUARANTINED, reason, None, raw.id)
+        record(raw, outcome)
+        raw.error = "".join(traceback.format_exception(exc))
+        return outcome
