@@ -23,14 +23,13 @@ The states are `model.OutboxStatus`; the retry schedule is a `backoff.Backoff`
 without jitter, so `due_at` is a time an operator can read and predict.
 
 Exactly once: claiming a row commits `sending` (with its Message-ID, fixed
-at enqueue) before a byte goes out, and `sent` is committed once the relay
-has answered (a fast relay's answers of up to RECORD_WITHIN, 0.1 s, in one
-commit), before QUIT. A daemon that dies in between leaves the row in
-`sending`; after a restart it is sent again — once, with the same
-Message-ID. The one window left is the relay's 250 arriving and the daemon
-dying before its commit (RFC 1047; a few fast mails at most): the re-send
-carries the same Message-ID, which receiving systems treat as the same
-message. The Maildir sink is idempotent per row, so it never holds two
+at enqueue) before a byte goes out, and `sent` is committed as soon as the
+relay has answered, before the next mail and before QUIT. A daemon that
+dies in between leaves the row in `sending`; after a restart it is sent
+again — once, with the same Message-ID. The one window left is the relay's
+250 arriving and the daemon dying before its commit (RFC 1047, one mail at
+most): the re-send carries the same Message-ID, which receiving systems
+treat as the same message. The Maildir sink is idempotent per row, so it never holds two
 copies. A claim is a conditional UPDATE, so two senders (the daemon and a
 manual `outbox flush`, or several daemons on PostgreSQL) never take the same row.
 """
@@ -38,7 +37,6 @@ manual `outbox flush`, or several daemons on PostgreSQL) never take the same row
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol, Sequence, cast
@@ -72,7 +70,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
 CLAIM_AT_ONCE = 16              # rows claimed in one commit
-RECORD_WITHIN = 0.1             # seconds: a fast relay's answers are committed together within this
 UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may still take
 
 
@@ -226,36 +223,23 @@ def flush(sessions: sessionmaker[Session], sender: Sender, now: datetime, limit:
 def _send(sessions: sessionmaker[Session], sender: Sender, batch: list[Claimed], now: datetime, retry: Retry,
           result: FlushResult, prefix: str, relay: Relay, stop: Callable[[], bool] | None,
           progress: Callable[[], None] | None) -> None:
-    """Send a claimed batch. Answers are committed together once RECORD_WITHIN
-    has passed since the first unrecorded send began, and at the end (module
-    docstring: a daemon killed meanwhile sends those few again)."""
-    answered: list[tuple[Claimed, dict[str, Reply]]] = []
-    first = 0.0
-    try:
-        for index, claimed in enumerate(batch):
-            if result.relay_down is not None or (stop is not None and stop()):
-                _put_back(sessions, batch[index:], result.relay_back_at or now)
-                return
-            if progress is not None:
-                progress()
-            started = time.monotonic()
-            try:
-                replies = _deliver(sender, claimed, prefix)
-            except RelayUnavailable as exc:
-                _record(sessions, answered, now, retry, result, prefix)
-                answered = []                   # the rest of the batch goes back, above
-                _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
-                continue
-            except DeliveryDeferred as exc:    # the connection broke mid-mail: this mail again later
-                replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
-            relay.worked(now)
-            first = first if answered else started
-            answered.append((claimed, replies))
-            if time.monotonic() - first >= RECORD_WITHIN:
-                _record(sessions, answered, now, retry, result, prefix)
-                answered = []
-    finally:
-        _record(sessions, answered, now, retry, result, prefix)
+    """Send a claimed batch, one mail at a time, each answer committed before
+    the next mail goes out (module docstring: a crash re-sends one mail at most)."""
+    for index, claimed in enumerate(batch):
+        if result.relay_down is not None or (stop is not None and stop()):
+            _put_back(sessions, batch[index:], result.relay_back_at or now)
+            return
+        if progress is not None:
+            progress()
+        try:
+            replies = _deliver(sender, claimed, prefix)
+        except RelayUnavailable as exc:
+            _relay_failed(sessions, claimed, exc, relay.failed(exc, now), now, retry, result, prefix)
+            continue                            # the rest of the batch goes back, above
+        except DeliveryDeferred as exc:         # the connection broke mid-mail: this mail again later
+            replies = dict.fromkeys(claimed.recipients, Reply(None, str(exc)))
+        relay.worked(now)
+        _record(sessions, [(claimed, replies)], now, retry, result, prefix)
 
 
 def claim(sessions: sessionmaker[Session], now: datetime, retry: Retry = Retry()) -> Claimed | None:
