@@ -44,7 +44,7 @@ def process_many(app: App, items: Iterable[Item | tuple[str, bytes]], clock: Cal
     (`readahead`); a batch's new raw rows are written in one flush, and the
     lookups that would find nothing are answered by `BatchHints` (three
     queries a batch) instead of three to six queries a message."""
-    for chunk in readahead.batches(items, batch, app.settings.limits):
+    for chunk in readahead.batches(items, batch, app.settings.limits, app.config.detector.languages):
         for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
                 outcomes = _store_batch_quickly_or_carefully(app, chunk, clock, acknowledge)
@@ -117,7 +117,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
         return Outcome(Disposition.DUPLICATE, None, ref_of(app, raw.ticket_id), raw.id)
     if not careful:
         try:
-            outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
+            outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered, item.read)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is stored again, carefully
@@ -128,7 +128,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
     mark = hints.mark()
     savepoint = session.begin_nested()
     try:
-        outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
+        outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered, item.read)
         record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
         savepoint.commit()
     except SQLAlchemyError:
