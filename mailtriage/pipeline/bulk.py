@@ -22,7 +22,7 @@ from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
 from mailtriage.pipeline.spine import conversation, flow, reason_of, record, ref_of
-from mailtriage.store import queries
+from mailtriage.store import queries, rawrows
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.schema import RawMessage
 
@@ -41,7 +41,7 @@ def process_many(app: App, items: Iterable[Item | tuple[str, bytes]], clock: Cal
     is quarantined without undoing its neighbours.
 
     The next batch is parsed in a worker process while this one is stored
-    (`readahead`); a batch's new raw rows are written in one flush, and the
+    (`readahead`); a batch's new raw rows are written in one statement, and the
     lookups that would find nothing are answered by `BatchHints` (three
     queries a batch) instead of three to six queries a message."""
     for chunk in readahead.batches(items, batch, app.settings.limits, app.config.detector.languages):
@@ -101,14 +101,12 @@ def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], 
 
 def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str, RawMessage],
              now: datetime) -> None:
-    """The batch's new raw messages, in one flush (a message twice in a batch is stored once)."""
+    """The batch's new raw messages, in one statement (a message twice in a batch is stored once)."""
+    new: dict[str, tuple[bytes, str]] = {}
     for item in chunk:
         if item.sha256 not in known:
-            known[item.sha256] = RawMessage(sha256=item.sha256, size=len(item.raw), data=item.raw,
-                                            source=item.source[:200], received_at=now, state="pending",
-                                            attempts=0)
-            session.add(known[item.sha256])
-    session.flush()
+            new.setdefault(item.sha256, (item.raw, item.source))
+    known.update((raw.sha256, raw) for raw in rawrows.add_raw_many(session, new, now))
 
 
 def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Prepared, now: datetime,
