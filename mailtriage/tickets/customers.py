@@ -63,10 +63,7 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
         mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now,
         impact=verdict.impact.value if verdict.impact else None,
         urgency=verdict.urgency.value if verdict.urgency else None)
-    ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
-    if incoming.history is not None:
-        ticket = lifecycle.as_history(ticket, incoming.history, settings.sla, config.calendars)
-    return ticket
+    return lifecycle.start(ticket, now, settings.sla, config.calendars, history=incoming.history)
 
 
 def first_language(incoming: Incoming, config: Config) -> language.Decision:
