@@ -23,7 +23,7 @@ from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
 from mailtriage.pipeline.spine import conversation, flow, reason_of, record, ref_of
 from mailtriage.store import queries, rawrows
-from mailtriage.store.lock import lock_conversations
+from mailtriage.store.lock import lock_conversations, lock_tickets
 from mailtriage.store.schema import RawMessage
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,9 @@ def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], 
         known = {row.sha256: row for row in session.scalars(
             select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
         _add_raw(session, chunk, known, clock())
-        session.info[queries.HINTS] = queries.BatchHints.load(
-            session, (item.mail for item in chunk if item.mail is not None))
+        hints = queries.BatchHints.load(session, (item.mail for item in chunk if item.mail is not None))
+        session.info[queries.HINTS] = hints
+        lock_tickets(session, (ticket.id for ticket in hints.tickets))    # at once, not a statement a message
         return [_import_one(app, session, known[item.sha256], item, clock(), acknowledge, careful)
                 for item in chunk]
 
