@@ -159,6 +159,8 @@ class Detector:
         return str(language), float(confidence)
 
     def of_message(self, content_language: str | None, subject: str, body: str) -> Decision:
+        if primary_tag(content_language) is not None:        # stated: no need to split the body
+            return of_message(content_language, "", self.rank_top)
         return of_message(content_language, new_text(subject, body), self.rank_top)
 
 

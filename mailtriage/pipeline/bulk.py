@@ -22,8 +22,8 @@ from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
 from mailtriage.pipeline.spine import conversation, flow, reason_of, record, ref_of
-from mailtriage.store import queries
-from mailtriage.store.lock import lock_conversations
+from mailtriage.store import queries, rawrows
+from mailtriage.store.lock import lock_conversations, lock_tickets
 from mailtriage.store.schema import RawMessage
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,10 @@ def process_many(app: App, items: Iterable[Item | tuple[str, bytes]], clock: Cal
     is quarantined without undoing its neighbours.
 
     The next batch is parsed in a worker process while this one is stored
-    (`readahead`); a batch's new raw rows are written in one flush, and the
+    (`readahead`); a batch's new raw rows are written in one statement, and the
     lookups that would find nothing are answered by `BatchHints` (three
     queries a batch) instead of three to six queries a message."""
-    for chunk in readahead.batches(items, batch, app.settings.limits):
+    for chunk in readahead.batches(items, batch, app.settings.limits, app.config.detector.languages):
         for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
                 outcomes = _store_batch_quickly_or_carefully(app, chunk, clock, acknowledge)
@@ -93,22 +93,21 @@ def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], 
         known = {row.sha256: row for row in session.scalars(
             select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
         _add_raw(session, chunk, known, clock())
-        session.info[queries.HINTS] = queries.BatchHints.load(
-            session, (item.mail for item in chunk if item.mail is not None))
+        hints = queries.BatchHints.load(session, (item.mail for item in chunk if item.mail is not None))
+        session.info[queries.HINTS] = hints
+        lock_tickets(session, (ticket.id for ticket in hints.tickets))    # at once, not a statement a message
         return [_import_one(app, session, known[item.sha256], item, clock(), acknowledge, careful)
                 for item in chunk]
 
 
 def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str, RawMessage],
              now: datetime) -> None:
-    """The batch's new raw messages, in one flush (a message twice in a batch is stored once)."""
+    """The batch's new raw messages, in one statement (a message twice in a batch is stored once)."""
+    new: dict[str, tuple[bytes, str]] = {}
     for item in chunk:
         if item.sha256 not in known:
-            known[item.sha256] = RawMessage(sha256=item.sha256, size=len(item.raw), data=item.raw,
-                                            source=item.source[:200], received_at=now, state="pending",
-                                            attempts=0)
-            session.add(known[item.sha256])
-    session.flush()
+            new.setdefault(item.sha256, (item.raw, item.source))
+    known.update((raw.sha256, raw) for raw in rawrows.add_raw_many(session, new, now))
 
 
 def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Prepared, now: datetime,
@@ -117,7 +116,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
         return Outcome(Disposition.DUPLICATE, None, ref_of(app, raw.ticket_id), raw.id)
     if not careful:
         try:
-            outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
+            outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered, item.read)
         except SQLAlchemyError:
             raise
         except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is stored again, carefully
@@ -128,7 +127,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
     mark = hints.mark()
     savepoint = session.begin_nested()
     try:
-        outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered)
+        outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered, item.read)
         record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
         savepoint.commit()
     except SQLAlchemyError:

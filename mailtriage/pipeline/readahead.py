@@ -1,10 +1,12 @@
 """Bulk import's read-ahead: the next batch is hashed and parsed in a worker
 process while the pipeline stores the current one.
 
-    source files ─► batch n+1: sha256, limits, parse (worker) ─┐
-                                                               ├─► batch n: store (this process)
+    source files ─► batch n+1: sha256, limits, parse, language (worker) ─┐
+                                                                         ├─► batch n: store (this process)
 Parsing is pure (bytes in, ParsedMail out), so it can run anywhere; the
-database work stays in one process and one transaction per batch. A
+database work stays in one process and one transaction per batch. The worker
+also splits each message's own text from its quotes and reads its language
+(tickets.change.ReadAhead), so that the ticket step need not. A
 mailbox of one batch, a one-core machine, or a worker that fails falls back
 to parsing here: the result is the same, only slower.
 """
@@ -20,10 +22,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailtriage.mail import limits
+from mailtriage.mail import limits, quotes
+from mailtriage.mail.language import Detector
 from mailtriage.model import Item, ParsedMail
 from mailtriage.mail.parse import parse
 from mailtriage.config.values import Limits
+from mailtriage.tickets.change import NOT_READ, ReadAhead
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +39,14 @@ class Prepared:
     sha256: str
     mail: ParsedMail | None       # None: over a limit, or left for the pipeline to parse
     delivered: datetime | None = None
+    read: ReadAhead = NOT_READ
 
 
-def batches(items: Iterable[Item | tuple[str, bytes]], size: int, settings: Limits) -> Iterator[list[Prepared]]:
+def batches(items: Iterable[Item | tuple[str, bytes]], size: int, settings: Limits,
+            languages: tuple[str, ...] | None = None) -> Iterator[list[Prepared]]:
     """`items` in batches of `size`, each message hashed and parsed; the
-    mailbox is read one batch ahead, never more."""
+    mailbox is read one batch ahead, never more. `languages`: the detector's
+    (mail.language.Detector), for the worker to read each message's language."""
     chunks = _chunks(items, size)
     first = next(chunks, None)
     if first is None:
@@ -51,11 +58,11 @@ def batches(items: Iterable[Item | tuple[str, bytes]], size: int, settings: Limi
         return
     # spawn, not fork: the parent holds database connections and threads.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        ahead = pool.submit(_prepare, [item.raw for item in second], settings)   # starts the worker
+        ahead = pool.submit(_prepare, [item.raw for item in second], settings, languages)   # starts the worker
         yield _here(first, settings)                       # stored while the worker starts and parses
         current = second
         for chunk in chunks:
-            following = pool.submit(_prepare, [item.raw for item in chunk], settings)
+            following = pool.submit(_prepare, [item.raw for item in chunk], settings, languages)
             yield _collect(current, ahead, settings)
             current, ahead = chunk, following
         yield _collect(current, ahead, settings)
@@ -74,14 +81,34 @@ def _here(chunk: list[Item], settings: Limits) -> list[Prepared]:
     return _collected(chunk, _prepare([item.raw for item in chunk], settings))
 
 
-def _collected(chunk: list[Item], results: list[tuple[str, ParsedMail | None]]) -> list[Prepared]:
-    return [Prepared(item.source, item.raw, digest, mail, item.delivered)
-            for item, (digest, mail) in zip(chunk, results)]
+def _collected(chunk: list[Item], results: list[tuple[str, ParsedMail | None, ReadAhead]]) -> list[Prepared]:
+    return [Prepared(item.source, item.raw, digest, mail, item.delivered, read)
+            for item, (digest, mail, read) in zip(chunk, results)]
 
 
-def _prepare(raws: list[bytes], settings: Limits) -> list[tuple[str, ParsedMail | None]]:
-    """(sha256, parsed mail or None) per message: the worker's whole job."""
-    return [(hashlib.sha256(raw).hexdigest(), _parse(raw, settings)) for raw in raws]
+def _prepare(raws: list[bytes], settings: Limits,
+             languages: tuple[str, ...] | None = None) -> list[tuple[str, ParsedMail | None, ReadAhead]]:
+    """(sha256, parsed mail or None, what was read ahead) per message: the worker's
+    whole job. Without `languages` (parsing in the importing process) the text
+    and language are left to the ticket step."""
+    detector = Detector(languages) if languages else None
+    prepared = []
+    for raw in raws:
+        mail = _parse(raw, settings)
+        read = NOT_READ if mail is None or detector is None else _read_ahead(mail, detector, settings)
+        prepared.append((hashlib.sha256(raw).hexdigest(), mail, read))
+    return prepared
+
+
+def _read_ahead(mail: ParsedMail, detector: Detector, settings: Limits) -> ReadAhead:
+    if limits.check_parsed(mail, settings) is not None:
+        return NOT_READ                   # quarantined before the ticket step: nothing to read
+    stated = mail.header("Content-Language")
+    try:                                  # the body is split once: quotes.split_reply caches the last few
+        return ReadAhead(quotes.split_reply(mail.body_text).text, detector.of_message(stated, mail.subject,
+                         mail.body_text), detector.of_message(stated, "", mail.body_text))
+    except Exception:  # noqa: BLE001 - the ticket step reads it again, and quarantines the message if it fails
+        return NOT_READ
 
 
 def _parse(raw: bytes, settings: Limits) -> ParsedMail | None:

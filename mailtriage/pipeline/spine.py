@@ -36,7 +36,7 @@ from mailtriage.store.records import insert_ticket, record_of
 from mailtriage.store.schema import RawMessage, Ticket
 from mailtriage.thread import ThreadDecision, decide, evidence
 from mailtriage.tickets import agents, answers, customers
-from mailtriage.tickets.change import Incoming
+from mailtriage.tickets.change import NOT_READ, Incoming, ReadAhead
 from mailtriage.tickets.commands import merge_numbers
 from mailtriage.tickets.history import history_time
 from mailtriage.tickets.transitions import mailbox_for, reply_token
@@ -56,10 +56,12 @@ def process(app: App, raw: bytes, now: datetime, *, source: str = "stdin",
 
 
 def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rcpts: tuple[str, ...] = (),
-         acknowledge: bool = True, mail: ParsedMail | None = None, delivered: datetime | None = None) -> Outcome:
+         acknowledge: bool = True, mail: ParsedMail | None = None, delivered: datetime | None = None,
+         read: ReadAhead = NOT_READ) -> Outcome:
     """The steps after the raw store, in order. `acknowledge=False`: the mail
     is history (tickets.history), dated by itself or `delivered`. `mail`:
-    already checked against the raw limits and parsed (by a bulk import's read-ahead)."""
+    already checked against the raw limits and parsed, and its text and
+    language `read` (by a bulk import's read-ahead)."""
     settings = app.settings
     if mail is None:
         breach = limits.check_raw(raw.data, settings.limits)      # before the full parse: cheap
@@ -87,7 +89,7 @@ def flow(app: App, session: Session, raw: RawMessage, now: datetime, envelope_rc
     # processed later (after a database outage, from the quarantine); history keeps its own time.
     at = min(raw.received_at or now, now) if acknowledge else history_time(mail, delivered, now)
     incoming = Incoming(mail, raw.id, raw.source, key, at, automatic, envelope_rcpts, acknowledge, agent,
-                        history=None if acknowledge else now)
+                        history=None if acknowledge else now, read=read)
     incoming = replace(incoming, note=customers.to_comment_address(incoming, app.config))
     links = queries.thread_facts(session, mail, settings.ticket_prefix, agent.trusted,
                                  reply_token(mail, settings, envelope_rcpts))

@@ -35,10 +35,15 @@ __all__ = ["as_history", "first_response", "imported_at", "is_history", "load", 
            "split_off", "start", "status_changed", "store"]
 
 
-def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:
-    """A new ticket: deadlines, next_deadline and sla_state from `now`."""
-    timers = deadlines.start(now, ticket.severity, sla)
-    return store(ticket, _settle(ticket, timers, now, calendars), now, sla, calendars)
+def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars, *,
+          history: datetime | None = None) -> TicketRecord:
+    """A new ticket: deadlines, next_deadline and sla_state from `now`.
+    `history`: taken in as history at that time, as `as_history()` would do
+    next (a bulk import's every new ticket: the timers are stored once)."""
+    timers = _settle(ticket, deadlines.start(now, ticket.severity, sla), now, calendars)
+    if history is not None:
+        return store(ticket, _historic(timers, history), history, sla, calendars)
+    return store(ticket, timers, now, sla, calendars)
 
 
 def severity_changed(ticket: TicketRecord, now: datetime, sla: SlaSettings,
@@ -112,8 +117,11 @@ def as_history(ticket: TicketRecord, imported_at: datetime, sla: SlaSettings, ca
     timers = load(ticket, sla, calendars)
     if timers.history is not None:
         return ticket
-    timers = replace(timers, history=imported_at).noted(imported_at, "imported as history")
-    return store(ticket, timers, imported_at, sla, calendars)
+    return store(ticket, _historic(timers, imported_at), imported_at, sla, calendars)
+
+
+def _historic(timers: Timers, imported_at: datetime) -> Timers:
+    return replace(timers, history=imported_at).noted(imported_at, "imported as history")
 
 
 def revive(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars) -> TicketRecord:

@@ -156,10 +156,7 @@ def lock_conversations(session: Session, message_ids: Iterable[str]) -> None:
     transaction already holds are not asked for again."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    transaction = session.get_transaction()
-    if session.info.get(_LOCKED, (None,))[0] is not transaction:
-        session.info[_LOCKED] = (transaction, set())
-    held: set[int] = session.info[_LOCKED][1]
+    held = _held(session, _LOCKED)
     keys = {_key("mailtriage message " + message_id) for message_id in message_ids if message_id} - held
     if keys:
         session.connection().execute(_LOCK_KEYS, {"keys": sorted(keys)})
@@ -173,14 +170,31 @@ def lock_tickets(session: Session, ticket_ids: Iterable[int]) -> None:
     what another daemon committed while we waited (a `#merge`: merged_into)
     is seen. PostgreSQL only (SQLite has one daemon). A ticket this
     transaction has changed already is held since then and not read again:
-    that would drop the change."""
+    that would drop the change. Nor is one it locked before (nobody can have
+    changed it since; a bulk import locks its batch's tickets at once),
+    unless that was inside a savepoint, whose rollback releases the lock."""
     if session.get_bind().dialect.name != "postgresql":
         return
+    held = _held(session, _HELD_TICKETS)
     changed = {row.id for row in (*session.dirty, *session.new) if isinstance(row, Ticket)}
-    wanted = sorted(set(ticket_ids) - changed)
+    wanted = sorted(set(ticket_ids) - changed - held)
     if wanted:
         query = select(Ticket).where(Ticket.id.in_(wanted)).order_by(Ticket.id).with_for_update()
         session.scalars(query, execution_options={"populate_existing": True, "autoflush": False}).all()
+        if not session.in_nested_transaction():
+            held.update(wanted)
+
+
+_HELD_TICKETS = "mailtriage.held_tickets"
+
+
+def _held(session: Session, name: str) -> set:
+    """What the session's current transaction holds of `name`, kept in `session.info`."""
+    transaction = session.get_transaction()
+    if session.info.get(name, (None,))[0] is not transaction:
+        session.info[name] = (transaction, set())
+    held: set = session.info[name][1]
+    return held
 
 
 def _key(name: str) -> int:

@@ -95,9 +95,10 @@ class BatchHints:
             hints.refs.update(session.scalars(select(MessageRef.ref).where(MessageRef.ref.in_(chunk)).distinct()))
             hints.outbox_ids.update(session.scalars(select(OutboxRow.message_id).where(
                 OutboxRow.message_id.in_(chunk))))
-        for chunk in _slices(sorted(hints.message_ids), 500):     # the tickets replies go to, in one query
-            hints.tickets.extend(session.scalars(select(Ticket).where(Ticket.id.in_(
-                select(Message.ticket_id).where(Message.message_id.in_(chunk))))))
+        for chunk in _slices(sorted(hints.message_ids | hints.refs), 500):    # the tickets replies go to:
+            hints.tickets.extend(session.scalars(select(Ticket).where(     # of the messages, and of their
+                Ticket.id.in_(select(Message.ticket_id).where(Message.message_id.in_(chunk)))    # referrers
+                | Ticket.id.in_(select(MessageRef.ticket_id).where(MessageRef.ref.in_(chunk))))))
         hints.participants = {ticket.id: set() for ticket in hints.tickets}     # and their customers
         for numbers in _slices(sorted(hints.participants), 500):
             for ticket_id, email in session.execute(select(Participant.ticket_id, Participant.email).where(

@@ -14,10 +14,27 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from mailtriage.mail.language import Decision
 from mailtriage.model import ParsedMail, TicketEvent, TicketRecord, Verdict
 from mailtriage.notify.agentmail import Thread
 from mailtriage.notify.compose import OutgoingMail
 from mailtriage.tickets.agents import NOT_AN_AGENT, AgentCheck
+
+
+@dataclass(frozen=True)
+class ReadAhead:
+    """What a bulk import's parsing worker read of a message before the ticket
+    step (pipeline.readahead), which then need not: the text splits and
+    language detections are a third of a message's work there. None: not
+    read, the ticket step reads it itself. The worker cannot know whether the
+    message will open a ticket or answer one, so it reads its language both ways."""
+
+    own_text: str | None = None                 # quotes.split_reply(body).text: the sender's own words
+    first_language: Decision | None = None      # as a ticket's first message (subject and body)
+    reply_language: Decision | None = None      # as a reply (the body alone)
+
+
+NOT_READ = ReadAhead()
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,7 @@ class Incoming:
     note: bool = False                # sent to a comment address
     history: datetime | None = None   # taken in as history at this time (`now` is then the mail's own)
     threaded: tuple[str, str] = ("new", "")   # how it found its ticket (thread.decide's via) and the evidence
+    read: ReadAhead = NOT_READ        # what a bulk import's worker read of it already
 
 
 @dataclass(frozen=True)

@@ -63,15 +63,14 @@ def new_ticket(incoming: Incoming, verdict: Verdict, mailbox: Mailbox | None, co
         mailbox=mailbox.name if mailbox else None, created_at=now, updated_at=now,
         impact=verdict.impact.value if verdict.impact else None,
         urgency=verdict.urgency.value if verdict.urgency else None)
-    ticket = lifecycle.start(ticket, now, settings.sla, config.calendars)
-    if incoming.history is not None:
-        ticket = lifecycle.as_history(ticket, incoming.history, settings.sla, config.calendars)
-    return ticket
+    return lifecycle.start(ticket, now, settings.sla, config.calendars, history=incoming.history)
 
 
 def first_language(incoming: Incoming, config: Config) -> language.Decision:
     """The language of a new ticket's first message (None: the default's)."""
     mail = incoming.mail
+    if incoming.read.first_language is not None:
+        return incoming.read.first_language
     return config.detector.of_message(mail.header("Content-Language"), mail.subject, mail.body_text)
 
 
@@ -176,8 +175,10 @@ def to_comment_address(incoming: Incoming, config: Config) -> bool:
 
 def _untrusted(incoming: Incoming) -> list[TicketEvent]:
     events = []
-    surgery = [p.line for p in parse_commands(quotes.split_reply(incoming.mail.body_text).text).commands
-               if isinstance(p.command, (Merge, Split))]
+    own = incoming.read.own_text
+    if own is None:
+        own = quotes.split_reply(incoming.mail.body_text).text
+    surgery = [p.line for p in parse_commands(own).commands if isinstance(p.command, (Merge, Split))]
     if surgery and not incoming.agent.trusted:
         events.append(TicketEvent("command-refused", f"{', '.join(surgery)} from {incoming.mail.from_addr or '?'}: "
                                   "only an authenticated agent's mail runs commands; nothing was merged or split"))
@@ -252,7 +253,9 @@ def _reply_language(incoming: Incoming, ticket: TicketRecord, config: Config) ->
     """A customer's reply in another language switches the ticket only when
     the next one is in that language too (mail.language.after_reply)."""
     mail, default = incoming.mail, config.settings.default_language
-    decision = config.detector.of_message(mail.header("Content-Language"), "", mail.body_text)
+    decision = incoming.read.reply_language
+    if decision is None:
+        decision = config.detector.of_message(mail.header("Content-Language"), "", mail.body_text)
     current = ticket.language or default
     after = language.after_reply(current, ticket.language_pending, decision.language)
     ticket = replace(ticket, language=after.language, language_pending=after.pending)
