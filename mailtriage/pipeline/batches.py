@@ -18,11 +18,10 @@ PostgreSQL deadlock with another daemon) costs a retry, not the batch.
 from __future__ import annotations
 
 import logging
-import traceback
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,9 +30,9 @@ from mailtriage.errors import TemporaryFailure
 from mailtriage.mail import limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail
-from mailtriage.pipeline.spine import conversation, flow, process_stored, reason_of, record, ref_of
+from mailtriage.pipeline.spine import conversation, flow, process_stored, quarantine_in_place, record, ref_of
 from mailtriage.store import queries
-from mailtriage.store.lock import lock_conversations
+from mailtriage.store.lock import begin_writing, lock_conversations
 from mailtriage.store.schema import RawMessage
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Ou
     housekeeping job takes it again."""
     try:
         with app.store.session() as session, session.begin():
-            _write_lock(session)
+            begin_writing(session)
             # FOR UPDATE: two daemons retrying the same message take turns (a no-op on SQLite).
             rows = {row.id: row for row in session.scalars(
                 select(RawMessage).where(RawMessage.id.in_([item.raw_id for item in group]))
@@ -123,15 +122,6 @@ def _process_alone(app: App, item: Stored, now: datetime) -> Outcome | None:
         return None
 
 
-def _write_lock(session: Session) -> None:
-    """SQLite: take the write lock first (waiting for it, busy_timeout). Else the
-    first savepoint would start a deferred transaction whose reads pin a
-    snapshot, and its first write fails at once ("database is locked") when
-    another connection (the outbox sender) committed meanwhile."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("BEGIN IMMEDIATE"))
-
-
 def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now: datetime) -> Outcome:
     if raw.state not in ("pending", "quarantined"):         # processed meanwhile, elsewhere
         return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
@@ -149,9 +139,4 @@ def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now:
         savepoint.rollback()
         if hints is not None:
             hints.rolled_back(session, mark)
-        reason = reason_of(exc)
-        log.warning("raw message %s quarantined: %s", raw.id, reason)
-        outcome = Outcome(Disposition.QUARANTINED, reason, None, raw.id)
-        record(raw, outcome)
-        raw.error = "".join(traceback.format_exception(exc))
-        return outcome
+        return quarantine_in_place(raw, exc)

@@ -9,7 +9,6 @@ import skips what was committed.
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
@@ -21,7 +20,7 @@ from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
-from mailtriage.pipeline.spine import conversation, flow, reason_of, record, ref_of
+from mailtriage.pipeline.spine import conversation, flow, quarantine_in_place, record, ref_of
 from mailtriage.store import queries, rawrows
 from mailtriage.store.lock import lock_conversations, lock_tickets
 from mailtriage.store.schema import RawMessage
@@ -135,7 +134,5 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the import
         savepoint.rollback()
         hints.rolled_back(session, mark)
-        outcome = Outcome(Disposition.QUARANTINED, reason_of(exc), None, raw.id)
-        raw.error = "".join(traceback.format_exception(exc))
-        record(raw, outcome)
+        outcome = quarantine_in_place(raw, exc)
     return outcome

@@ -38,7 +38,6 @@ import logging
 import queue
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -52,8 +51,9 @@ from sqlalchemy.orm import Session
 from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Outcome
-from mailtriage.pipeline.spine import flow, process_stored, reason_of, record, ref_of
+from mailtriage.pipeline.spine import flow, process_stored, quarantine_in_place, record, ref_of
 from mailtriage.store import queries
+from mailtriage.store.lock import begin_writing
 from mailtriage.store.schema import RawMessage
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def store_together(app: App, batch: list[Submission], now: datetime, *,
 def _in_one_transaction(app: App, batch: list[Submission], now: datetime, retry: list[int],
                         process: bool) -> list[Outcome | BaseException]:
     with app.store.session() as session, session.begin():
-        _begin_writing(session)
+        begin_writing(session)
         rows = _raw_rows(session, batch, now)
         outcomes: list[Outcome | BaseException] = []
         for i, (item, (row, new)) in enumerate(zip(batch, rows)):
@@ -122,7 +122,7 @@ def process_later(app: App, deferred: list[tuple[int, tuple[str, ...]]], now: da
     done: list[tuple[tuple[str, ...], Outcome | None, int]] = []
     try:
         with app.store.session() as session, session.begin():
-            _begin_writing(session)
+            begin_writing(session)
             for raw_id, rcpts in deferred:
                 raw = session.get(RawMessage, raw_id, with_for_update=True)     # two daemons take turns
                 if raw is not None and raw.state == "pending":
@@ -132,15 +132,6 @@ def process_later(app: App, deferred: list[tuple[int, tuple[str, ...]]], now: da
         return []
     return [outcome if outcome is not None else _alone(app, rcpts, Outcome(Disposition.PENDING, None, None, raw_id), now)
             for rcpts, outcome, raw_id in done]
-
-
-def _begin_writing(session: Session) -> None:
-    """SQLite: take the write lock now. pysqlite would begin the transaction
-    only at the first INSERT, after the dedup reads, and a savepoint opened
-    outside a transaction would commit on its release."""
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _raw_rows(session: Session, batch: list[Submission], now: datetime) -> list[tuple[RawMessage, bool]]:
@@ -178,12 +169,7 @@ def _one(app: App, session: Session, raw: RawMessage, rcpts: tuple[str, ...], no
         return None
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the line
         savepoint.rollback()
-        reason = reason_of(exc)
-        log.warning("raw message %s quarantined: %s", raw.id, reason)
-        outcome = Outcome(Disposition.QUARANTINED, reason, None, raw.id)
-        record(raw, outcome)
-        raw.error = "".join(traceback.format_exception(exc))
-        return outcome
+        return quarantine_in_place(raw, exc)
 
 
 def _alone(app: App, rcpts: tuple[str, ...], pending: Outcome, now: datetime) -> Outcome:

@@ -237,6 +237,17 @@ def reason_of(exc: BaseException) -> str:
     return getattr(exc, "reason", None) or f"error:{exc.__class__.__name__}"
 
 
+def quarantine_in_place(raw: RawMessage, exc: BaseException) -> Outcome:
+    """Quarantine a message inside the caller's transaction, after its own
+    savepoint was rolled back (a batch): the reason and the traceback on its row."""
+    reason = reason_of(exc)
+    log.warning("raw message %s quarantined: %s", raw.id, reason)
+    outcome = Outcome(Disposition.QUARANTINED, reason, None, raw.id)
+    record(raw, outcome)
+    raw.error = "".join(traceback.format_exception(exc))
+    return outcome
+
+
 def record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
     """The outcome on the raw row."""
     raw.state = outcome.state

@@ -149,6 +149,17 @@ _LOCK_KEYS = text("SELECT count(pg_advisory_xact_lock(k)) FROM "
 _LOCKED = "mailtriage.conversation_locks"      # (the transaction, the keys it holds)
 
 
+def begin_writing(session: Session) -> None:
+    """SQLite: take the write lock at the start of a batch's transaction
+    (waiting for it: busy_timeout). pysqlite would begin the transaction only
+    at the first INSERT, after the dedup reads, so a savepoint opened first
+    would pin a snapshot whose first write fails at once ("database is
+    locked") when another connection (the outbox) committed meanwhile."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def lock_conversations(session: Session, message_ids: Iterable[str]) -> None:
     """Hold, until the transaction ends, a lock on each Message-ID (a
     message's own and the ones it refers to); PostgreSQL only. Call it
