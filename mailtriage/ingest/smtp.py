@@ -61,7 +61,9 @@ class Handler:
                           mail_options: list[str]) -> str:
         if self.closing:
             return smtp_reply(None, closing=True)
+        self._given_up(session)               # a MAIL FROM again, without a DATA
         self.group.expect()
+        session.mt_on_way = True
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -81,7 +83,24 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        self._given_up(session)
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self._given_up(session)
+        return "221 Bye"
+
+    def _given_up(self, session: Any) -> None:
+        """The transaction MAIL FROM announced ends without a DATA (a refused
+        recipient, RSET, QUIT): a lone message after it is processed at once
+        again, not deferred for a second (a dropped connection still is)."""
+        if getattr(session, "mt_on_way", False):
+            session.mt_on_way = False
+            self.group.given_up()
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        session.mt_on_way = False                   # submit() takes the expectation back
         raw = envelope.original_content or envelope.content
         rcpts = tuple(a.lower() for a in envelope.rcpt_tos)
         if self.closing:

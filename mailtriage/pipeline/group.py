@@ -208,6 +208,12 @@ class GroupCommit:
             self._on_way += 1
             self._expected = time.monotonic()
 
+    def given_up(self) -> None:
+        """A message said to be on its way will not come (RSET, QUIT, another
+        MAIL FROM without a DATA): the deferred processing need not wait for it."""
+        with self._lock:
+            self._on_way = max(0, self._on_way - 1)
+
     def busy(self) -> bool:
         """Whether a message is on its way (a transaction given up, without a
         DATA, counts for at most IDLE_EXPECTED seconds)."""

@@ -139,3 +139,25 @@ def _break_raw_inserts(conn) -> None:  # type: ignore[no-untyped-def]
                              "RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql")
         conn.exec_driver_sql("CREATE TRIGGER broken BEFORE INSERT ON raw_messages "
                              "FOR EACH ROW EXECUTE FUNCTION mt_broken()")
+
+
+def test_a_lone_message_after_a_refused_recipient_is_ticketed_at_once(tmp_path, database_url):
+    """A transaction that ends without DATA (a refused recipient, then RSET or
+    QUIT) is no mail on its way: the next message, alone, is processed in its
+    own commit and its 250 names the ticket, as swaks shows an admin."""
+    with _listening(tmp_path, database_url) as (app, _listener):
+        port = app.settings.smtp_in.port
+        for ending in ("rset", "quit"):
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+                smtp.ehlo("mta.example")
+                assert smtp.mail("lost@customer.example")[0] == 250
+                assert smtp.rcpt("nobody@elsewhere.example")[0] == 550
+                if ending == "rset":
+                    assert smtp.rset()[0] == 250
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+                smtp.ehlo("mta.example")
+                assert smtp.mail("c@customer.example")[0] == 250
+                assert smtp.rcpt("support@example.test")[0] == 250
+                code, reply = smtp.data(eml(f"Printer after {ending}", message_id=f"<{ending}@customer.example>"))
+            assert (code, reply.split()[:3]) == (250, [b"2.0.0", b"accepted", b"MT-1" if ending == "rset" else b"MT-2"])
+        assert _tickets(app) == ["Printer after quit", "Printer after rset"]
