@@ -31,7 +31,7 @@ from mailtriage.mail import limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail
 from mailtriage.pipeline.spine import conversation, flow, process_stored, quarantine_in_place, record, ref_of
-from mailtriage.store import queries
+from mailtriage.store import queries, rawrows
 from mailtriage.store.lock import begin_writing, lock_conversations
 from mailtriage.store.schema import RawMessage
 
@@ -68,17 +68,8 @@ def accept_many(app: App, raws: list[bytes], now: datetime, source: str) -> list
     digests = [queries.sha256(raw) for raw in raws]
     try:
         with app.store.session() as session, session.begin():
-            known = {row.sha256: row for row in session.scalars(
-                select(RawMessage).where(RawMessage.sha256.in_(set(digests))))}
-            seen = {digest: _seen(app, row) for digest, row in known.items()}
-            for raw, digest in zip(raws, digests):
-                if digest not in known:
-                    known[digest] = RawMessage(sha256=digest, size=len(raw), data=raw, source=source[:200],
-                                               received_at=now, state="pending")
-                    session.add(known[digest])
-                    seen[digest] = None
-            session.flush()
-            return [(known[digest].id, seen[digest]) for digest in digests]
+            rows = rawrows.batch_rows(session, [(digest, raw, source) for raw, digest in zip(raws, digests)], now)
+            return [(row.id, None if new else _seen(app, row)) for row, new in rows]
     except SQLAlchemyError as exc:
         log.error("could not store %d message(s) (%d bytes from %s): %s", len(raws), sum(map(len, raws)),
                   source, exc)

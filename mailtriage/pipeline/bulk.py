@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -89,24 +88,12 @@ def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], 
     with app.store.session() as session, session.begin():
         lock_conversations(session, (mid for item in chunk if item.mail is not None
                                      for mid in conversation(item.mail)))
-        known = {row.sha256: row for row in session.scalars(
-            select(RawMessage).where(RawMessage.sha256.in_({item.sha256 for item in chunk})))}
-        _add_raw(session, chunk, known, clock())
+        rows = rawrows.batch_rows(session, [(item.sha256, item.raw, item.source) for item in chunk], clock())
         hints = queries.BatchHints.load(session, (item.mail for item in chunk if item.mail is not None))
         session.info[queries.HINTS] = hints
         lock_tickets(session, (ticket.id for ticket in hints.tickets))    # at once, not a statement a message
-        return [_import_one(app, session, known[item.sha256], item, clock(), acknowledge, careful)
-                for item in chunk]
-
-
-def _add_raw(session: Session, chunk: list[readahead.Prepared], known: dict[str, RawMessage],
-             now: datetime) -> None:
-    """The batch's new raw messages, in one statement (a message twice in a batch is stored once)."""
-    new: dict[str, tuple[bytes, str]] = {}
-    for item in chunk:
-        if item.sha256 not in known:
-            new.setdefault(item.sha256, (item.raw, item.source))
-    known.update((raw.sha256, raw) for raw in rawrows.add_raw_many(session, new, now))
+        return [_import_one(app, session, raw, item, clock(), acknowledge, careful)
+                for (raw, _new), item in zip(rows, chunk)]
 
 
 def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Prepared, now: datetime,

@@ -44,7 +44,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -52,7 +51,7 @@ from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Outcome
 from mailtriage.pipeline.spine import flow, process_stored, quarantine_in_place, record, ref_of
-from mailtriage.store import queries
+from mailtriage.store import queries, rawrows
 from mailtriage.store.lock import begin_writing
 from mailtriage.store.schema import RawMessage
 
@@ -99,7 +98,8 @@ def _in_one_transaction(app: App, batch: list[Submission], now: datetime, retry:
                         process: bool) -> list[Outcome | BaseException]:
     with app.store.session() as session, session.begin():
         begin_writing(session)
-        rows = _raw_rows(session, batch, now)
+        rows = rawrows.batch_rows(session, [(queries.sha256(item.raw), item.raw, item.source) for item in batch],
+                                  now)
         outcomes: list[Outcome | BaseException] = []
         for i, (item, (row, new)) in enumerate(zip(batch, rows)):
             if row.state != "pending":           # taken before, or earlier in this batch
@@ -132,26 +132,6 @@ def process_later(app: App, deferred: list[tuple[int, tuple[str, ...]]], now: da
         return []
     return [outcome if outcome is not None else _alone(app, rcpts, Outcome(Disposition.PENDING, None, None, raw_id), now)
             for rcpts, outcome, raw_id in done]
-
-
-def _raw_rows(session: Session, batch: list[Submission], now: datetime) -> list[tuple[RawMessage, bool]]:
-    """Each message's raw row, the new ones added in one flush; True for a
-    row this batch adds (a message twice in the batch: True for the first)."""
-    digests = [queries.sha256(item.raw) for item in batch]
-    known = {row.sha256: row for row in session.scalars(          # one query for the batch
-        select(RawMessage).where(RawMessage.sha256.in_(set(digests))))}
-    rows: list[tuple[RawMessage, bool]] = []
-    for item, digest in zip(batch, digests):
-        row = known.get(digest)
-        if row is None:
-            row = known[digest] = RawMessage(sha256=digest, size=len(item.raw), data=item.raw,
-                                             source=item.source[:200], received_at=now, state="pending")
-            session.add(row)
-            rows.append((row, True))
-        else:
-            rows.append((row, False))
-    session.flush()
-    return rows
 
 
 def _one(app: App, session: Session, raw: RawMessage, rcpts: tuple[str, ...], now: datetime) -> Outcome | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, cast
+from typing import Any, Callable, Mapping, cast
 
 from mailtriage.sla.calendar import Calendar
 
@@ -74,15 +74,9 @@ class Timer:
 
     def used(self, now: datetime, calendars: Calendars) -> timedelta:
         """Working time used up to `now`."""
-        calendar = calendars[self.calendar]
-        known = self._answers.get(("used", now))
-        if known is not None and known[0] is calendar:
-            return cast(timedelta, known[1])
-        since = self.since
-        running = calendar.between(since, now) if since is not None else timedelta(0)
-        used = self.used_before + running
-        self._answers[("used", now)] = (calendar, used)
-        return used
+        calendar, since = calendars[self.calendar], self.since
+        return cast(timedelta, self._asked(("used", now), calendar, lambda: self.used_before + (
+            calendar.between(since, now) if since is not None else timedelta(0))))
 
     def when(self, share: float, calendars: Calendars) -> datetime | None:
         """When `share` of the target will have been used; None unless running.
@@ -93,13 +87,18 @@ class Timer:
         if since is None:
             return None
         calendar = calendars[self.calendar]
-        known = self._answers.get(("when", share))
-        if known is not None and known[0] is calendar:      # the same calendar, not one of another config
-            return cast(datetime, known[1])
         remaining = max(self.target * share - self.used_before, timedelta(0))
-        when = calendar.add(since, remaining)
-        self._answers[("when", share)] = (calendar, when)
-        return when
+        return cast(datetime, self._asked(("when", share), calendar, lambda: calendar.add(since, remaining)))
+
+    def _asked(self, question: tuple[Any, ...], calendar: Calendar, answer: Callable[[], Any]) -> Any:
+        """The answer given before to `question` with this same calendar (not
+        one of another config), else `answer()`, remembered."""
+        known = self._answers.get(question)
+        if known is not None and known[0] is calendar:
+            return known[1]
+        value = answer()
+        self._answers[question] = (calendar, value)
+        return value
 
     # -- transitions; each returns a new Timer -----------------------------
 

@@ -1,6 +1,9 @@
 """Raw messages written a batch at a time: the store side of a bulk import's first step.
 
-    readahead (sha256, bytes) ─► **add_raw_many**: one INSERT for the batch ─► spine.flow per message
+    readahead (sha256, bytes) ─► **batch_rows**: one SELECT, one INSERT for the batch ─► spine.flow per message
+
+The import, the IMAP batch and the listener's group commit all take their
+raw rows this way.
 
 Through the unit of work each new row is a statement of its own (its id comes
 back from it); here the batch's rows go in one statement that returns the
@@ -11,9 +14,10 @@ UPDATEs in the session's flush, as for rows that existed before.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailtriage.store.schema import RawMessage
@@ -38,3 +42,21 @@ def add_raw_many(session: Session, messages: dict[str, tuple[bytes, str]], recei
         session.add(raw)
         stored.append(raw)
     return stored
+
+
+def batch_rows(session: Session, messages: Sequence[tuple[str, bytes, str]],
+               received_at: datetime) -> list[tuple[RawMessage, bool]]:
+    """Each message's raw row, in order, for (sha256, bytes, source): the one
+    stored before (False), or one added now (True), the new ones in one
+    INSERT. The same bytes twice in a batch are stored once: True for the first."""
+    known = {row.sha256: row for row in session.scalars(
+        select(RawMessage).where(RawMessage.sha256.in_({digest for digest, _, _ in messages})))}
+    new: dict[str, tuple[bytes, str]] = {}
+    for digest, data, source in messages:
+        if digest not in known:
+            new.setdefault(digest, (data, source))
+    known.update((raw.sha256, raw) for raw in add_raw_many(session, new, received_at))
+    rows = []
+    for digest, _, _ in messages:
+        rows.append((known[digest], new.pop(digest, None) is not None))
+    return rows
