@@ -9,8 +9,8 @@ committed. `process_many_stored` runs `spine.flow` for each message inside a
 savepoint: a message that breaks a step is quarantined with the reason
 without undoing its neighbours (a SAVEPOINT costs no fsync; the commit
 does). The mails are parsed before the transaction (`parsed`), and the
-lookups that would find nothing are answered by `queries.BatchHints`, as
-for a bulk import. A database failure of the group transaction falls back to
+lookups are answered by `store.hints.BatchHints` where it can, as for a bulk
+import. A database failure of the group transaction falls back to
 `spine.process_stored`, one message at a time, so one lost race (a
 PostgreSQL deadlock with another daemon) costs a retry, not the batch.
 """
@@ -32,6 +32,7 @@ from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail
 from mailtriage.pipeline.spine import conversation, flow, process_stored, quarantine_in_place, record, ref_of
 from mailtriage.store import queries, rawrows
+from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import begin_writing, lock_conversations
 from mailtriage.store.schema import RawMessage
 
@@ -97,7 +98,7 @@ def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Ou
             mails = [item.mail for item in group if item.mail is not None]
             if len(mails) == len(group):        # hints leave out what is not among the mails' own keys
                 lock_conversations(session, (mid for mail in mails for mid in conversation(mail)))
-                session.info[queries.HINTS] = queries.BatchHints.load(session, mails)
+                session.info[HINTS] = BatchHints.load(session, mails)
             return [_process_one(app, session, rows[item.raw_id], item, now) for item in group]
     except SQLAlchemyError as exc:
         log.warning("a group of %d message(s) could not be processed together (%s): one at a time",
@@ -116,7 +117,7 @@ def _process_alone(app: App, item: Stored, now: datetime) -> Outcome | None:
 def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now: datetime) -> Outcome:
     if raw.state not in ("pending", "quarantined"):         # processed meanwhile, elsewhere
         return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
-    hints = session.info.get(queries.HINTS)
+    hints = session.info.get(HINTS)
     mark = hints.mark() if hints is not None else 0
     savepoint = session.begin_nested()
     try:

@@ -20,7 +20,8 @@ from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
 from mailtriage.pipeline.spine import conversation, flow, quarantine_in_place, record, ref_of
-from mailtriage.store import queries, rawrows
+from mailtriage.store import rawrows
+from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import lock_conversations, lock_tickets
 from mailtriage.store.schema import RawMessage
 
@@ -40,8 +41,8 @@ def process_many(app: App, items: Iterable[Item | tuple[str, bytes]], clock: Cal
 
     The next batch is parsed in a worker process while this one is stored
     (`readahead`); a batch's new raw rows are written in one statement, and the
-    lookups that would find nothing are answered by `BatchHints` (three
-    queries a batch) instead of three to six queries a message."""
+    lookups are answered by `BatchHints` (a few queries a batch) instead of
+    three to six queries a message."""
     for chunk in readahead.batches(items, batch, app.settings.limits, app.config.detector.languages):
         for attempt in range(1, _BATCH_ATTEMPTS + 1):
             try:
@@ -89,8 +90,8 @@ def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], 
         lock_conversations(session, (mid for item in chunk if item.mail is not None
                                      for mid in conversation(item.mail)))
         rows = rawrows.batch_rows(session, [(item.sha256, item.raw, item.source) for item in chunk], clock())
-        hints = queries.BatchHints.load(session, (item.mail for item in chunk if item.mail is not None))
-        session.info[queries.HINTS] = hints
+        hints = BatchHints.load(session, (item.mail for item in chunk if item.mail is not None))
+        session.info[HINTS] = hints
         lock_tickets(session, (ticket.id for ticket in hints.tickets))    # at once, not a statement a message
         return [_import_one(app, session, raw, item, clock(), acknowledge, careful)
                 for (raw, _new), item in zip(rows, chunk)]
@@ -109,7 +110,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
             raise _MessageFailed(raw.id) from exc
         record(raw, outcome)
         return outcome
-    hints = session.info[queries.HINTS]
+    hints = session.info[HINTS]
     mark = hints.mark()
     savepoint = session.begin_nested()
     try:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailtriage.store.queries import _hints
+from mailtriage.store.hints import hints_of as _hints
 from mailtriage.store.schema import AttachmentBlob, OutboxRow, Suppression
 from mailtriage.model import ParsedMail
 

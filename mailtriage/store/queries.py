@@ -2,10 +2,10 @@
 
 Every lookup the pipeline makes per message is an index lookup (raw sha256,
 Message-ID, message_refs.ref, ticket id), so ingest does not slow down as
-the number of tickets grows. A bulk import also gives the session
-`BatchHints` (which of its batch's Message-IDs, references and senders exist
-at all, read in three queries per batch), so the lookups that would find
-nothing — most of them — are not made. Rows nobody reads back in the same
+the number of tickets grows. A batch (a bulk import's, the daemon's) also
+gives the session `store.hints.BatchHints`, read in a few queries per batch:
+the lookups that would find nothing are not made, and those that thread are
+answered from it. Rows nobody reads back in the same
 transaction (events, references, participants) are written with Core
 inserts, not through the ORM's unit of work, and the lookups of those rows
 do not flush the unit of work first (`NO_FLUSH`): the changes it holds
@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -34,88 +32,13 @@ from mailtriage.store.schema import (
     OutboxRow,
     Participant,
     RawMessage,
-    Suppression,
     Ticket,
 )
+from mailtriage.store.hints import hints_of as _hints
 from mailtriage.thread import ThreadFacts, find_tag
 
 
-_T = TypeVar("_T")
-HINTS = "mailtriage.batch_hints"       # the key of BatchHints in Session.info
 NO_FLUSH = {"autoflush": False}       # for lookups of rows the ORM does not write (see above)
-
-
-@dataclass
-class BatchHints:
-    """For one import batch: every value of these columns that can match a
-    lookup by this batch's messages — read before the batch, and added to as
-    the batch writes rows. A key that is not here cannot match, so its
-    lookup is skipped; a key that is here is looked up as usual (so rows
-    moved by a merge are read fresh). A superset is always safe.
-
-    `participants` is exact instead (a ticket's customers, for the tickets
-    it names), so whoever undoes writes — a savepoint rolled back — calls
-    `rolled_back()`."""
-
-    message_ids: set[str] = field(default_factory=set)     # messages.message_id
-    refs: set[str] = field(default_factory=set)            # message_refs.ref
-    outbox_ids: set[str] = field(default_factory=set)      # outbox.message_id
-    suppressed: set[str] = field(default_factory=set)      # suppressions.address
-    tickets: list[Ticket] = field(default_factory=list)    # held here: the session's identity map is weak
-    participants: dict[int, set[str]] = field(default_factory=dict)   # exactly, for these tickets
-
-    def mark(self) -> int:
-        """Where a savepoint starts, for `rolled_back()`."""
-        return len(self.tickets)
-
-    def rolled_back(self, session: Session, mark: int) -> None:
-        """The savepoint begun at `mark` was rolled back: the tickets made since
-        are gone (the session does not know: `insert_ticket` bypassed its
-        unit of work), and participants may have been."""
-        for ticket in self.tickets[mark:]:
-            if ticket in session:
-                session.expunge(ticket)
-        del self.tickets[mark:]
-        self.participants = {}
-
-    @classmethod
-    def load(cls, session: Session, mails: Iterable[ParsedMail]) -> "BatchHints":
-        ids: set[str] = set()
-        senders: set[str] = set()
-        for mail in mails:
-            ids.add(mail.message_id)
-            ids.update(mail.in_reply_to)
-            ids.update(mail.references)
-            if mail.from_addr:
-                senders.add(mail.from_addr.lower())
-        hints = cls()
-        for chunk in _slices(sorted(ids), 500):
-            hints.message_ids.update(session.scalars(select(Message.message_id).where(
-                Message.message_id.in_(chunk)).distinct()))
-            hints.refs.update(session.scalars(select(MessageRef.ref).where(MessageRef.ref.in_(chunk)).distinct()))
-            hints.outbox_ids.update(session.scalars(select(OutboxRow.message_id).where(
-                OutboxRow.message_id.in_(chunk))))
-        for chunk in _slices(sorted(hints.message_ids | hints.refs), 500):    # the tickets replies go to:
-            hints.tickets.extend(session.scalars(select(Ticket).where(     # of the messages, and of their
-                Ticket.id.in_(select(Message.ticket_id).where(Message.message_id.in_(chunk)))    # referrers
-                | Ticket.id.in_(select(MessageRef.ticket_id).where(MessageRef.ref.in_(chunk))))))
-        hints.participants = {ticket.id: set() for ticket in hints.tickets}     # and their customers
-        for numbers in _slices(sorted(hints.participants), 500):
-            for ticket_id, email in session.execute(select(Participant.ticket_id, Participant.email).where(
-                    Participant.ticket_id.in_(numbers))):
-                hints.participants[ticket_id].add(email)
-        for chunk in _slices(sorted(senders), 500):
-            hints.suppressed.update(session.scalars(select(Suppression.address).where(
-                Suppression.address.in_(chunk))))
-        return hints
-
-
-def _slices(values: list[_T], size: int) -> Iterable[list[_T]]:
-    return (values[i:i + size] for i in range(0, len(values), size))
-
-
-def _hints(session: Session) -> BatchHints | None:
-    return session.info.get(HINTS)
 
 
 def note_outgoing(session: Session, message_id: str) -> None:
@@ -160,6 +83,9 @@ def tickets_of_messages(session: Session, message_ids: tuple[str, ...]) -> tuple
         message_ids = tuple(mid for mid in message_ids if mid in hints.message_ids)
     if not message_ids:
         return ()
+    holders = hints.answer(hints.holders, message_ids) if hints is not None else None
+    if holders is not None:
+        return tuple(sorted({(mid, ticket) for mid in message_ids for ticket in holders[mid]}))
     rows = session.execute(select(Message.message_id, Message.ticket_id).where(
         Message.message_id.in_(message_ids)).distinct(), execution_options=NO_FLUSH)
     return tuple(sorted((mid, ticket) for mid, ticket in rows))
@@ -211,6 +137,9 @@ def tickets_referring_to(session: Session, message_id: str) -> tuple[int, ...]:
     hints = _hints(session)
     if hints is not None and message_id not in hints.refs:
         return ()
+    referrers = hints.answer(hints.referrers, (message_id,)) if hints is not None else None
+    if referrers is not None:
+        return tuple(sorted(referrers[message_id]))
     rows = session.scalars(select(MessageRef.ticket_id).where(MessageRef.ref == message_id).distinct(),
                            execution_options=NO_FLUSH)
     return tuple(sorted(set(rows)))
@@ -335,8 +264,7 @@ def add_message(session: Session, ticket_id: int, mail: ParsedMail, *, raw_id: i
                                          for ref in refs])
     hints = _hints(session)
     if hints is not None:
-        hints.message_ids.add(mail.message_id)
-        hints.refs.update(refs)
+        hints.wrote(mail.message_id, refs, ticket_id)
     return message_pk
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from mailtriage.mail.parse import parse
 from mailtriage.model import ParsedMail, TicketRecord
 from mailtriage.store import queries
+from mailtriage.store.hints import hints_of, rows_moved
 from mailtriage.store.records import record_of
 from mailtriage.store.schema import Event, Message, MessageRef, OutboxRow, Participant, RawMessage, Ticket
 from mailtriage.tickets.change import Answered
@@ -69,9 +70,10 @@ def move_contents(session: Session, target: int, other: int) -> None:
         Participant.ticket_id == other).order_by(Participant.id)).all()
     queries.add_participants(session, target, [(email, "cc") for email, _ in moved])
     session.connection().execute(delete(Participant).where(Participant.ticket_id == other))
-    hints = session.info.get(queries.HINTS)
+    hints = hints_of(session)
     if hints is not None:
         hints.participants[other] = set()
+        hints.moved()
 
 
 def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: datetime, prefix: str) -> None:
@@ -83,9 +85,10 @@ def merge_tickets(session: Session, target: int, others: tuple[int, ...], now: d
             Participant.ticket_id == other).order_by(Participant.id)).all()
         queries.add_participants(session, target, [(email, role) for email, role in moved])
         session.connection().execute(delete(Participant).where(Participant.ticket_id == other))
-        hints = session.info.get(queries.HINTS)
+        hints = hints_of(session)
         if hints is not None:
             hints.participants[other] = set()
+            hints.moved()
         old = session.get(Ticket, other)
         if old is not None:
             target_ticket = session.get(Ticket, target)
@@ -132,6 +135,7 @@ def thread_of(session: Session, ticket_id: int, message_pk: int, keep_raw: int |
 def move_thread(session: Session, target: int, messages: list[Message], outgoing: list[int]) -> None:
     pks = [m.id for m in messages]
     raws = [m.raw_id for m in messages if m.raw_id is not None]
+    rows_moved(session)
     session.execute(update(Message).where(Message.id.in_(pks)).values(ticket_id=target))
     session.execute(update(MessageRef).where(MessageRef.message_pk.in_(pks)).values(ticket_id=target))
     if raws:
