@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from mailtriage.mail.tokens import Found
@@ -303,13 +303,19 @@ def insert_ticket(session: Session, ticket: Ticket) -> None:
         hints.tickets.append(ticket)         # at hand for the batch's later replies
 
 
+_COUNT_AUTO_REPLIES = select(func.count(AutoReplyLog.id)).where(
+    AutoReplyLog.sender == bindparam("sender"), AutoReplyLog.at >= bindparam("since"))
+_INSERT_AUTO_REPLY = insert(AutoReplyLog)
+
+
 def auto_replies_since(session: Session, sender: str, since: datetime) -> int:
-    return session.scalar(select(func.count(AutoReplyLog.id)).where(
-        AutoReplyLog.sender == sender, AutoReplyLog.at >= since)) or 0
+    """Our automatic replies to `sender` since then (the log is written by Core: nothing to flush first)."""
+    return session.scalar(_COUNT_AUTO_REPLIES, {"sender": sender, "since": since},
+                          execution_options=NO_FLUSH) or 0
 
 
 def log_auto_reply(session: Session, sender: str, at: datetime) -> None:
-    session.add(AutoReplyLog(sender=sender, at=at))
+    session.connection().execute(_INSERT_AUTO_REPLY, {"sender": sender, "at": at})
 
 
 def conversation_ids(session: Session, ticket_id: int, limit: int = 20) -> list[str]:

@@ -132,3 +132,16 @@ def test_one_failing_message_leaves_the_rest_of_its_batch_as_if_it_were_not_ther
     acknowledgements = site.outbox_files()
     assert len(acknowledgements) == 3          # one per new ticket, none left over from the first attempt
     assert sorted(b"Problem 0" in a for a in acknowledgements) == [False, False, True]
+
+
+def test_acknowledgements_to_one_sender_are_rate_limited_within_a_batch(site, tmp_path):
+    """Seven new tickets from one sender in one import batch: the per-sender limit
+    (5 an hour) counts the acknowledgements the batch itself made."""
+    messages = [(f"<q{i}@customer.example>", eml(f"Question {i}", "How do I?", message_id=f"<q{i}@customer.example>"))
+                for i in range(7)]
+    maildir = write_maildir(tmp_path / "Maildir", messages, list(range(7)))
+    assert "7 messages: 7 new" in site.ok("import", str(maildir), "--no-progress", "--acknowledge", now=NOW)
+    assert len(site.outbox_files()) == 5
+    held = [t["ref"] for t in site.tickets()
+            if any(e["type"] == "not-acknowledged" and "rate limit" in e["detail"] for e in site.ticket(t["ref"])["events"])]
+    assert len(held) == 2
