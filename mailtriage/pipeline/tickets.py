@@ -129,8 +129,7 @@ def write(session: Session, incoming: Incoming, change: Change) -> None:
                             kind=change.message.kind, now=now,
                             threaded=incoming.threaded)
     queries.add_events(session, ticket_id, now, [(e.type, e.detail, e.data) for e in change.events])
-    for mail in change.mail:
-        outbox.enqueue(session, mail.mail, kind=mail.kind, now=now, ticket_id=ticket_id,
-                       message_id=mail.message_id)
+    outbox.insert_rows(session, [outbox.prepare(session, mail.mail, kind=mail.kind, now=now, ticket_id=ticket_id,
+                                                message_id=mail.message_id) for mail in change.mail])
     if change.auto_replied_to is not None:
         queries.log_auto_reply(session, change.auto_replied_to, now)
