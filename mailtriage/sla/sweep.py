@@ -28,13 +28,13 @@ from sqlalchemy import Select, Table, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.app import App
-from mailtriage.model import Tier
+from mailtriage.model import TicketRecord, Tier
 from mailtriage.notify import outbox
 from mailtriage.sla import deadlines, lifecycle, notices
 from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
 from mailtriage.sla.timers import LABELS, Timers
 from mailtriage.store import noticereads, queries
-from mailtriage.store.records import copy_onto, record_of
+from mailtriage.store.records import record_of
 from mailtriage.store.noticereads import NoticeReads
 from mailtriage.store.schema import Ticket
 
@@ -98,7 +98,7 @@ class _Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     mail: list[dict[str, Any]] = field(default_factory=list)      # outbox rows (outbox.prepare)
 
-    def event(self, ticket: Ticket, type_: str, detail: str, data: dict[str, Any] | None = None) -> None:
+    def event(self, ticket: Ticket | TicketRecord, type_: str, detail: str, data: dict[str, Any] | None = None) -> None:
         self.events.append({"ticket_id": ticket.id, "at": self.now, "type": type_, "detail": detail, "data": data})
 
     def write(self) -> None:
@@ -184,21 +184,33 @@ def _not_due_again(ticket: Ticket, now: datetime) -> None:
 def _act(batch: _Batch, ticket: Ticket) -> None:
     config, now = batch.app.config, batch.now
     sla, calendars = config.settings.sla, config.calendars
-    timers = lifecycle.load(record_of(ticket), sla, calendars)
-    due = [m for m in deadlines.milestones(timers, sla.warn_at, calendars) if m.at <= now]
+    record = record_of(ticket)
+    timers = lifecycle.load(record, sla, calendars)
+    found = deadlines.milestones(timers, sla.warn_at, calendars)
+    due = [m for m in found if m.at <= now]
     if timers.history is not None:
         timers = _record_history(batch, ticket, timers, due)
         due = []
+    escalated = False
     for milestone in due:
         later = any(o.timer == milestone.timer and o.kind != WARN for o in due)
         if milestone.kind == WARN and later:
             pass                        # the breach is due as well: a warning now would only be noise
         elif milestone.kind == WARN:
-            _warn(batch, ticket, timers, milestone)
+            _warn(batch, record, timers, milestone)
         else:
             _escalate(batch, ticket, timers, milestone)
+            escalated = True
         timers = timers.mark_done(milestone.key)
-    copy_onto(ticket, lifecycle.store(record_of(ticket), timers, now, sla, calendars))
+    if escalated:
+        record = record_of(ticket)      # its new tier
+    # Acting marks milestones done and changes no timer: what is left of them is what is pending.
+    pending = [m for m in found if m.key not in timers.done]
+    stored = lifecycle.store(record, timers, now, sla, calendars, pending=pending)
+    for name in lifecycle.STORED:       # the rest is the row's already (copy_onto compares every field)
+        value = getattr(stored, name)
+        if getattr(ticket, name) != value:
+            setattr(ticket, name, value)
 
 
 def _record_history(batch: _Batch, ticket: Ticket, timers: Timers, due: list[Milestone]) -> Timers:
@@ -215,11 +227,10 @@ def _record_history(batch: _Batch, ticket: Ticket, timers: Timers, due: list[Mil
     return timers.mark_done(*(milestone.key for milestone in due))
 
 
-def _warn(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Milestone) -> None:
+def _warn(batch: _Batch, ticket: TicketRecord, timers: Timers, milestone: Milestone) -> None:
     app, now, result = batch.app, batch.now, batch.result
     sent = notices.warning(batch.session, app.config, ticket, timers, milestone, now, batch.reads, batch.mail)
-    timer = timers.timers[milestone.timer]
-    detail = f"{notices.describe_timer(timer, app.config, now)}; {sent.describe()}"
+    detail = f"{sent.clock}; {sent.describe()}"
     batch.event(ticket, "warning", detail,
                       {"milestone": milestone.key, "to": list(sent.to), "message_id": sent.message_id})
     _nobody_told(app, ticket, "warning", sent)
@@ -244,8 +255,8 @@ def _escalate(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Mileston
     ticket.tier = Tier(from_tier).up().value
     ticket.updated_at = now
     batch.write()                       # its history shows the ticket's events so far
-    sent = notices.escalation(batch.session, app.config, ticket, timers, reason, from_tier, now, batch.reads,
-                              batch.mail)
+    sent = notices.escalation(batch.session, app.config, record_of(ticket), timers, reason, from_tier, now,
+                              batch.reads, batch.mail)
     moved = f"{from_tier} → {ticket.tier}" if ticket.tier != from_tier else f"already at {from_tier}, told again"
     batch.event(ticket, "escalated", f"{moved}: {reason}; {sent.describe()}",
                       {"milestone": milestone.key, "from": from_tier, "to_tier": ticket.tier,
@@ -255,7 +266,7 @@ def _escalate(batch: _Batch, ticket: Ticket, timers: Timers, milestone: Mileston
     result.held += sent.held_until is not None
 
 
-def _nobody_told(app: App, ticket: Ticket, kind: str, sent: notices.Sent) -> None:
+def _nobody_told(app: App, ticket: Ticket | TicketRecord, kind: str, sent: notices.Sent) -> None:
     """A notice with nobody to go to is a config gap (an empty tier): loudly, not only as an event."""
     if not sent.to:
         log.warning("SLA %s for %s-%s went to nobody: tiers.%s.notify is empty and no agent is assigned "

@@ -87,8 +87,8 @@ class Timer:
         if since is None:
             return None
         calendar = calendars[self.calendar]
-        remaining = max(self.target * share - self.used_before, timedelta(0))
-        return cast(datetime, self._asked(("when", share), calendar, lambda: calendar.add(since, remaining)))
+        return cast(datetime, self._asked(("when", share), calendar, lambda: calendar.add(
+            since, max(self.target * share - self.used_before, timedelta(0)))))
 
     def _asked(self, question: tuple[Any, ...], calendar: Calendar, answer: Callable[[], Any]) -> Any:
         """The answer given before to `question` with this same calendar (not
