@@ -32,7 +32,8 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -214,7 +215,7 @@ def _headers(mail: Outgoing, now: datetime, message_id: str) -> list[_Header]:
         headers.append(("Cc", _recipients(mail.cc, mail.names)))
     if mail.reply_to:
         headers.append(("Reply-To", checked_address(mail.reply_to)))
-    headers += [("Subject", one_line(mail.subject)), ("Date", format_datetime(now)),
+    headers += [("Subject", one_line(mail.subject)), ("Date", _date(now, now.utcoffset())),
                 ("Message-ID", _msgid(message_id))]
     # The customer's ids only thread the conversation: an unusable one is left out.
     if mail.in_reply_to and _usable_msgid(mail.in_reply_to):
@@ -306,7 +307,16 @@ def _recipients(addresses: tuple[str, ...], names: tuple[tuple[str, str], ...]) 
 
 
 def _usable_msgid(value: str) -> bool:
-    return bool(re.fullmatch(r"<[^<>\s]+>", value)) and "=?" not in value
+    return bool(_MSGID.fullmatch(value)) and "=?" not in value
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@lru_cache(maxsize=8)
+def _date(now: datetime, offset: timedelta | None) -> str:
+    """The Date: header, once per instant and offset (a sweep's notices share their `now`)."""
+    return format_datetime(now)
 
 
 def _msgid(value: str) -> str:
