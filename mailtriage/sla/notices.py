@@ -10,7 +10,7 @@ calendar's next working minute — except for S1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,7 +72,7 @@ def warning(session: Session, config: Config, ticket: TicketRecord, timers: Time
     else:
         sent = _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now,
                      reads=reads, rows=rows)
-    return replace(sent, clock=_described(context["clock"]))
+    return Sent(sent.to, sent.held_until, sent.message_id, sent.nobody, _described(context["clock"]))
 
 
 def escalation(session: Session, config: Config, ticket: TicketRecord, timers: Timers, reason: str,
