@@ -42,7 +42,8 @@ __all__ = ["SweepResult", "run_once"]
 
 log = logging.getLogger(__name__)
 
-BATCH = 50              # tickets per transaction: short write locks on SQLite
+BATCH = 100             # tickets per transaction: one commit (fsync) per 100 notices; at ~0.6 ms a
+                        # ticket, a write lock on SQLite as short as 50 tickets held it before
 RETRY_AFTER = timedelta(minutes=5)      # a ticket whose notice failed (bad template …) is tried again
 _WRITTEN = ("tier", "updated_at", *lifecycle.STORED)       # what a sweep changes on a ticket
 
