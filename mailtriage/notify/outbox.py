@@ -108,9 +108,8 @@ def prepare(session: Session, mail: Outgoing, *, kind: str, now: datetime, ticke
 
 
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Rows from `prepare`, in one statement: the ORM adds rows one INSERT
-    each where it must read back every new id (SQLite). A Core statement on
-    the session's connection: the ORM's bulk INSERT costs twice as much."""
+    """Rows from `prepare`, in one Core statement (the ORM inserts one by one
+    on SQLite to read back each id; its bulk INSERT costs twice as much)."""
     if rows:
         session.connection().execute(insert(cast(Table, OutboxRow.__table__)), rows)
     for row in rows:

@@ -31,8 +31,8 @@ from mailtriage.sla.deadlines import Milestone, key_prefix
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import FIRST_RESPONSE, LABELS, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timer, Timers
 
-__all__ = ["STORED", "as_history", "first_response", "imported_at", "is_history", "load", "merged", "revive", "severity_changed",
-           "split_off", "start", "status_changed", "store"]
+__all__ = ["STORED", "as_history", "first_response", "imported_at", "is_history", "load", "merged", "revive",
+           "severity_changed", "split_off", "start", "status_changed", "store"]
 
 
 def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars, *,
