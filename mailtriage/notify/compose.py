@@ -32,7 +32,8 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -71,9 +72,7 @@ class _Registry(HeaderRegistry):
         return made
 
     def __call__(self, name: str, value: Any) -> Any:
-        shape = _VERBATIM.get(name.lower())
-        if (shape is not None and isinstance(value, str) and len(name) + 2 + len(value) <= _POLICY_LINE
-                and "=?" not in value and shape.fullmatch(value)):
+        if _kept(name, value):
             return _Verbatim(name, value)
         return super().__call__(name, value)
 
@@ -110,6 +109,13 @@ _VERBATIM: dict[str, re.Pattern[str]] = {
     "mime-version": re.compile(r"1\.0"),
 }
 _POLICY_LINE = 78                 # the policy's max_line_length: a longer line is folded
+
+
+def _kept(name: str, value: Any) -> bool:
+    """Does the registry keep this value as given (a _VERBATIM shape on one line)?"""
+    shape = _VERBATIM.get(name.lower())
+    return (shape is not None and isinstance(value, str) and len(name) + 2 + len(value) <= _POLICY_LINE
+            and "=?" not in value and shape.fullmatch(value) is not None)
 
 
 _POLICY = SMTP.clone(cte_type="7bit", header_factory=_Registry())   # docstring: no 8BITMIME needed
@@ -182,33 +188,73 @@ def new_message_id(domain: str) -> str:
 
 
 def compose(mail: Outgoing, now: datetime, message_id: str) -> bytes:
-    msg = EmailMessage(policy=_POLICY)
+    headers = _headers(mail, now, message_id)
+    data = _plain(mail, headers)
+    if data is not None:
+        names = [name for name, _ in headers] + list(_TEXT_PART)
+    else:
+        msg = EmailMessage(policy=_POLICY)
+        for name, value in headers:
+            msg[name] = value
+        msg.set_content(mail.body, charset="utf-8")
+        _enclose(msg, mail)
+        data, names = msg.as_bytes(), msg.keys()
+    _check_header_block(data, names)
+    return data
+
+
+_Header = tuple[str, str | Address | tuple[Address, ...]]      # a name, and a value for the registry
+
+
+def _headers(mail: Outgoing, now: datetime, message_id: str) -> list[_Header]:
+    """The headers compose sets, in order, each value checked or made one line."""
     local, _, domain = checked_address(mail.from_addr).partition("@")
-    msg["From"] = _sender(one_line(mail.from_name), local, domain)
-    msg["To"] = _recipients(mail.to, mail.names)
+    headers: list[_Header] = [
+        ("From", _sender(one_line(mail.from_name), local, domain)), ("To", _recipients(mail.to, mail.names))]
     if mail.cc:
-        msg["Cc"] = _recipients(mail.cc, mail.names)
+        headers.append(("Cc", _recipients(mail.cc, mail.names)))
     if mail.reply_to:
-        msg["Reply-To"] = checked_address(mail.reply_to)
-    msg["Subject"] = one_line(mail.subject)
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = _msgid(message_id)
+        headers.append(("Reply-To", checked_address(mail.reply_to)))
+    headers += [("Subject", one_line(mail.subject)), ("Date", _date(now, now.utcoffset())),
+                ("Message-ID", _msgid(message_id))]
     # The customer's ids only thread the conversation: an unusable one is left out.
     if mail.in_reply_to and _usable_msgid(mail.in_reply_to):
-        msg["In-Reply-To"] = mail.in_reply_to
+        headers.append(("In-Reply-To", mail.in_reply_to))
     refs = [r for r in mail.references if _usable_msgid(r)]
     if refs:
-        msg["References"] = " ".join(refs[-20:])     # keep the header a sane size
+        headers.append(("References", " ".join(refs[-20:])))     # keep the header a sane size
     if mail.auto_submitted:
-        msg["Auto-Submitted"] = mail.auto_submitted
-        msg["X-Auto-Response-Suppress"] = "All"       # asks Outlook not to answer us
+        headers.append(("Auto-Submitted", mail.auto_submitted))
+        headers.append(("X-Auto-Response-Suppress", "All"))       # asks Outlook not to answer us
     if mail.loop_id:
-        msg["X-Loop"] = one_line(mail.loop_id)
-    msg.set_content(mail.body, charset="utf-8")
-    _enclose(msg, mail)
-    data = msg.as_bytes()
-    _check_header_block(data, msg.keys())
-    return data
+        headers.append(("X-Loop", one_line(mail.loop_id)))
+    return headers
+
+
+# What set_content adds after the headers set, for a text body sent as it is.
+_TEXT_PART = {"Content-Type": 'text/plain; charset="utf-8"', "Content-Transfer-Encoding": "7bit",
+              "MIME-Version": "1.0"}
+
+
+def _plain(mail: Outgoing, headers: list[_Header]) -> bytes | None:
+    """The bytes the email package writes, without it, for the common mail (an
+    SLA notice, an acknowledgement in English): text only, every header one the
+    registry keeps as given, a body of ASCII lines of at most 78 characters
+    (set_content's heuristics choose 7bit for it and leave it as it is).
+    None for every other mail, and under any other policy (the tests compare
+    with the stdlib's). tests/unit/test_compose_headers.py checks it byte for byte."""
+    if mail.html or mail.attachments or not isinstance(_POLICY.header_factory, _Registry):
+        return None
+    if not all(_kept(name, value) for name, value in headers):
+        return None
+    try:
+        lines = mail.body.encode("ascii").splitlines()
+    except UnicodeEncodeError:
+        return None
+    if any(len(line) > _POLICY_LINE for line in lines):
+        return None
+    head = "".join(f"{name}: {value}\r\n" for name, value in [*headers, *_TEXT_PART.items()]).encode("ascii")
+    return head + b"\r\n" + (b"".join(line + b"\r\n" for line in lines) or b"\r\n")    # empty: one line
 
 
 def _enclose(msg: EmailMessage, mail: Outgoing) -> None:
@@ -261,7 +307,16 @@ def _recipients(addresses: tuple[str, ...], names: tuple[tuple[str, str], ...]) 
 
 
 def _usable_msgid(value: str) -> bool:
-    return bool(re.fullmatch(r"<[^<>\s]+>", value)) and "=?" not in value
+    return bool(_MSGID.fullmatch(value)) and "=?" not in value
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@lru_cache(maxsize=8)
+def _date(now: datetime, offset: timedelta | None) -> str:
+    """The Date: header, once per instant and offset (a sweep's notices share their `now`)."""
+    return format_datetime(now)
 
 
 def _msgid(value: str) -> str:

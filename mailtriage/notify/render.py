@@ -31,7 +31,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from jinja2 import FunctionLoader, StrictUndefined, TemplateError, TemplateSyntaxError, select_autoescape
+from jinja2 import FunctionLoader, StrictUndefined, Template, TemplateError, TemplateSyntaxError, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailtriage.errors import Problem
@@ -68,6 +68,8 @@ class Templates:
             keep_trailing_newline=True,
         )
         self.fallback = Templates([builtin]) if builtin is not None and builtin not in folders[:1] else None
+        # Compiled once each: the sources are fixed for this object's life (a reload makes a new one).
+        self._compiled: dict[str, Template] = {}
 
     def render(self, name: str, context: dict[str, Any], languages: tuple[str | None, ...] = ()) -> Rendered:
         """`NAME.txt` rendered as a mail; `languages`: try `<language>/NAME.txt` of each first."""
@@ -90,7 +92,10 @@ class Templates:
 
     def render_file(self, name: str, context: dict[str, Any]) -> str:
         """One template by its file name (`acknowledgement.txt`), no fallback: for the checks."""
-        return self.env.get_template(name).render(**context)
+        template = self._compiled.get(name)
+        if template is None:
+            template = self._compiled[name] = self.env.get_template(name)
+        return template.render(**context)
 
     def admin_files(self) -> list[str]:
         """The file names of the admin's own templates (none when only the built-in ones are used)."""

@@ -52,6 +52,9 @@ class DailyWindow(NamedTuple):
         return f"{_hhmm(self.start)}-{_hhmm(self.end % MINUTES_PER_DAY or self.end)}"
 
 
+_ALL_DAY = ((DailyWindow(0, MINUTES_PER_DAY),),)        # a day of `hours: 24x7`
+
+
 @dataclass(frozen=True)
 class Calendar:
     """A time zone, weekly working hours and holidays; a hashable value.
@@ -70,11 +73,16 @@ class Calendar:
     # The windows of each local date asked for: a pure function of the fields
     # above, asked for again by every deadline (not part of the value).
     _days: dict[date, list[Interval]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # 24x7 without holidays: every instant is working time, so a sum is plain
+    # arithmetic (the windows of one day end where the next day's begin, DST or not).
+    _continuous: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_weekly(self.weekly)
         if self.country is not None:
             _check_country(self.country, self.subdiv)
+        object.__setattr__(self, "_continuous", self.weekly == _ALL_DAY * 7 and self.country is None
+                           and not self.extra_holidays)
 
     # -- questions about one instant ------------------------------------
 
@@ -111,8 +119,8 @@ class Calendar:
         if duration < timedelta(0):
             raise ValueError(f"cannot add a negative duration ({duration}) of working time")
         at = _utc(start)
-        if not duration:
-            return at
+        if not duration or self._continuous:
+            return at + duration
         remaining = duration
         for opening, close in self._pieces(at):
             if close - opening >= remaining:
@@ -122,6 +130,8 @@ class Calendar:
 
     def between(self, a: datetime, b: datetime) -> timedelta:
         """Working time in [a, b); zero when b <= a."""
+        if self._continuous:
+            return max(_utc(b) - _utc(a), timedelta(0))
         return sum((close - opening for opening, close in self.windows(a, b)), timedelta(0))
 
     def windows(self, start: datetime, end: datetime) -> Iterator[Interval]:

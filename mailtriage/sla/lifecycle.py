@@ -27,12 +27,12 @@ from datetime import datetime
 from mailtriage.config.values import SlaSettings
 from mailtriage.model import Status, TicketRecord
 from mailtriage.sla import deadlines
-from mailtriage.sla.deadlines import key_prefix
+from mailtriage.sla.deadlines import Milestone, key_prefix
 from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import FIRST_RESPONSE, LABELS, NEXT_UPDATE, RESOLUTION, RUNNING, Calendars, Timer, Timers
 
-__all__ = ["as_history", "first_response", "imported_at", "is_history", "load", "merged", "revive", "severity_changed",
-           "split_off", "start", "status_changed", "store"]
+__all__ = ["STORED", "as_history", "first_response", "imported_at", "is_history", "load", "merged", "revive",
+           "severity_changed", "split_off", "start", "status_changed", "store"]
 
 
 def start(ticket: TicketRecord, now: datetime, sla: SlaSettings, calendars: Calendars, *,
@@ -91,10 +91,16 @@ def load(ticket: TicketRecord, sla: SlaSettings, calendars: Calendars) -> Timers
     return timers
 
 
+# The fields `store` derives from the timers; it leaves the others as they are.
+STORED = ("sla_data", "first_response_due", "resolution_due", "next_deadline", "sla_state")
+
+
 def store(ticket: TicketRecord, timers: Timers, now: datetime, sla: SlaSettings,
-          calendars: Calendars) -> TicketRecord:
-    """The record with the timers and everything derived from them."""
-    pending = deadlines.milestones(timers, sla.warn_at, calendars)
+          calendars: Calendars, *, pending: list[Milestone] | None = None) -> TicketRecord:
+    """The record with the timers and everything derived from them.
+    `pending`: `deadlines.milestones(timers, sla.warn_at, calendars)`, when the caller has them already."""
+    if pending is None:
+        pending = deadlines.milestones(timers, sla.warn_at, calendars)
     return replace(ticket, sla_data=timers.to_json(),
                    first_response_due=_due(timers.get(FIRST_RESPONSE), ticket.first_response_due, calendars),
                    resolution_due=_due(timers.get(RESOLUTION), ticket.resolution_due, calendars),

@@ -29,8 +29,7 @@ from mailtriage.sla.durations import format_duration
 from mailtriage.sla.timers import LABELS, RUNNING, Timer, Timers
 from mailtriage.store import queries
 from mailtriage.store.noticereads import NoticeReads
-from mailtriage.store.records import record_of
-from mailtriage.store.schema import Event, Message, Ticket
+from mailtriage.store.schema import Event, Message
 from mailtriage.notify.views import agent_names, reply_to, sender, short_time, ticket_view, ticket_zone
 
 HISTORY_LINES = 25
@@ -45,6 +44,7 @@ class Sent:
     held_until: datetime | None = None
     message_id: str | None = None
     nobody: str = "nobody to notify"          # why `to` is empty
+    clock: str = ""                           # a warning's timer, as describe_timer writes it
 
     def describe(self) -> str:
         if not self.to:
@@ -55,28 +55,31 @@ class Sent:
         return text
 
 
-def warning(session: Session, config: Config, ticket: Ticket, timers: Timers, milestone: Milestone,
+def warning(session: Session, config: Config, ticket: TicketRecord, timers: Timers, milestone: Milestone,
             now: datetime, reads: NoticeReads | None = None, rows: list[dict[str, Any]] | None = None) -> Sent:
     """A warning at `warn_at`: to the assignee when that is an agent, else the tier's list.
     `reads`: the sweep batch's conversations and suppressions, read once for all its notices;
-    `rows`: where the batch gathers its outbox rows (outbox.insert_rows), else the row goes into the session."""
+    `rows`: where the batch gathers its outbox rows (outbox.insert_rows), else the row goes into the session.
+    The Sent's `clock` describes the timer (the event's words), from the notice's own line of it."""
     settings = config.settings
     assignee = ticket.assignee
     personal = bool(assignee and "@" in assignee and not assignee.startswith("@")
                     and agent_for(assignee, settings.agents) is not None)
-    context = warning_context(config, record_of(ticket), timers, timers.timers[milestone.timer], now)
+    context = warning_context(config, ticket, timers, timers.timers[milestone.timer], now)
     if personal:
         assert assignee is not None
-        return _send(session, config, ticket, "warning", context, (assignee,), None, now, reads, rows)
-    return _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now,
-                 reads=reads, rows=rows)
+        sent = _send(session, config, ticket, "warning", context, (assignee,), None, now, reads, rows)
+    else:
+        sent = _send(session, config, ticket, "warning", context, *_tier_recipients(config, ticket, now), now=now,
+                     reads=reads, rows=rows)
+    return Sent(sent.to, sent.held_until, sent.message_id, sent.nobody, _described(context["clock"]))
 
 
-def escalation(session: Session, config: Config, ticket: Ticket, timers: Timers, reason: str,
+def escalation(session: Session, config: Config, ticket: TicketRecord, timers: Timers, reason: str,
                from_tier: str, now: datetime, reads: NoticeReads | None = None,
                rows: list[dict[str, Any]] | None = None) -> Sent:
     """Tell the ticket's (new) tier why it has the ticket now, with summary, history and deadlines."""
-    context = escalation_context(config, record_of(ticket), timers, now, reason=reason, from_tier=from_tier,
+    context = escalation_context(config, ticket, timers, now, reason=reason, from_tier=from_tier,
                                  history=_history(session, config, ticket), excerpt=_excerpt(session, ticket))
     return _send(session, config, ticket, "escalation", context, *_tier_recipients(config, ticket, now), now=now,
                  reads=reads, rows=rows)
@@ -101,7 +104,10 @@ def escalation_context(config: Config, ticket: TicketRecord, timers: Timers, now
 
 def describe_timer(timer: Timer, config: Config, now: datetime) -> str:
     """`first response: 48m of 1h used, due Mon 2026-03-02 10:00 CET` (for events)."""
-    line = _timer_line(timer, config, now)
+    return _described(_timer_line(timer, config, now))
+
+
+def _described(line: dict[str, Any]) -> str:
     return f"{line['label']}: {line['used']} of {line['target']} used, due {line['due']}"
 
 
@@ -111,7 +117,7 @@ def local_time(at: datetime | None, calendar: Calendar) -> str:
 
 # -- pieces ---------------------------------------------------------------------
 
-def _tier_recipients(config: Config, ticket: Ticket, now: datetime) -> tuple[tuple[str, ...], datetime | None]:
+def _tier_recipients(config: Config, ticket: TicketRecord, now: datetime) -> tuple[tuple[str, ...], datetime | None]:
     tier = config.settings.tiers.get(Tier(ticket.tier))
     if tier is None:
         return (), None
@@ -155,21 +161,21 @@ def _context(config: Config, ticket: TicketRecord, timers: Timers, now: datetime
             "language": language_name(ticket.language or settings.default_language)}
 
 
-def _history(session: Session, config: Config, ticket: Ticket) -> list[dict[str, str]]:
-    zone = ticket_zone(config.settings, record_of(ticket))
+def _history(session: Session, config: Config, ticket: TicketRecord) -> list[dict[str, str]]:
+    zone = ticket_zone(config.settings, ticket)
     events = list(session.scalars(select(Event).where(Event.ticket_id == ticket.id)
                                   .order_by(Event.id.desc()).limit(HISTORY_LINES)))
     return [{"at": short_time(e.at, zone) or "", "type": e.type, "detail": e.detail} for e in reversed(events)]
 
 
-def _excerpt(session: Session, ticket: Ticket) -> list[str]:
+def _excerpt(session: Session, ticket: TicketRecord) -> list[str]:
     first = session.scalar(select(Message.body_text).where(Message.ticket_id == ticket.id)
                            .order_by(Message.id).limit(1))
     lines = (first or "").strip().splitlines()
     return lines[:EXCERPT_LINES] + (["…"] if len(lines) > EXCERPT_LINES else [])
 
 
-def _send(session: Session, config: Config, ticket: Ticket, kind: str, context: dict[str, Any],
+def _send(session: Session, config: Config, ticket: TicketRecord, kind: str, context: dict[str, Any],
           to: tuple[str, ...], held_until: datetime | None, now: datetime, reads: NoticeReads | None = None,
           rows: list[dict[str, Any]] | None = None) -> Sent:
     if not to:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailtriage.store.schema import Message, Suppression
@@ -48,26 +48,31 @@ def load(session: Session, ticket_ids: Iterable[int], addresses: Iterable[str]) 
     numbers = sorted(set(ticket_ids))
     threads: dict[int, list[str]] = {number: [] for number in numbers}
     for chunk in _slices(numbers):
-        for ticket_id, message_id in session.execute(_conversations(chunk)):
+        for ticket_id, message_id in session.execute(_CONVERSATIONS, {"ids": chunk}):
             threads[ticket_id].append(message_id)
     asked = sorted({address.lower() for address in addresses if address})
     suppressed: set[str] = set()
     for part in _slices(asked):
-        suppressed.update(session.scalars(select(Suppression.address).where(Suppression.address.in_(part))))
+        suppressed.update(session.scalars(_SUPPRESSED, {"addresses": part}))
     return NoticeReads({k: list(dict.fromkeys(v)) for k, v in threads.items()}, frozenset(asked),
                        frozenset(suppressed))
 
 
-def _conversations(ticket_ids: list[int]) -> Select[int, str]:
-    """Per ticket its first message and its latest CONVERSATION - 1, in order of arrival."""
+def _conversations() -> Select[int, str]:
+    """Per ticket of `ids` its first message and its latest CONVERSATION - 1, in order of arrival."""
     numbered = select(
         Message.ticket_id, Message.message_id, Message.id,
         func.row_number().over(partition_by=Message.ticket_id, order_by=Message.id).label("first"),
         func.row_number().over(partition_by=Message.ticket_id, order_by=Message.id.desc()).label("latest"),
-    ).where(Message.ticket_id.in_(ticket_ids)).subquery()
+    ).where(Message.ticket_id.in_(bindparam("ids", expanding=True))).subquery()
     return (select(numbered.c.ticket_id, numbered.c.message_id)
             .where(or_(numbered.c.first == 1, numbered.c.latest < CONVERSATION))
             .order_by(numbered.c.ticket_id, numbered.c.id))
+
+
+# Built once, run with the batch's values: building the window query cost more than running it.
+_CONVERSATIONS = _conversations()
+_SUPPRESSED = select(Suppression.address).where(Suppression.address.in_(bindparam("addresses", expanding=True)))
 
 
 def _slices(values: list[_T], size: int = CHUNK) -> Iterable[list[_T]]:

@@ -340,3 +340,20 @@ def test_next_opening_is_the_first_working_instant(calendar: Calendar, instant: 
     assert opening >= instant and calendar.is_working(opening)
     assert calendar.between(instant, opening) == timedelta(0)
     assert calendar.is_working(instant) == (opening == instant)
+
+
+ROUND_THE_CLOCK = [calendar_from_config(f"24x7 {zone}", {"timezone": zone, "hours": "24x7"})
+                   for zone in ("UTC", "Europe/Amsterdam", "America/New_York", "America/Santiago")]
+
+
+@pytest.mark.parametrize("calendar", ROUND_THE_CLOCK, ids=lambda c: c.name)
+@examples
+@given(start=instants, duration=durations, end=instants)
+def test_24x7_sums_are_the_window_walks(calendar: Calendar, start: datetime, duration: timedelta,
+                                         end: datetime) -> None:
+    """A 24x7 calendar without holidays adds and subtracts plainly (Calendar._continuous):
+    the same answers as walking its windows, across DST changes too."""
+    walked = dataclasses.replace(calendar, extra_holidays=frozenset({date(2999, 1, 1)}))     # the general path
+    assert calendar._continuous and not walked._continuous
+    assert calendar.add(start, duration) == walked.add(start, duration) == start + duration
+    assert calendar.between(start, end) == walked.between(start, end)

@@ -1,7 +1,9 @@
 """compose's header registry writes some values as given instead of parsing
 and folding them (notify/compose.py, `_Registry`): each such value must come
 out byte for byte as the stdlib's registry writes it, and whole mails as
-compose wrote them with the stdlib's registry."""
+compose wrote them with the stdlib's registry. A plain mail (text only, headers
+kept as given, a 7bit body) compose writes itself, without the email package
+(`_plain`): the same bytes again."""
 
 from __future__ import annotations
 
@@ -114,3 +116,55 @@ def both_ways(mail: Outgoing, policy: Policy | None = None) -> bytes | None:
         return None
     finally:
         composing._POLICY = original
+
+
+# Mostly what a notice holds, with the characters that decide the path: line breaks, long lines, non-ASCII.
+ascii_text = st.text(string.printable + "\r\n\x0b\x0c", max_size=300)
+lines = st.lists(st.one_of(st.text(string.ascii_letters + " ", max_size=90),
+                           st.sampled_from(["", "é", "-- ", "x" * 78, "y" * 79])), max_size=12).map("\n".join)
+bodies = st.one_of(ascii_text, lines, st.text(max_size=50))
+subjects = st.one_of(st.text(string.ascii_letters + string.digits + " []-:", max_size=90), st.text(max_size=30))
+names = st.one_of(st.just("Support"), st.text(string.ascii_letters + " ", max_size=20), st.text(max_size=10))
+
+
+@settings(max_examples=400, deadline=None)
+@given(subject=subjects, name=names, body=bodies, to=st.lists(address, min_size=1, max_size=3),
+       refs=st.lists(address, max_size=3), loop=st.one_of(st.none(), st.just("mailtriage")),
+       offset=st.integers(-12, 14))
+def test_a_plain_mail_is_the_stdlibs_byte_for_byte(subject: str, name: str, body: str, to: list[str],
+                                                     refs: list[str], loop: str | None, offset: int) -> None:
+    ids = tuple(f"<{ref}>" for ref in refs)
+    mail = Outgoing(from_addr="support@example.test", from_name=name, to=tuple(to), subject=subject, body=body,
+                    in_reply_to=ids[-1] if ids else None, references=ids, auto_submitted="auto-generated",
+                    loop_id=loop, reply_to="support+t1@example.test")
+    now = T0.astimezone(timezone(timedelta(hours=offset)))
+    assert compose(mail, now, "<mt.1@example.test>") == both_ways_at(mail, now)
+
+
+def both_ways_at(mail: Outgoing, now: datetime) -> bytes | None:
+    original = composing._POLICY
+    composing._POLICY = STDLIB
+    try:
+        return compose(mail, now, "<mt.1@example.test>")
+    finally:
+        composing._POLICY = original
+
+
+def test_an_sla_notice_is_written_without_the_email_package() -> None:
+    body = ("SLA warning: first response due Mon 2026-03-02 10:15 CET\n\n"
+            'MT-12 "Printer on fire" is close to its first response target.\n\n-- \nSupport (mailtriage)\n')
+    mail = Outgoing(from_addr="support@example.test", from_name="Support", to=("l1-team@example.test",),
+                    subject="[MT-12] Printer on fire", body=body, in_reply_to="<a.1@customer.example>",
+                    references=("<a.1@customer.example>",), auto_submitted="auto-generated", loop_id="mailtriage")
+    headers = composing._headers(mail, T0, "<mt.1@example.test>")
+    assert composing._plain(mail, headers) is not None
+    assert compose(mail, T0, "<mt.1@example.test>") == both_ways(mail, STDLIB)
+
+
+def test_a_mail_the_stdlib_would_encode_is_left_to_it() -> None:
+    for changes in ({"body": "Grüße\n"}, {"body": "x" * 79 + "\n"}, {"subject": "Grüße"},
+                    {"from_name": "Jansen, Pieter"}, {"html": "<p>hi</p>"}):
+        mail = Outgoing(**{"from_addr": "support@example.test", "from_name": "Support", "to": ("a@example.test",),
+                           "subject": "Hello", "body": "Hi\n", **changes})
+        assert composing._plain(mail, composing._headers(mail, T0, "<mt.1@example.test>")) is None, changes
+        assert compose(mail, T0, "<mt.1@example.test>") == both_ways(mail, STDLIB), changes
