@@ -11,19 +11,18 @@ caller's session, in its transaction and savepoints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.model import TicketRecord
+from mailtriage.store.records import FIELDS, record_from
 from mailtriage.store.schema import Ticket
 
 _TABLE = cast(Table, Ticket.__table__)
-_FIELDS = tuple(f.name for f in fields(TicketRecord))
-_SELECT = select(*(_TABLE.c[name] for name in _FIELDS))
+_SELECT = select(*(_TABLE.c[name] for name in FIELDS))
 _UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("ticket"))
 
 
@@ -33,7 +32,7 @@ def records(session: Session, ids: Iterable[int]) -> list[TicketRecord]:
     if not wanted:
         return []
     rows = session.execute(_SELECT.where(_TABLE.c.id.in_(wanted)).order_by(_TABLE.c.id))
-    return [_record(row) for row in rows]
+    return [record_from(row._asdict()) for row in rows]
 
 
 def due_locked(session: Session, now: datetime, limit: int) -> list[TicketRecord]:
@@ -41,7 +40,7 @@ def due_locked(session: Session, now: datetime, limit: int) -> list[TicketRecord
     skipping rows another sweep has locked (PostgreSQL: several daemons share the work)."""
     query = (_SELECT.where(_TABLE.c.next_deadline <= now).order_by(_TABLE.c.next_deadline).limit(limit)
              .with_for_update(skip_locked=True))
-    return [_record(row) for row in session.execute(query)]
+    return [record_from(row._asdict()) for row in session.execute(query)]
 
 
 def write(session: Session, changed: Sequence[TicketRecord], columns: Sequence[str]) -> None:
@@ -51,9 +50,3 @@ def write(session: Session, changed: Sequence[TicketRecord], columns: Sequence[s
             _UPDATE, [{"ticket": record.id, **{name: getattr(record, name) for name in columns}}
                       for record in changed])
 
-
-def _record(row: Row[Any]) -> TicketRecord:
-    values = row._asdict()
-    values["tags"] = tuple(values["tags"] or ())
-    values["sla_data"] = dict(values["sla_data"] or {})
-    return TicketRecord(**values)
