@@ -86,13 +86,9 @@ class Timer:
         since = self.since
         if since is None:
             return None
-        calendar, question = calendars[self.calendar], ("when", share)
-        known = self._answers.get(question)         # _asked, spelt out: the sweep asks this most
-        if known is not None and known[0] is calendar:
-            return cast(datetime, known[1])
-        at = calendar.add(since, max(self.target * share - self.used_before, timedelta(0)))
-        self._answers[question] = (calendar, at)
-        return at
+        calendar = calendars[self.calendar]
+        remaining = max(self.target * share - self.used_before, timedelta(0))
+        return cast(datetime, self._asked(("when", share), calendar, lambda: calendar.add(since, remaining)))
 
     def _asked(self, question: tuple[Any, ...], calendar: Calendar, answer: Callable[[], Any]) -> Any:
         """The answer given before to `question` with this same calendar (not
