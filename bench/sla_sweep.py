@@ -3,7 +3,10 @@
 Fills a fresh SQLite database with N open tickets (default 1,000,000) whose
 next deadline lies in the future, times `sweep.run_once(app, now)` when none
 is due, then makes K of them due (default 1,000) and times the sweep that
-sends their warnings, and the empty sweep after it. Prints a table and a
+sends their warnings, and the empty sweep after it. That is done in rounds
+(`--rounds`, default 4), other tickets each time: the first sweep also
+compiles the templates and warms the caches a running daemon has warm, so it
+is shown apart, and the figure is the median of the others. Prints a table and a
 JSON line. The rows are real: each carries the timers `lifecycle.start`
 writes, so the due ones go through the whole warning path (template,
 outbox row, event).
@@ -101,10 +104,11 @@ def fill(app, count: int) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
-def make_due(app, count: int, total: int) -> None:  # type: ignore[no-untyped-def]
-    """Turn `count` random tickets into ones whose first-response warning has come."""
+def make_due(app, count: int, total: int, round_: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Turn `count` random tickets into ones whose first-response warning has
+    come; each round takes tickets no earlier round took."""
     due = template(NOW - timedelta(minutes=13), app.config)          # S1: the warning is at 12 minutes
-    ids = random.Random(7).sample(range(1, total + 1), count)
+    ids = random.Random(7).sample(range(1, total + 1), count * (round_ + 1))[count * round_:]
     raw = app.store.engine.raw_connection()
     try:
         raw.cursor().executemany(
@@ -128,6 +132,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="due sweeps, each of --due other tickets: the first (cold) one is shown apart, "
+                             "the median of the others is the figure")
     args = parser.parse_args()
     os.environ.pop("MAILTRIAGE_DATABASE", None)
     with tempfile.TemporaryDirectory(prefix="mt-bench-sla.") as tmp:
@@ -148,12 +155,17 @@ def main() -> int:
             assert result.tickets == 0, result
             results["sweep_none_due_ms_median"] = round(statistics.median(idle), 2)
             results["sweep_none_due_ms_max"] = round(max(idle), 2)
-            make_due(app, args.due, args.tickets)
-            [busy], result = timed_sweeps(app, 1)
-            assert (result.tickets, result.warnings) == (args.due, args.due), result
+            busy = []
+            for round_ in range(args.rounds):
+                make_due(app, args.due, args.tickets, round_)
+                [took], result = timed_sweeps(app, 1)
+                assert (result.tickets, result.warnings) == (args.due, args.due), result
+                busy.append(took)
             results["due_tickets"] = args.due
-            results["sweep_due_ms"] = round(busy, 1)
-            results["sweep_due_ms_per_ticket"] = round(busy / max(args.due, 1), 3)
+            results["sweep_due_rounds_ms"] = [round(took, 1) for took in busy]
+            results["sweep_first_due_ms"] = round(busy[0], 1)       # templates compiled, caches filled
+            results["sweep_due_ms"] = round(statistics.median(busy[1:] or busy), 1)
+            results["sweep_due_ms_per_ticket"] = round(results["sweep_due_ms"] / max(args.due, 1), 3)
             after, result = timed_sweeps(app, 20)
             assert result.tickets == 0, result
             results["sweep_after_ms_median"] = round(statistics.median(after), 2)

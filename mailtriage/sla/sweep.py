@@ -23,9 +23,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.app import App
@@ -36,7 +35,6 @@ from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
 from mailtriage.sla.timers import LABELS, Timers
 from mailtriage.store import noticereads, queries, sweeprows
 from mailtriage.store.noticereads import NoticeReads
-from mailtriage.store.schema import Ticket
 
 __all__ = ["SweepResult", "run_once"]
 
@@ -83,9 +81,7 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
             return result
 
 
-def due_query(now: datetime, limit: int) -> Select[Any]:
-    """The one query that finds work: an index range scan on next_deadline."""
-    return select(Ticket.id).where(Ticket.next_deadline <= now).order_by(Ticket.next_deadline).limit(limit)
+due_query = sweeprows.due_query
 
 
 @dataclass
@@ -148,17 +144,11 @@ def _claim(session: Session, now: datetime, limit: int) -> list[TicketRecord]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return sweeprows.due_locked(session, now, limit)
-    if session.scalar(due_query(now, 1)) is None:
+    if not sweeprows.any_due(session, now):
         return []                       # the common case: a read, no write lock taken
-    if dialect == "sqlite":
-        # Taking the rows out of the due set is the claim; the batch's commit puts
-        # the new next_deadline in, a rollback puts the old one back.
-        table = cast(Table, Ticket.__table__)
-        ids = list(session.scalars(update(table).where(table.c.id.in_(due_query(now, limit).scalar_subquery()))
-                                   .values(next_deadline=None).returning(table.c.id)))
-    else:
-        ids = list(session.scalars(due_query(now, limit)))
-    return sweeprows.records(session, ids)
+    if dialect == "sqlite":             # taking the rows out of the due set is the claim
+        return sweeprows.records(session, sweeprows.take_due(session, now, limit))
+    return sweeprows.records(session, sweeprows.due_ids(session, now, limit))
 
 
 def _sweep_ticket(batch: _Batch, ticket: TicketRecord) -> None:
