@@ -53,7 +53,7 @@ from mailtriage.notify.deliveries import Reply
 from mailtriage.notify.compose import Outgoing, compose, new_message_id
 from mailtriage.notify.relay import Relay
 from mailtriage.notify.send import Sender, make_sender
-from mailtriage.store import Store, hygiene, queries
+from mailtriage.store import Store, hygiene, outboxrows, queries, turns
 from mailtriage.store.schema import Event, OutboxRow
 
 
@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12
 CLAIM_AT_ONCE = 16              # rows claimed in one commit
-UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)      # what a sender may still take
+UNSENT = outboxrows.UNSENT                                 # what a sender may still take
 
 
 def enqueue(session: Session, mail: Outgoing, *, kind: str, now: datetime,
@@ -114,21 +114,6 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(insert(cast(Table, OutboxRow.__table__)), rows)
     for row in rows:
         queries.note_outgoing(session, row["message_id"])
-
-
-def pending(session: Session, now: datetime | None = None, limit: int = 100) -> list[OutboxRow]:
-    """Rows to send: pending and due, or left in `sending` by a daemon that
-    died mid-send (for those, `due_at` is the end of the sender's lease).
-    Among rows due at once (all wait for a relay that was down), mail that
-    failed before goes after mail that did not, so one bad mail cannot hold
-    up the queue."""
-    query = select(OutboxRow).where(OutboxRow.status.in_(UNSENT))
-    if now is not None:
-        query = query.where(OutboxRow.due_at <= now)
-    query = query.order_by(OutboxRow.due_at, OutboxRow.attempts, OutboxRow.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)   # several daemons, one database
-    return list(session.scalars(query))
 
 
 def next_due(session: Session) -> datetime | None:
@@ -251,14 +236,9 @@ def claim_many(sessions: sessionmaker[Session], now: datetime, retry: Retry = Re
                count: int = CLAIM_AT_ONCE) -> list[Claimed]:
     """Commit `sending` on up to `count` due rows, in one transaction."""
     taken: list[Claimed] = []
-    with sessions() as session, session.begin():
-        for row in pending(session, now, limit=count + 8):
-            if len(taken) < count and _rowcount(session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == row.id, OutboxRow.status == row.status,
-                           OutboxRow.attempts == row.attempts)
-                    .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1, due_at=now + retry.lease)
-                    .execution_options(synchronize_session=False))) == 1:
+    with sessions() as session, turns.writing(session), session.begin():
+        for row in outboxrows.due(session, now, count + 8):
+            if len(taken) < count and outboxrows.take(session, row, now + retry.lease):
                 taken.append(Claimed(row.id, row.ticket_id, row.kind, row.message_id, row.mail_from,
                                      deliveries.still_due(row.recipients, row.deliveries), row.data,
                                      row.attempts + 1, row.status == OutboxStatus.SENDING))
@@ -267,7 +247,7 @@ def claim_many(sessions: sessionmaker[Session], now: datetime, retry: Retry = Re
 
 def _put_back(sessions: sessionmaker[Session], unsent: list[Claimed], due: datetime) -> None:
     """Claimed but not tried: pending again, the attempt not counted."""
-    with sessions() as session, session.begin():
+    with sessions() as session, turns.writing(session), session.begin():
         for claimed in unsent:
             row = session.get(OutboxRow, claimed.id)
             if row is not None and row.status == OutboxStatus.SENDING and row.attempts == claimed.attempts:
@@ -278,7 +258,7 @@ def reclaim(sessions: sessionmaker[Session], now: datetime) -> int:
     """Make every `sending` row due now: for a daemon starting on SQLite, where
     the database lock proves that no other daemon is sending. (PostgreSQL
     daemons wait for the lease instead: another daemon may be mid-send.)"""
-    with sessions() as session, session.begin():
+    with sessions() as session, turns.writing(session), session.begin():
         return _rowcount(session.execute(
             update(OutboxRow).where(OutboxRow.status == OutboxStatus.SENDING).values(due_at=now)
             .execution_options(synchronize_session=False)))
@@ -303,7 +283,7 @@ def retry_failed(sessions: sessionmaker[Session], ids: Sequence[int] | None, now
     query = select(OutboxRow).order_by(OutboxRow.id)
     query = query.where(OutboxRow.id.in_(ids)) if ids is not None else \
         query.where(OutboxRow.status == OutboxStatus.FAILED)
-    with sessions() as session, session.begin():
+    with sessions() as session, turns.writing(session), session.begin():
         out = []
         for row in session.scalars(query):
             if row.status != OutboxStatus.FAILED:
@@ -336,32 +316,33 @@ def _record(sessions: sessionmaker[Session], answered: list[tuple[Claimed, dict[
     """Write what each recipient's reply means for the rows (deliveries.settle), in one transaction."""
     if not answered:
         return
-    with sessions() as session, session.begin():
-        rows = {row.id: row for row in session.scalars(
-            select(OutboxRow).where(OutboxRow.id.in_([claimed.id for claimed, _ in answered])))}
+    with sessions() as session, turns.writing(session), session.begin():
         for claimed, replies in answered:
-            if claimed.id in rows:
-                _settle(session, rows[claimed.id], claimed, replies, now, retry, result, _about(claimed, prefix))
+            row = outboxrows.state(session, claimed.id)
+            if row is not None:
+                _settle(session, row, claimed, replies, now, retry, result, _about(claimed, prefix))
 
 
-def _settle(session: Session, row: OutboxRow, claimed: Claimed, replies: dict[str, Reply], now: datetime,
+def _settle(session: Session, row: outboxrows.State, claimed: Claimed, replies: dict[str, Reply], now: datetime,
             retry: Retry, result: FlushResult, about: str) -> None:
     outcome = deliveries.settle(row.deliveries, replies, claimed.attempts,
                                 last=claimed.attempts >= retry.max_attempts)
-    row.deliveries, row.status = outcome.deliveries, outcome.status(row.recipients)
-    row.last_error = deliveries.summary(row.recipients, outcome.deliveries)
+    status = outcome.status(row.recipients)
+    values = {"deliveries": outcome.deliveries, "status": status, "sent_at": row.sent_at, "due_at": row.due_at,
+              "last_error": deliveries.summary(row.recipients, outcome.deliveries)}
     if outcome.sent:
-        row.sent_at = row.sent_at or now
+        values["sent_at"] = row.sent_at or now
         log.info("%s: sent to %s", about, ", ".join(outcome.sent))
     if outcome.failed:
-        _give_up(session, row, outcome, now)
-    if row.status == OutboxStatus.PENDING:
-        row.due_at = now + retry.backoff.after(claimed.attempts)
+        _give_up(session, claimed, outcome, now)
+    if status == OutboxStatus.PENDING:
+        values["due_at"] = again = now + retry.backoff.after(claimed.attempts)
         log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
-                    row.due_at.isoformat(timespec="seconds"), row.last_error)
-    result.sent += row.status == OutboxStatus.SENT
-    result.deferred += row.status == OutboxStatus.PENDING
-    result.failed += row.status == OutboxStatus.FAILED
+                    again.isoformat(timespec="seconds"), values["last_error"])
+    outboxrows.settle(session, claimed.id, values)
+    result.sent += status == OutboxStatus.SENT
+    result.deferred += status == OutboxStatus.PENDING
+    result.failed += status == OutboxStatus.FAILED
 
 
 def _relay_failed(sessions: sessionmaker[Session], claimed: Claimed, exc: RelayUnavailable, back_at: datetime,
@@ -375,13 +356,13 @@ def _relay_failed(sessions: sessionmaker[Session], claimed: Claimed, exc: RelayU
                 now, retry, result, prefix)
     else:
         log.debug("%s: back to pending, the relay is down: %s", _about(claimed, prefix), exc)
-        with sessions() as session, session.begin():
+        with sessions() as session, turns.writing(session), session.begin():
             row = session.get(OutboxRow, claimed.id)
             if row is not None:
                 row.status, row.attempts, row.due_at = OutboxStatus.PENDING, claimed.attempts - 1, back_at
                 row.last_error = f"relay: {exc}"
         result.deferred += 1
-    with sessions() as session, session.begin():
+    with sessions() as session, turns.writing(session), session.begin():
         session.execute(update(OutboxRow)
                         .where(OutboxRow.status == OutboxStatus.PENDING, OutboxRow.due_at < back_at)
                         .values(due_at=back_at).execution_options(synchronize_session=False))
@@ -392,7 +373,7 @@ def _about(row: Claimed, prefix: str) -> str:
     return f"outbox {row.id} ({ticket}, {row.kind} {row.message_id})"
 
 
-def _give_up(session: Session, row: OutboxRow, outcome: deliveries.Outcome, now: datetime) -> None:
+def _give_up(session: Session, row: Claimed, outcome: deliveries.Outcome, now: datetime) -> None:
     why = "; ".join(f"{address}: {outcome.deliveries[address]['reply']}" for address in outcome.failed)
     log.error("outbox %s (%s): failed: %s", row.id, row.message_id, why)
     if row.ticket_id is not None:
