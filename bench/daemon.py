@@ -8,7 +8,8 @@ sending acknowledgements to the sink, on a fresh SQLite database. Measures:
   there) until its acknowledgement reaches the sink, one message at a time;
   median, 99th percentile and maximum over N messages (default 100);
 * burst: N messages (default 1,000) APPENDed as fast as Dovecot takes them;
-  the sustained rate is N / (last acknowledgement − first APPEND).
+  the sustained rate is N / (last acknowledgement − first APPEND), and how
+  long each message waited for its acknowledgement (median, maximum).
 * with `--http`: the daemon also serves `http.listen`, and a scraper reads
   /metrics and /healthz every second throughout (as Prometheus and a load
   balancer would); then /healthz latency: median, 95th percentile and
@@ -113,17 +114,21 @@ def idle_floor(dovecot, imap: IMAPClient, count: int) -> list[float]:  # type: i
 
 
 def burst(imap: IMAPClient, sink: TimingSink, count: int) -> dict[str, float]:
-    ids = []
+    """Also how long each customer waited for the acknowledgement (APPEND to its arrival)."""
+    landed: dict[str, float] = {}
     first = time.monotonic()
     for i in range(count):
         message_id, raw = message("burst", i)
         imap.append("INBOX", raw)
-        ids.append(message_id)
+        landed[message_id] = time.monotonic()
     appended = time.monotonic()
-    wait_for(lambda: all(m in sink.arrived for m in ids), timeout=1800, interval=0.05)
-    last = max(sink.arrived[m] for m in ids)
+    wait_for(lambda: all(m in sink.arrived for m in landed), timeout=1800, interval=0.05)
+    last = max(sink.arrived[m] for m in landed)
+    waited = [sink.arrived[m] - at for m, at in landed.items()]
     return {"burst_messages": count, "burst_append_s": round(appended - first, 2),
-            "burst_total_s": round(last - first, 2), "burst_rate_msgs_per_s": round(count / (last - first), 1)}
+            "burst_total_s": round(last - first, 2), "burst_rate_msgs_per_s": round(count / (last - first), 1),
+            "burst_ack_wait_median_s": round(statistics.median(waited), 2),
+            "burst_ack_wait_max_s": round(max(waited), 2)}
 
 
 class Scraper(threading.Thread):

@@ -31,7 +31,7 @@ from mailtriage.mail import limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail
 from mailtriage.pipeline.spine import conversation, flow, process_stored, quarantine_in_place, record, ref_of
-from mailtriage.store import queries, rawrows
+from mailtriage.store import queries, rawrows, turns
 from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import begin_writing, lock_conversations
 from mailtriage.store.schema import RawMessage
@@ -68,7 +68,7 @@ def accept_many(app: App, raws: list[bytes], now: datetime, source: str) -> list
     are stored once)."""
     digests = [queries.sha256(raw) for raw in raws]
     try:
-        with app.store.session() as session, session.begin():
+        with app.store.session() as session, turns.writing(session), session.begin():
             rows = rawrows.batch_rows(session, [(digest, raw, source) for raw, digest in zip(raws, digests)], now)
             return [(row.id, None if new else _seen(app, row)) for row, new in rows]
     except SQLAlchemyError as exc:
@@ -89,7 +89,7 @@ def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Ou
     None: the database failed this message; it stays pending and the
     housekeeping job takes it again."""
     try:
-        with app.store.session() as session, session.begin():
+        with app.store.session() as session, turns.writing(session), session.begin():
             begin_writing(session)
             # FOR UPDATE: two daemons retrying the same message take turns (a no-op on SQLite).
             rows = {row.id: row for row in session.scalars(

@@ -51,7 +51,7 @@ from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Outcome
 from mailtriage.pipeline.spine import flow, process_stored, quarantine_in_place, record, ref_of
-from mailtriage.store import queries, rawrows
+from mailtriage.store import queries, rawrows, turns
 from mailtriage.store.lock import begin_writing
 from mailtriage.store.schema import RawMessage
 
@@ -96,7 +96,7 @@ def store_together(app: App, batch: list[Submission], now: datetime, *,
 
 def _in_one_transaction(app: App, batch: list[Submission], now: datetime, retry: list[int],
                         process: bool) -> list[Outcome | BaseException]:
-    with app.store.session() as session, session.begin():
+    with app.store.session() as session, turns.writing(session), session.begin():
         begin_writing(session)
         rows = rawrows.batch_rows(session, [(queries.sha256(item.raw), item.raw, item.source) for item in batch],
                                   now)
@@ -121,7 +121,7 @@ def process_later(app: App, deferred: list[tuple[int, tuple[str, ...]]], now: da
     failure they all stay pending (housekeeping retries them) and [] is returned."""
     done: list[tuple[tuple[str, ...], Outcome | None, int]] = []
     try:
-        with app.store.session() as session, session.begin():
+        with app.store.session() as session, turns.writing(session), session.begin():
             begin_writing(session)
             for raw_id, rcpts in deferred:
                 raw = session.get(RawMessage, raw_id, with_for_update=True)     # two daemons take turns

@@ -33,7 +33,7 @@ from mailtriage.notify import outbox
 from mailtriage.sla import deadlines, lifecycle, notices
 from mailtriage.sla.deadlines import AGAIN, DUE, WARN, Milestone
 from mailtriage.sla.timers import LABELS, Timers
-from mailtriage.store import noticereads, queries, sweeprows
+from mailtriage.store import noticereads, queries, sweeprows, turns
 from mailtriage.store.noticereads import NoticeReads
 
 __all__ = ["SweepResult", "run_once"]
@@ -73,7 +73,7 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
     """One sweep at `now`: act on every milestone that has come."""
     result = SweepResult()
     while True:
-        with app.store.session() as session, session.begin():
+        with app.store.session() as session, turns.writing(session), session.begin():
             claimed = _claim(session, now, batch)
             if claimed:
                 _sweep_batch(session, app, claimed, now, result)

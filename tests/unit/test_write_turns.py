@@ -1,0 +1,59 @@
+"""store.turns: the daemon's SQLite writers take turns in the order they
+asked, so a thread that writes batch after batch (an IMAP burst) cannot
+starve another (the sender committing each relay's answer)."""
+
+from __future__ import annotations
+
+import threading
+
+from mailtriage.store.turns import Turns
+
+
+def _asks(turns: Turns, name: str, order: list[str], asked: threading.Event) -> threading.Thread:
+    def run() -> None:
+        asked.set()
+        with turns.turn():
+            order.append(name)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _wait_until_queued(turns: Turns, count: int) -> None:
+    with turns._changed:
+        turns._changed.wait_for(lambda: turns._next - turns._serving >= count, timeout=10)
+        assert turns._next - turns._serving >= count
+
+
+def test_turns_go_in_the_order_asked_even_to_a_holder_that_asks_again():
+    turns, order = Turns(), []
+    with turns.turn():
+        second = _asks(turns, "second", order, threading.Event())
+        _wait_until_queued(turns, 2)
+        third = _asks(turns, "third", order, threading.Event())
+        _wait_until_queued(turns, 3)
+    # The first holder asks again at once, as a watcher does after its commit: it goes last.
+    with turns.turn():
+        order.append("first again")
+    second.join(10)
+    third.join(10)
+    assert order == ["second", "third", "first again"]
+
+
+def test_the_holder_may_take_its_turn_again_without_waiting_for_itself():
+    turns, order = Turns(), []
+    done = threading.Event()
+
+    def nested() -> None:
+        with turns.turn():
+            with turns.turn():          # a batch falling back to one message at a time
+                order.append("inner")
+            order.append("outer")
+        done.set()
+    thread = threading.Thread(target=nested)
+    thread.start()
+    assert done.wait(10), "the holder waited for itself"
+    thread.join(10)
+    with turns.turn():                  # and the turn was handed on once, not twice or never
+        order.append("next")
+    assert order == ["inner", "outer", "next"]
