@@ -37,6 +37,7 @@ class Turns:
         self._changed = threading.Condition()
         self._next = 0                  # the number the next thread to ask gets
         self._serving = 0               # the number whose turn it is
+        self._gave_up: set[int] = set() # numbers whose thread stopped waiting (an exception)
         self._holder: int | None = None
         self._depth = 0
 
@@ -48,7 +49,14 @@ class Turns:
                 self._depth += 1
             else:
                 number, self._next = self._next, self._next + 1
-                self._changed.wait_for(lambda: self._serving == number)
+                try:
+                    self._changed.wait_for(lambda: self._serving == number)
+                except BaseException:   # interrupted while waiting: its number must not block the rest
+                    if self._serving == number:
+                        self._pass_on()
+                    else:
+                        self._gave_up.add(number)
+                    raise
                 self._holder, self._depth = me, 1
         try:
             yield
@@ -57,8 +65,15 @@ class Turns:
                 self._depth -= 1
                 if self._depth == 0:
                     self._holder = None
-                    self._serving += 1
-                    self._changed.notify_all()
+                    self._pass_on()
+
+    def _pass_on(self) -> None:
+        """The turn to the next number still waiting (the Condition held)."""
+        self._serving += 1
+        while self._serving in self._gave_up:
+            self._gave_up.remove(self._serving)
+            self._serving += 1
+        self._changed.notify_all()
 
 
 _TURNS: WeakKeyDictionary[Engine, Turns] = WeakKeyDictionary()

@@ -4,7 +4,10 @@ starve another (the sender committing each relay's answer)."""
 
 from __future__ import annotations
 
+import signal
 import threading
+
+import pytest
 
 from mailtriage.store.turns import Turns
 
@@ -14,7 +17,7 @@ def _asks(turns: Turns, name: str, order: list[str], asked: threading.Event) -> 
         asked.set()
         with turns.turn():
             order.append(name)
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)         # a broken Turns must not hang the run
     thread.start()
     return thread
 
@@ -57,3 +60,36 @@ def test_the_holder_may_take_its_turn_again_without_waiting_for_itself():
     with turns.turn():                  # and the turn was handed on once, not twice or never
         order.append("next")
     assert order == ["inner", "outer", "next"]
+
+
+def test_a_waiter_interrupted_while_waiting_does_not_block_those_after_it():
+    """A signal's exception in a waiting thread (the main thread: the sender)
+    gives its place up; the turn goes on past it instead of waiting for it forever."""
+    turns, order = Turns(), []
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with turns.turn():
+            holding.set()
+            release.wait(10)
+    held = threading.Thread(target=holder)
+    held.start()
+    assert holding.wait(10)
+
+    def interrupt(signum, frame):  # type: ignore[no-untyped-def]
+        raise TimeoutError("interrupted while waiting for the turn")
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(TimeoutError):
+            with turns.turn():
+                order.append("never")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    later = _asks(turns, "later", order, threading.Event())
+    _wait_until_queued(turns, 3)            # the holder, the number given up, the later one
+    release.set()
+    held.join(10)
+    later.join(10)
+    assert order == ["later"]
