@@ -328,18 +328,18 @@ def _settle(session: Session, row: outboxrows.State, claimed: Claimed, replies: 
     outcome = deliveries.settle(row.deliveries, replies, claimed.attempts,
                                 last=claimed.attempts >= retry.max_attempts)
     status = outcome.status(row.recipients)
-    values = {"deliveries": outcome.deliveries, "status": status, "sent_at": row.sent_at, "due_at": row.due_at,
-              "last_error": deliveries.summary(row.recipients, outcome.deliveries)}
+    last_error = deliveries.summary(row.recipients, outcome.deliveries)
+    again = None
     if outcome.sent:
-        values["sent_at"] = row.sent_at or now
         log.info("%s: sent to %s", about, ", ".join(outcome.sent))
     if outcome.failed:
         _give_up(session, claimed, outcome, now)
     if status == OutboxStatus.PENDING:
-        values["due_at"] = again = now + retry.backoff.after(claimed.attempts)
+        again = now + retry.backoff.after(claimed.attempts)
         log.warning("%s: deferred (attempt %d, next at %s): %s", about, claimed.attempts,
-                    again.isoformat(timespec="seconds"), values["last_error"])
-    outboxrows.settle(session, claimed.id, values)
+                    again.isoformat(timespec="seconds"), last_error)
+    outboxrows.settle(session, claimed.id, deliveries=outcome.deliveries, status=status, last_error=last_error,
+                      sent_now=now if outcome.sent else None, again=again)
     result.sent += status == OutboxStatus.SENT
     result.deferred += status == OutboxStatus.PENDING
     result.failed += status == OutboxStatus.FAILED

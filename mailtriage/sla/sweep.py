@@ -73,6 +73,9 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
     """One sweep at `now`: act on every milestone that has come."""
     result = SweepResult()
     while True:
+        with app.store.session() as session:
+            if not sweeprows.any_due(session, now):
+                return result           # the common case: one read, no turn and no write lock taken
         with app.store.session() as session, turns.writing(session), session.begin():
             claimed = _claim(session, now, batch)
             if claimed:
@@ -145,7 +148,7 @@ def _claim(session: Session, now: datetime, limit: int) -> list[TicketRecord]:
     if dialect == "postgresql":
         return sweeprows.due_locked(session, now, limit)
     if not sweeprows.any_due(session, now):
-        return []                       # the common case: a read, no write lock taken
+        return []                       # swept meanwhile (another daemon, a `sla tick`)
     if dialect == "sqlite":             # taking the rows out of the due set is the claim
         return sweeprows.records(session, sweeprows.take_due(session, now, limit))
     return sweeprows.records(session, sweeprows.due_ids(session, now, limit))

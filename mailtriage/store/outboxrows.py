@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Integer, Row, Table, bindparam, select, update
+from sqlalchemy import CursorResult, Integer, Row, Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from mailtriage.model import OutboxStatus
@@ -31,10 +31,14 @@ _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)        # several daemons, o
 _TAKE = (update(_TABLE).where(_C.id == bindparam("row"), _C.status == bindparam("was"),
                               _C.attempts == bindparam("tried"))
          .values(status=OutboxStatus.SENDING, attempts=bindparam("attempt"), due_at=bindparam("lease_end")))
-_STATE = select(_C.recipients, _C.deliveries, _C.sent_at, _C.due_at).where(_C.id == bindparam("row"))
+_STATE = select(_C.recipients, _C.deliveries).where(_C.id == bindparam("row"))
+_AGAIN = bindparam("again", type_=_C.due_at.type)
+# sent_at: when the first recipient got it (kept once set); due_at: changed only for another attempt.
 _SETTLE = (update(_TABLE).where(_C.id == bindparam("row"))
            .values(deliveries=bindparam("deliveries"), status=bindparam("status"),
-                   last_error=bindparam("last_error"), sent_at=bindparam("sent_at"), due_at=bindparam("due_at")))
+                   last_error=bindparam("last_error"),
+                   sent_at=func.coalesce(_C.sent_at, bindparam("sent_now", type_=_C.sent_at.type)),
+                   due_at=case((_AGAIN.is_(None), _C.due_at), else_=_AGAIN)))
 
 
 def due(session: Session, now: datetime, limit: int) -> list[Row[Any]]:
@@ -59,8 +63,6 @@ class State(NamedTuple):
 
     recipients: list[str]
     deliveries: dict[str, Any] | None
-    sent_at: datetime | None
-    due_at: datetime
 
 
 def state(session: Session, row_id: int) -> State | None:
@@ -68,6 +70,9 @@ def state(session: Session, row_id: int) -> State | None:
     return None if row is None else State(*row)
 
 
-def settle(session: Session, row_id: int, values: dict[str, Any]) -> None:
-    """deliveries, status, last_error, sent_at and due_at onto the row."""
-    session.connection().execute(_SETTLE, {"row": row_id, **values})
+def settle(session: Session, row_id: int, *, deliveries: dict[str, Any], status: OutboxStatus,
+           last_error: str | None, sent_now: datetime | None, again: datetime | None) -> None:
+    """A relay's answer onto the row: `sent_now` sets sent_at unless it is set
+    already, `again` (another attempt) sets due_at."""
+    session.connection().execute(_SETTLE, {"row": row_id, "deliveries": deliveries, "status": status,
+                                           "last_error": last_error, "sent_now": sent_now, "again": again})

@@ -51,7 +51,9 @@ def test_the_sender_gets_its_turns_while_a_batch_writer_keeps_writing(tmp_path):
         sender_done.set()
         writer.join(30)
         assert result.sent == 3
-        assert finished_during < LONGEST, "the sender got in only after the writer stopped"
+        # With turns: a claim and three answers, each after one of the writer's transactions (a few; 60 is
+        # 3 s of them, for a slow machine). Without, the sender waits for SQLite's busy handler to hit a gap.
+        assert finished_during <= 60, f"the sender got in only after {finished_during} of the writer's commits"
         assert len(list((site.dir / "outbox" / "new").iterdir())) == 3
     finally:
         sender_done.set()

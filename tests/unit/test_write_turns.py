@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import pytest
 
 from mailtriage.store.turns import Turns
 
 
-def _asks(turns: Turns, name: str, order: list[str], asked: threading.Event) -> threading.Thread:
+def _asks(turns: Turns, name: str, order: list[str]) -> threading.Thread:
     def run() -> None:
-        asked.set()
         with turns.turn():
             order.append(name)
     thread = threading.Thread(target=run, daemon=True)         # a broken Turns must not hang the run
@@ -23,23 +23,36 @@ def _asks(turns: Turns, name: str, order: list[str], asked: threading.Event) -> 
 
 
 def _wait_until_queued(turns: Turns, count: int) -> None:
-    with turns._changed:
-        turns._changed.wait_for(lambda: turns._next - turns._serving >= count, timeout=10)
-        assert turns._next - turns._serving >= count
+    """Until `count` threads hold or wait for the turn (nothing signals a new waiter: polled)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with turns._changed:
+            if turns._next - turns._serving >= count:
+                return
+        time.sleep(0.001)
+    raise AssertionError(f"fewer than {count} threads asked for the turn")
 
 
 def test_turns_go_in_the_order_asked_even_to_a_holder_that_asks_again():
     turns, order = Turns(), []
-    with turns.turn():
-        second = _asks(turns, "second", order, threading.Event())
-        _wait_until_queued(turns, 2)
-        third = _asks(turns, "third", order, threading.Event())
-        _wait_until_queued(turns, 3)
-    # The first holder asks again at once, as a watcher does after its commit: it goes last.
-    with turns.turn():
-        order.append("first again")
-    second.join(10)
-    third.join(10)
+    holding, release = threading.Event(), threading.Event()
+
+    def watcher() -> None:
+        with turns.turn():
+            holding.set()
+            release.wait(10)
+        with turns.turn():              # at once after its commit, as a watcher in a burst
+            order.append("first again")
+    first = threading.Thread(target=watcher, daemon=True)
+    first.start()
+    assert holding.wait(10)
+    second = _asks(turns, "second", order)
+    _wait_until_queued(turns, 2)
+    third = _asks(turns, "third", order)
+    _wait_until_queued(turns, 3)
+    release.set()
+    for thread in (first, second, third):
+        thread.join(10)
     assert order == ["second", "third", "first again"]
 
 
@@ -53,13 +66,13 @@ def test_the_holder_may_take_its_turn_again_without_waiting_for_itself():
                 order.append("inner")
             order.append("outer")
         done.set()
-    thread = threading.Thread(target=nested)
+    thread = threading.Thread(target=nested, daemon=True)
     thread.start()
     assert done.wait(10), "the holder waited for itself"
     thread.join(10)
-    with turns.turn():                  # and the turn was handed on once, not twice or never
-        order.append("next")
+    _asks(turns, "next", order).join(10)     # the turn was handed on, once
     assert order == ["inner", "outer", "next"]
+    assert (turns._next, turns._serving) == (2, 2)
 
 
 def test_a_waiter_interrupted_while_waiting_does_not_block_those_after_it():
@@ -87,7 +100,7 @@ def test_a_waiter_interrupted_while_waiting_does_not_block_those_after_it():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    later = _asks(turns, "later", order, threading.Event())
+    later = _asks(turns, "later", order)
     _wait_until_queued(turns, 3)            # the holder, the number given up, the later one
     release.set()
     held.join(10)
