@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -22,6 +23,21 @@ def _asks(turns: Turns, name: str, order: list[str]) -> threading.Thread:
     return thread
 
 
+def _held(turns: Turns, then: Callable[[], None] = lambda: None) -> tuple[threading.Thread, threading.Event]:
+    """A thread that holds the turn until the returned Event is set, then runs `then`."""
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with turns.turn():
+            holding.set()
+            release.wait(10)
+        then()
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    assert holding.wait(10)
+    return thread, release
+
+
 def _wait_until_queued(turns: Turns, count: int) -> None:
     """Until `count` threads hold or wait for the turn (nothing signals a new waiter: polled)."""
     deadline = time.monotonic() + 10
@@ -35,17 +51,11 @@ def _wait_until_queued(turns: Turns, count: int) -> None:
 
 def test_turns_go_in_the_order_asked_even_to_a_holder_that_asks_again():
     turns, order = Turns(), []
-    holding, release = threading.Event(), threading.Event()
 
-    def watcher() -> None:
-        with turns.turn():
-            holding.set()
-            release.wait(10)
+    def again() -> None:
         with turns.turn():              # at once after its commit, as a watcher in a burst
             order.append("first again")
-    first = threading.Thread(target=watcher, daemon=True)
-    first.start()
-    assert holding.wait(10)
+    first, release = _held(turns, then=again)
     second = _asks(turns, "second", order)
     _wait_until_queued(turns, 2)
     third = _asks(turns, "third", order)
@@ -79,15 +89,7 @@ def test_a_waiter_interrupted_while_waiting_does_not_block_those_after_it():
     """A signal's exception in a waiting thread (the main thread: the sender)
     gives its place up; the turn goes on past it instead of waiting for it forever."""
     turns, order = Turns(), []
-    holding, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with turns.turn():
-            holding.set()
-            release.wait(10)
-    held = threading.Thread(target=holder)
-    held.start()
-    assert holding.wait(10)
+    held, release = _held(turns)
 
     def interrupt(signum, frame):  # type: ignore[no-untyped-def]
         raise TimeoutError("interrupted while waiting for the turn")
