@@ -3,8 +3,9 @@ claim of due rows and the record of each relay's answer.
 
 The sender commits once per mail it sends (notify/outbox.py: exactly once),
 so these run once or twice per mail; as ORM rows they loaded every mail's
-bytes again to write its answer, and cost a third of the daemon's CPU in a
-burst of acknowledgements (bench/daemon.py). Everything runs on the caller's
+bytes again to write its answer. In a burst of acknowledgements
+(bench/daemon.py, under py-spy) the sender was a quarter of the daemon's
+CPU, half of that recording answers. Everything runs on the caller's
 session, in its transaction.
 """
 
