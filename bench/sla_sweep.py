@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mailtriage.app import build_app, load_config  # noqa: E402
 from mailtriage.clock import FixedClock  # noqa: E402
 from mailtriage.sla import lifecycle, sweep  # noqa: E402
+from mailtriage.store import sweeprows  # noqa: E402
 from mailtriage.model import TicketRecord  # noqa: E402
 from report import print_report  # noqa: E402
 
@@ -146,7 +147,7 @@ def main() -> int:
             results: dict[str, object] = {"open_tickets": args.tickets}
             results["fill_seconds"] = round(fill(app, args.tickets), 1)
             with app.store.engine.connect() as connection:
-                query = sweep.due_query(NOW, sweep.BATCH).compile(app.store.engine,
+                query = sweeprows.due_query(NOW, sweep.BATCH).compile(app.store.engine,
                                                                    compile_kwargs={"literal_binds": True})
                 plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}").fetchall()
             results["query_plan"] = "; ".join(str(row[-1]) for row in plan)

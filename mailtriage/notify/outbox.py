@@ -373,9 +373,9 @@ def _about(row: Claimed, prefix: str) -> str:
     return f"outbox {row.id} ({ticket}, {row.kind} {row.message_id})"
 
 
-def _give_up(session: Session, row: Claimed, outcome: deliveries.Outcome, now: datetime) -> None:
+def _give_up(session: Session, claimed: Claimed, outcome: deliveries.Outcome, now: datetime) -> None:
     why = "; ".join(f"{address}: {outcome.deliveries[address]['reply']}" for address in outcome.failed)
-    log.error("outbox %s (%s): failed: %s", row.id, row.message_id, why)
-    if row.ticket_id is not None:
-        session.add(Event(ticket_id=row.ticket_id, at=now, type="send-failed",
-                          detail=f"{row.kind} to {why}"))
+    log.error("outbox %s (%s): failed: %s", claimed.id, claimed.message_id, why)
+    if claimed.ticket_id is not None:
+        session.add(Event(ticket_id=claimed.ticket_id, at=now, type="send-failed",
+                          detail=f"{claimed.kind} to {why}"))

@@ -84,9 +84,6 @@ def run_once(app: App, now: datetime, *, batch: int = BATCH) -> SweepResult:
             return result
 
 
-due_query = sweeprows.due_query
-
-
 @dataclass
 class _Batch:
     """What the sweep of one batch works with, and the events it has still to write."""
@@ -147,8 +144,6 @@ def _claim(session: Session, now: datetime, limit: int) -> list[TicketRecord]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return sweeprows.due_locked(session, now, limit)
-    if not sweeprows.any_due(session, now):
-        return []                       # swept meanwhile (another daemon, a `sla tick`)
     if dialect == "sqlite":             # taking the rows out of the due set is the claim
         return sweeprows.records(session, sweeprows.take_due(session, now, limit))
     return sweeprows.records(session, sweeprows.due_ids(session, now, limit))

@@ -3,12 +3,12 @@
 SQLite lets one connection write at a time; one that finds the database
 locked sleeps and asks again (busy_timeout), in steps of up to 100 ms. An
 IMAP watcher that stores batch after batch takes the lock again within a
-millisecond of its commit, so the sender, asking between its sleeps, never
-got it: in a burst of 1,000 messages (bench/daemon.py) not one
-acknowledgement went out until the last message was stored, and a burst
-longer than busy_timeout would have failed the sender with "database is
-locked". With turns, the sender's short transaction (one claim, or one
-relay's answer) goes between two of the watcher's batches.
+millisecond of its commit, so the sender, asking between its sleeps, hardly
+ever got it: in a burst of 1,000 messages (bench/daemon.py) 35
+acknowledgements went out while the messages were stored, the rest after,
+and a burst longer than busy_timeout would have failed the sender with
+"database is locked". With turns, the sender's short transaction (one
+claim, or one relay's answer) goes between two of the watcher's batches.
 
 `writing(session)` around a write transaction: it waits for this process's
 earlier writers on the same database, then holds the turn until the

@@ -314,6 +314,7 @@ def test_sweep_uses_the_next_deadline_index_and_touches_only_due_tickets(sqlite_
     from mailtriage.app import build_app, load_config
     from mailtriage.clock import FixedClock
     from mailtriage.sla import sweep
+    from mailtriage.store import sweeprows
 
     site = sqlite_site
     for number in range(5):
@@ -321,7 +322,7 @@ def test_sweep_uses_the_next_deadline_index_and_touches_only_due_tickets(sqlite_
     app = build_app(load_config(site.config), FixedClock(T0))
     try:
         with app.store.engine.connect() as connection:
-            compiled = sweep.due_query(T0, 200).compile(app.store.engine, compile_kwargs={"literal_binds": True})
+            compiled = sweeprows.due_query(T0, 200).compile(app.store.engine, compile_kwargs={"literal_binds": True})
             plan = " ".join(str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
         assert "ix_tickets_next_deadline" in plan
         result = sweep.run_once(app, T0 + timedelta(minutes=48))
