@@ -19,6 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,17 +59,29 @@ def batches(items: Iterable[Item | tuple[str, bytes]], size: int, settings: Limi
         return
     # spawn, not fork: the parent holds database connections and threads.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        ahead = pool.submit(_prepare, [item.raw for item in second], settings, languages)   # starts the worker
+        ahead = _submit(pool, second, settings, languages)  # starts the worker
         yield _here(first, settings)                       # stored while the worker starts and parses
         current = second
         for chunk in chunks:
-            following = pool.submit(_prepare, [item.raw for item in chunk], settings, languages)
+            following = _submit(pool, chunk, settings, languages)
             yield _collect(current, ahead, settings)
             current, ahead = chunk, following
         yield _collect(current, ahead, settings)
 
 
-def _collect(chunk: list[Item], future: Future, settings: Limits) -> list[Prepared]:
+def _submit(pool: ProcessPoolExecutor, chunk: list[Item], settings: Limits,
+            languages: tuple[str, ...] | None) -> Future | None:
+    """The chunk handed to the worker; None: the pool is broken (its worker
+    was killed, say by the kernel's OOM killer), and the chunk is parsed here."""
+    try:
+        return pool.submit(_prepare, [item.raw for item in chunk], settings, languages)
+    except BrokenProcessPool:
+        return None
+
+
+def _collect(chunk: list[Item], future: Future | None, settings: Limits) -> list[Prepared]:
+    if future is None:
+        return _here(chunk, settings)
     try:
         results = future.result()
     except Exception as exc:  # noqa: BLE001 - a dead worker costs speed, not messages

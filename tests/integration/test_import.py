@@ -145,3 +145,32 @@ def test_acknowledgements_to_one_sender_are_rate_limited_within_a_batch(site, tm
     held = [t["ref"] for t in site.tickets()
             if any(e["type"] == "not-acknowledged" and "rate limit" in e["detail"] for e in site.ticket(t["ref"])["events"])]
     assert len(held) == 2
+
+
+def test_a_killed_read_ahead_worker_costs_speed_not_messages(caplog):
+    """The worker that parses the next batch dies (the kernel's OOM killer,
+    an operator's kill): the import goes on parsing in its own process, and
+    every message still comes out, parsed, in its order."""
+    import hashlib
+    import multiprocessing
+    import os
+    import signal
+
+    from mailtriage.config.values import Limits
+    from mailtriage.pipeline import readahead
+
+    raws = [(f"file:{n}", eml(f"Problem {n}", f"Message {n}", message_id=f"<m{n}@customer.example>"))
+            for n in range(40)]
+    batches = readahead.batches(iter(raws), 8, Limits(), ("en", "de"))
+    out = list(next(batches))                       # the first batch, parsed here; the worker has the second
+    workers = multiprocessing.active_children()
+    assert workers, "the read-ahead worker was not started"
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join()
+    for batch in batches:
+        out.extend(batch)
+    assert [p.source for p in out] == [source for source, _ in raws]
+    assert [p.sha256 for p in out] == [hashlib.sha256(raw).hexdigest() for _, raw in raws]
+    assert [p.mail.message_id for p in out] == [f"<m{n}@customer.example>" for n in range(40)]
+    assert "parsing in this process" in caplog.text
