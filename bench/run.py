@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -101,17 +102,34 @@ def make_site(site: Path, database: str) -> Path:
     return config
 
 
-def import_child(config: Path, maildir: Path) -> tuple[float, int, int]:
-    """`mailtriage import` as a child process: (messages a second, its peak RSS
-    in MB, its parsing worker's peak RSS in MB). Timed from inside the child,
-    so interpreter start-up is not counted. The importer's peak is VmHWM, read
+@dataclass(frozen=True)
+class Imported:
+    """One `mailtriage import` child: its rate, peak RSS, and the CPU time it
+    and its parsing worker spent (user + system) while importing."""
+
+    rate: float                 # messages a second
+    rss_mb: int
+    worker_rss_mb: int
+    importer_cpu_s: float
+    worker_cpu_s: float
+
+    def cpu_ms_per_message(self, messages: int) -> tuple[float, float]:
+        return 1000 * self.importer_cpu_s / messages, 1000 * self.worker_cpu_s / messages
+
+
+def import_child(config: Path, maildir: Path) -> Imported:
+    """`mailtriage import` as a child process. Timed from inside the child, so
+    interpreter start-up is not counted. The importer's peak is VmHWM, read
     by itself at the end (getrusage's ru_maxrss would also count the bench's
     own memory, which a forked child carries until its exec); the worker's is
-    sampled from /proc every 0.1 s."""
+    sampled from /proc every 0.1 s. The CPU times are the child's own
+    getrusage over the import: RUSAGE_SELF, and RUSAGE_CHILDREN for the
+    worker (reaped when the import ends)."""
     child = _start_import(config, maildir)
     workers = ChildrenRss(child.pid)
-    elapsed, rss = _finish(child)
-    return _count(maildir) / elapsed, rss, workers.stop()
+    finished = _finish(child)
+    return Imported(_count(maildir) / finished.elapsed, finished.rss_mb, workers.stop(), finished.importer_cpu_s,
+                    finished.worker_cpu_s)
 
 
 class ChildrenRss:
@@ -157,7 +175,7 @@ def import_together(configs: list[Path], maildirs: list[Path]) -> float:
     """Several `mailtriage import`s at once, one per Maildir: messages a second
     in all, over the slowest one's time (they start together)."""
     children = [_start_import(config, maildir) for config, maildir in zip(configs, maildirs)]
-    slowest = max(_finish(child)[0] for child in children)
+    slowest = max(_finish(child).elapsed for child in children)
     return sum(_count(maildir) for maildir in maildirs) / slowest
 
 
@@ -178,27 +196,38 @@ def _count(maildir: Path) -> int:
 
 
 def _start_import(config: Path, maildir: Path) -> subprocess.Popen:
-    code = ("import sys, time\n"
+    code = ("import resource, sys, time\n"
             "from mailtriage.cli import main\n"
-            "start = time.perf_counter()\n"
+            "def cpu(who):\n"
+            "    usage = resource.getrusage(who)\n"
+            "    return usage.ru_utime + usage.ru_stime\n"
+            "start, own = time.perf_counter(), cpu(resource.RUSAGE_SELF)\n"
             f"code = main(['--config', {str(config)!r}, '--now', {NOW!r}, 'import', {str(maildir)!r}, "
             "'--no-progress'])\n"
             "elapsed = time.perf_counter() - start\n"
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
-            "print(f'BENCH {elapsed} {hwm}')\n"
+            "print(f'BENCH {elapsed} {hwm} {cpu(resource.RUSAGE_SELF) - own} {cpu(resource.RUSAGE_CHILDREN)}')\n"
             "sys.exit(code)\n")
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, env=_env())
 
 
-def _finish(child: subprocess.Popen) -> tuple[float, int]:
-    """(seconds the import took, peak RSS in MB) of a child from `_start_import`."""
+@dataclass(frozen=True)
+class _Finished:
+    elapsed: float
+    rss_mb: int
+    importer_cpu_s: float
+    worker_cpu_s: float
+
+
+def _finish(child: subprocess.Popen) -> _Finished:
+    """What a child from `_start_import` reported of its import."""
     stdout, stderr = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"import failed ({child.returncode}):\n{stdout}\n{stderr}")
     line = [row for row in stdout.splitlines() if row.startswith("BENCH ")][-1]
-    _, elapsed, hwm = line.split()
-    return float(elapsed), int(hwm) // 1024
+    _, elapsed, hwm, own, children = line.split()
+    return _Finished(float(elapsed), int(hwm) // 1024, float(own), float(children))
 
 
 def count_tickets(url: str) -> int:
@@ -260,17 +289,24 @@ def main() -> int:
         results["floor_stdlib_sqlite_msgs_per_s"] = round(floor_stdlib(files, root / "floor1.db"), 1)
         results["floor_mailparser_sqlite_msgs_per_s"] = round(floor_mailparser(files, root / "floor2.db"), 1)
         config = make_site(root / "sqlite", f"sqlite:///{root / 'sqlite' / 'bench.db'}")
-        rate, rss, _ = import_child(config, maildir)
+        imported = import_child(config, maildir)
+        rate = imported.rate
         results["import_sqlite_msgs_per_s"] = round(rate, 1)
-        results["import_sqlite_peak_mb"] = rss
+        results["import_sqlite_peak_mb"] = imported.rss_mb
+        importer_ms, worker_ms = imported.cpu_ms_per_message(len(files))
+        results["import_sqlite_importer_cpu_ms_per_msg"] = round(importer_ms, 2)
+        results["import_sqlite_worker_cpu_ms_per_msg"] = round(worker_ms, 2)
         results["import_sqlite_vs_mailparser_floor"] = round(rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
         if not args.no_postgres:
             server = start_postgres()
             try:
                 url = server.create_database("mt_bench")
                 config = make_site(root / "pg", url)
-                rate, _, _ = import_child(config, maildir)
+                imported = import_child(config, maildir)
+                rate = imported.rate
                 results["import_postgresql_msgs_per_s"] = round(rate, 1)
+                results["import_postgresql_importer_cpu_ms_per_msg"] = round(
+                    imported.cpu_ms_per_message(len(files))[0], 2)
                 results["import_postgresql_vs_mailparser_floor"] = round(
                     rate / results["floor_mailparser_sqlite_msgs_per_s"], 3)
                 # The same mailbox by three importers at once on one database (as three daemons
@@ -290,11 +326,11 @@ def main() -> int:
         if sizes["rss_messages"]:
             big = generate(root / "Big", sizes["rss_messages"], seed=7)
             config = make_site(root / "rss", f"sqlite:///{root / 'rss' / 'bench.db'}")
-            rate, rss, worker_rss = import_child(config, big)
+            imported = import_child(config, big)
             results["rss_import_messages"] = sizes["rss_messages"]
-            results["rss_import_msgs_per_s"] = round(rate, 1)
-            results["rss_import_peak_mb"] = rss
-            results["rss_import_worker_peak_mb"] = worker_rss
+            results["rss_import_msgs_per_s"] = round(imported.rate, 1)
+            results["rss_import_peak_mb"] = imported.rss_mb
+            results["rss_import_worker_peak_mb"] = imported.worker_rss_mb
             shutil.rmtree(big)
     if sizes["tickets"]:
         results.update(run_script("sla_sweep.py", "--tickets", str(sizes["tickets"]), prefix="sla"))

@@ -36,6 +36,17 @@ def rows(results: Mapping[str, object]) -> list[Row]:
                          f"{got.text('floor_stdlib_sqlite_msgs_per_s')} stdlib, "
                          f"{got.text('floor_mailparser_sqlite_msgs_per_s')} mail-parser "
                          "(parse + one transaction a message)", sqlite >= IMPORT_TARGET))
+    importer, worker = got.number("import_sqlite_importer_cpu_ms_per_msg"), \
+        got.number("import_sqlite_worker_cpu_ms_per_msg")
+    cpus = got.number("cpus")
+    if importer is not None and worker is not None and cpus:
+        # The import is CPU-bound: its processes' CPU a message bounds its rate on this machine's cores,
+        # and the importer's own (it stores in one process) bounds it again.
+        spent, budget = round(importer + worker, 2), 1000 * cpus / IMPORT_TARGET
+        found.append(Row("import CPU a message, both processes (ms)", spent,
+                         f"<= {budget:.2f} ({cpus:g} cores at {IMPORT_TARGET} msg/s)",
+                         f"{importer} importer + {worker} parsing worker: at most "
+                         f"{min(1000 * cpus / spent, 1000 / importer):.0f} msg/s here", spent <= budget))
     postgres = got.number("import_postgresql_msgs_per_s")
     if postgres is not None and sqlite is not None:
         found.append(Row("import, PostgreSQL (msg/s)", postgres, f">= {POSTGRES_SHARE * sqlite:.0f} "
