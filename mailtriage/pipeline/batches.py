@@ -5,12 +5,11 @@ transaction, then processed in one, instead of two commits per message.
 
 `accept_many` is `spine.accept` for a batch: all of it is durable, or none
 of it (TemporaryFailure), so the caller acknowledges nothing it has not
-committed. `process_many_stored` runs `spine.flow` for each message inside a
-savepoint: a message that breaks a step is quarantined with the reason
-without undoing its neighbours (a SAVEPOINT costs no fsync; the commit
-does). The mails are parsed before the transaction (`parsed`), and the
-lookups are answered by `store.hints.BatchHints` where it can, as for a bulk
-import. A database failure of the group transaction falls back to
+committed. `process_many_stored` runs `spine.flow` for each message; a
+message that breaks a step is quarantined with the reason without undoing
+its neighbours (the group is processed again, a savepoint a message). The
+mails are parsed before the transaction (`parsed`), and the lookups are
+answered by `store.hints.BatchHints` where it can, as for a bulk import. A database failure of the group transaction falls back to
 `spine.process_stored`, one message at a time, so one lost race (a
 PostgreSQL deadlock with another daemon) costs a retry, not the batch.
 """
@@ -30,7 +29,8 @@ from mailtriage.errors import TemporaryFailure
 from mailtriage.mail import limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail
-from mailtriage.pipeline.spine import conversation, flow, process_stored, quarantine_in_place, record, ref_of
+from mailtriage.pipeline.spine import (MessageFailed, conversation, flow, flow_in_batch, process_stored,
+                                      quarantine_in_place, record, ref_of)
 from mailtriage.store import queries, rawrows, turns
 from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import begin_writing, lock_conversations
@@ -84,26 +84,40 @@ def _seen(app: App, row: RawMessage) -> Outcome | None:
 
 
 def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Outcome | None]:
-    """Run stored raw messages through the flow in one transaction, each in a
-    savepoint; the outcomes in the order of `group` (ids must be distinct).
-    None: the database failed this message; it stays pending and the
-    housekeeping job takes it again."""
+    """Run stored raw messages through the flow in one transaction; the
+    outcomes in the order of `group` (ids must be distinct). None: the
+    database failed this message; it stays pending and the housekeeping job
+    takes it again.
+
+    As a bulk import does (pipeline.bulk), the group is first processed
+    without savepoints: a savepoint a message costs a statement pair and a
+    flush of the session's changes a message, a fifth of the daemon's work in
+    a burst. If a message fails, the group is rolled back and processed again
+    with a savepoint a message, so the bad one is quarantined without undoing
+    its neighbours."""
     try:
-        with app.store.session() as session, turns.writing(session), session.begin():
-            begin_writing(session)
-            # FOR UPDATE: two daemons retrying the same message take turns (a no-op on SQLite).
-            rows = {row.id: row for row in session.scalars(
-                select(RawMessage).where(RawMessage.id.in_([item.raw_id for item in group]))
-                .order_by(RawMessage.id).with_for_update())}
-            mails = [item.mail for item in group if item.mail is not None]
-            if len(mails) == len(group):        # hints leave out what is not among the mails' own keys
-                lock_conversations(session, (mid for mail in mails for mid in conversation(mail)))
-                session.info[HINTS] = BatchHints.load(session, mails)
-            return [_process_one(app, session, rows[item.raw_id], item, now) for item in group]
+        try:
+            return _process_group(app, group, now, careful=False)
+        except MessageFailed:
+            return _process_group(app, group, now, careful=True)
     except SQLAlchemyError as exc:
         log.warning("a group of %d message(s) could not be processed together (%s): one at a time",
                     len(group), exc.__class__.__name__)
     return [_process_alone(app, item, now) for item in group]
+
+
+def _process_group(app: App, group: list[Stored], now: datetime, careful: bool) -> list[Outcome | None]:
+    with app.store.session() as session, turns.writing(session), session.begin():
+        begin_writing(session)
+        # FOR UPDATE: two daemons retrying the same message take turns (a no-op on SQLite).
+        rows = {row.id: row for row in session.scalars(
+            select(RawMessage).where(RawMessage.id.in_([item.raw_id for item in group]))
+            .order_by(RawMessage.id).with_for_update())}
+        mails = [item.mail for item in group if item.mail is not None]
+        if len(mails) == len(group):        # hints leave out what is not among the mails' own keys
+            lock_conversations(session, (mid for mail in mails for mid in conversation(mail)))
+            session.info[HINTS] = BatchHints.load(session, mails)
+        return [_process_one(app, session, rows[item.raw_id], item, now, careful) for item in group]
 
 
 def _process_alone(app: App, item: Stored, now: datetime) -> Outcome | None:
@@ -114,9 +128,12 @@ def _process_alone(app: App, item: Stored, now: datetime) -> Outcome | None:
         return None
 
 
-def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now: datetime) -> Outcome:
+def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now: datetime,
+                 careful: bool) -> Outcome:
     if raw.state not in ("pending", "quarantined"):         # processed meanwhile, elsewhere
         return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
+    if not careful:
+        return flow_in_batch(app, session, raw, now, item.acknowledge, item.mail, item.delivered)
     hints = session.info.get(HINTS)
     mark = hints.mark() if hints is not None else 0
     savepoint = session.begin_nested()

@@ -19,7 +19,8 @@ from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
-from mailtriage.pipeline.spine import conversation, flow, quarantine_in_place, record, ref_of
+from mailtriage.pipeline.spine import (MessageFailed, conversation, flow, flow_in_batch, quarantine_in_place, record,
+                                      ref_of)
 from mailtriage.store import rawrows
 from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import lock_conversations, lock_tickets
@@ -76,12 +77,8 @@ def _store_batch_quickly_or_carefully(app: App, chunk: list[readahead.Prepared],
                                       clock: Callable[[], datetime], acknowledge: bool) -> list[Outcome]:
     try:
         return _store_batch(app, chunk, clock, acknowledge, careful=False)
-    except _MessageFailed:
+    except MessageFailed:
         return _store_batch(app, chunk, clock, acknowledge, careful=True)
-
-
-class _MessageFailed(Exception):
-    """A message of a batch stored without savepoints failed: store the batch again, carefully."""
 
 
 def _store_batch(app: App, chunk: list[readahead.Prepared], clock: Callable[[], datetime], acknowledge: bool,
@@ -102,14 +99,7 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
     if raw.state != "pending":
         return Outcome(Disposition.DUPLICATE, None, ref_of(app, raw.ticket_id), raw.id)
     if not careful:
-        try:
-            outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered, item.read)
-        except SQLAlchemyError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is stored again, carefully
-            raise _MessageFailed(raw.id) from exc
-        record(raw, outcome)
-        return outcome
+        return flow_in_batch(app, session, raw, now, acknowledge, item.mail, item.delivered, item.read)
     hints = session.info[HINTS]
     mark = hints.mark()
     savepoint = session.begin_nested()

@@ -258,6 +258,26 @@ def record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
         raw.error = None                 # a retry that worked leaves no stale error behind
 
 
+class MessageFailed(Exception):
+    """A message of a batch taken without savepoints failed: the batch is
+    rolled back and taken again, a savepoint a message (pipeline.bulk,
+    pipeline.batches)."""
+
+
+def flow_in_batch(app: App, session: Session, raw: RawMessage, now: datetime, acknowledge: bool,
+                  mail: ParsedMail | None, delivered: datetime | None, read: ReadAhead = NOT_READ) -> Outcome:
+    """`flow` and `record` for one message of a batch without a savepoint of
+    its own: a failing step (not the database) raises MessageFailed."""
+    try:
+        outcome = flow(app, session, raw, now, (), acknowledge, mail, delivered, read)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is taken again, carefully
+        raise MessageFailed(raw.id) from exc
+    record(raw, outcome)
+    return outcome
+
+
 def conversation(mail: ParsedMail) -> tuple[str, ...]:
     """The Message-IDs that thread or deduplicate this message."""
     return (mail.message_id, *mail.in_reply_to, *mail.references)
