@@ -95,10 +95,14 @@ def process_many_stored(app: App, group: list[Stored], now: datetime) -> list[Ou
     a burst. If a message fails, the group is rolled back and processed again
     with a savepoint a message, so the bad one is quarantined without undoing
     its neighbours."""
+    # A mail that could not be parsed before fails again in the flow: such a group is taken carefully at once.
+    careful = any(item.mail is None for item in group)
     try:
         try:
-            return _process_group(app, group, now, careful=False)
-        except MessageFailed:
+            return _process_group(app, group, now, careful)
+        except MessageFailed as failed:
+            log.info("raw message %s failed in a group of %d: processing the group again, a savepoint a message",
+                     failed, len(group))
             return _process_group(app, group, now, careful=True)
     except SQLAlchemyError as exc:
         log.warning("a group of %d message(s) could not be processed together (%s): one at a time",

@@ -77,7 +77,9 @@ def _store_batch_quickly_or_carefully(app: App, chunk: list[readahead.Prepared],
                                       clock: Callable[[], datetime], acknowledge: bool) -> list[Outcome]:
     try:
         return _store_batch(app, chunk, clock, acknowledge, careful=False)
-    except MessageFailed:
+    except MessageFailed as failed:
+        log.info("raw message %s failed in a batch of %d: storing the batch again, a savepoint a message",
+                 failed, len(chunk))
         return _store_batch(app, chunk, clock, acknowledge, careful=True)
 
 

@@ -7,8 +7,9 @@ Parsing is pure (bytes in, ParsedMail out), so it can run anywhere; the
 database work stays in one process and one transaction per batch. The worker
 also splits each message's own text from its quotes and reads its language
 (tickets.change.ReadAhead), so that the ticket step need not. A
-mailbox of one batch, a one-core machine, or a worker that fails falls back
-to parsing here: the result is the same, only slower.
+mailbox of one batch, a one-core machine, or a worker that fails (killed,
+or silent for RESULT_TIMEOUT) falls back to parsing here: the result is the
+same, only slower.
 """
 
 from __future__ import annotations
@@ -59,35 +60,52 @@ def batches(items: Iterable[Item | tuple[str, bytes]], size: int, settings: Limi
         return
     # spawn, not fork: the parent holds database connections and threads.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        ahead = _submit(pool, second, settings, languages)  # starts the worker
+        worker = _Worker(pool, settings, languages)
+        ahead = worker.submit(second)                      # starts the worker
         yield _here(first, settings)                       # stored while the worker starts and parses
         current = second
         for chunk in chunks:
-            following = _submit(pool, chunk, settings, languages)
-            yield _collect(current, ahead, settings)
+            following = worker.submit(chunk)
+            yield worker.collect(current, ahead)
             current, ahead = chunk, following
-        yield _collect(current, ahead, settings)
+        yield worker.collect(current, ahead)
 
 
-def _submit(pool: ProcessPoolExecutor, chunk: list[Item], settings: Limits,
-            languages: tuple[str, ...] | None) -> Future | None:
-    """The chunk handed to the worker; None: the pool is broken (its worker
-    was killed, say by the kernel's OOM killer), and the chunk is parsed here."""
-    try:
-        return pool.submit(_prepare, [item.raw for item in chunk], settings, languages)
-    except BrokenProcessPool:
-        return None
+RESULT_TIMEOUT = 300.0      # seconds for the worker's batch (200 messages take well under one)
 
 
-def _collect(chunk: list[Item], future: Future | None, settings: Limits) -> list[Prepared]:
-    if future is None:
-        return _here(chunk, settings)
-    try:
-        results = future.result()
-    except Exception as exc:  # noqa: BLE001 - a dead worker costs speed, not messages
-        log.warning("import read-ahead worker failed (%s): parsing in this process", exc)
-        return _here(chunk, settings)
-    return _collected(chunk, results)
+class _Worker:
+    """The read-ahead worker, until it fails: killed (the kernel's OOM
+    killer, an operator), unable to start, or silent for RESULT_TIMEOUT.
+    From then on every batch is parsed here; the failure is logged once."""
+
+    def __init__(self, pool: ProcessPoolExecutor, settings: Limits, languages: tuple[str, ...] | None) -> None:
+        self.pool, self.settings, self.languages = pool, settings, languages
+        self.gone = False
+
+    def submit(self, chunk: list[Item]) -> Future | None:
+        """The chunk handed to the worker; None: it is parsed here."""
+        if self.gone:
+            return None
+        try:
+            return self.pool.submit(_prepare, [item.raw for item in chunk], self.settings, self.languages)
+        except (BrokenProcessPool, OSError) as exc:
+            self._failed(exc)
+            return None
+
+    def collect(self, chunk: list[Item], future: Future | None) -> list[Prepared]:
+        if future is not None and not self.gone:
+            try:
+                return _collected(chunk, future.result(timeout=RESULT_TIMEOUT))
+            except Exception as exc:  # noqa: BLE001 - a dead worker costs speed, not messages
+                self._failed(exc)
+        return _here(chunk, self.settings)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self.gone:
+            log.warning("import read-ahead worker failed (%s): parsing in this process from here on",
+                        str(exc) or exc.__class__.__name__)
+        self.gone = True
 
 
 def _here(chunk: list[Item], settings: Limits) -> list[Prepared]:

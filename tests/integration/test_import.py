@@ -147,10 +147,11 @@ def test_acknowledgements_to_one_sender_are_rate_limited_within_a_batch(site, tm
     assert len(held) == 2
 
 
-def test_a_killed_read_ahead_worker_costs_speed_not_messages(caplog):
+def test_a_killed_read_ahead_worker_costs_speed_not_messages(caplog, monkeypatch):
     """The worker that parses the next batch dies (the kernel's OOM killer,
     an operator's kill): the import goes on parsing in its own process, and
-    every message still comes out, parsed, in its order."""
+    every message still comes out, parsed, in its order; the operator reads
+    one warning, not one a batch."""
     import hashlib
     import multiprocessing
     import os
@@ -161,6 +162,9 @@ def test_a_killed_read_ahead_worker_costs_speed_not_messages(caplog):
 
     raws = [(f"file:{n}", eml(f"Problem {n}", f"Message {n}", message_id=f"<m{n}@customer.example>"))
             for n in range(40)]
+    # A batch hand-over racing the pool's own discovery of the death can leave a result that never
+    # comes (CPython's ProcessPoolExecutor): the timeout bounds that wait, here as in an import.
+    monkeypatch.setattr(readahead, "RESULT_TIMEOUT", 20.0)
     batches = readahead.batches(iter(raws), 8, Limits(), ("en", "de"))
     out = list(next(batches))                       # the first batch, parsed here; the worker has the second
     workers = multiprocessing.active_children()
@@ -173,4 +177,4 @@ def test_a_killed_read_ahead_worker_costs_speed_not_messages(caplog):
     assert [p.source for p in out] == [source for source, _ in raws]
     assert [p.sha256 for p in out] == [hashlib.sha256(raw).hexdigest() for _, raw in raws]
     assert [p.mail.message_id for p in out] == [f"<m{n}@customer.example>" for n in range(40)]
-    assert "parsing in this process" in caplog.text
+    assert caplog.text.count("parsing in this process from here on") == 1
