@@ -45,7 +45,8 @@ def rows(results: Mapping[str, object]) -> list[Row]:
         spent, budget = round(importer + worker, 2), 1000 * cpus / IMPORT_TARGET
         found.append(Row("import CPU a message, both processes (ms)", spent,
                          f"<= {budget:.2f} ({cpus:g} cores at {IMPORT_TARGET} msg/s)",
-                         f"{importer} importer + {worker} parsing worker: at most "
+                         f"{importer} importer + {worker} parsing worker "
+                         f"({got.text('import_worker_steady_cpu_ms_per_msg')} of it its steady state): at most "
                          f"{min(1000 * cpus / spent, 1000 / importer):.0f} msg/s here", spent <= budget))
     postgres = got.number("import_postgresql_msgs_per_s")
     if postgres is not None and sqlite is not None:
