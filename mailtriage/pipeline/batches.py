@@ -9,7 +9,8 @@ committed. `process_many_stored` runs `spine.flow` for each message; a
 message that breaks a step is quarantined with the reason without undoing
 its neighbours (the group is processed again, a savepoint a message). The
 mails are parsed before the transaction (`parsed`), and the lookups are
-answered by `store.hints.BatchHints` where it can, as for a bulk import. A database failure of the group transaction falls back to
+answered by `store.hints.BatchHints` where it can, as for a bulk import. A
+database failure of the group transaction falls back to
 `spine.process_stored`, one message at a time, so one lost race (a
 PostgreSQL deadlock with another daemon) costs a retry, not the batch.
 """
