@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
+import os
 import random
+import signal
 from pathlib import Path
 
 from helpers import break_ticket_step, eml, make_site
+from mailtriage.config.values import Limits
+from mailtriage.pipeline import readahead
 
 NOW = "2026-03-02T12:00:00+00:00"
 
@@ -152,22 +158,15 @@ def test_a_killed_read_ahead_worker_costs_speed_not_messages(caplog, monkeypatch
     an operator's kill): the import goes on parsing in its own process, and
     every message still comes out, parsed, in its order; the operator reads
     one warning, not one a batch."""
-    import hashlib
-    import multiprocessing
-    import os
-    import signal
-
-    from mailtriage.config.values import Limits
-    from mailtriage.pipeline import readahead
-
     raws = [(f"file:{n}", eml(f"Problem {n}", f"Message {n}", message_id=f"<m{n}@customer.example>"))
             for n in range(40)]
     # A batch hand-over racing the pool's own discovery of the death can leave a result that never
     # comes (CPython's ProcessPoolExecutor): the timeout bounds that wait, here as in an import.
     monkeypatch.setattr(readahead, "RESULT_TIMEOUT", 20.0)
     batches = readahead.batches(iter(raws), 8, Limits(), ("en", "de"))
+    others = {child.pid for child in multiprocessing.active_children()}
     out = list(next(batches))                       # the first batch, parsed here; the worker has the second
-    workers = multiprocessing.active_children()
+    workers = [child for child in multiprocessing.active_children() if child.pid not in others]
     assert workers, "the read-ahead worker was not started"
     for worker in workers:
         os.kill(worker.pid, signal.SIGKILL)
