@@ -102,7 +102,7 @@ def worker_steady(files: list[Path]) -> float:
     Detector(CANDIDATES).of_message(None, "", "the model is loaded before the clock starts")
     raws = [path.read_bytes() for path in files]
     start = time.process_time()
-    readahead._prepare(raws, Limits(), CANDIDATES)  # noqa: SLF001 - the worker's whole job, as it runs it
+    readahead.prepare(raws, Limits(), CANDIDATES)     # the worker's whole job, as it runs it
     return 1000 * (time.process_time() - start) / len(raws)
 
 

@@ -30,8 +30,7 @@ from mailtriage.errors import TemporaryFailure
 from mailtriage.mail import limits
 from mailtriage.mail.parse import parse
 from mailtriage.model import Disposition, Outcome, ParsedMail
-from mailtriage.pipeline.spine import (MessageFailed, conversation, flow, flow_in_batch, process_stored,
-                                      quarantine_in_place, record, ref_of)
+from mailtriage.pipeline.spine import MessageFailed, conversation, flow_in_batch, process_stored, ref_of
 from mailtriage.store import queries, rawrows, turns
 from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import begin_writing, lock_conversations
@@ -137,20 +136,4 @@ def _process_one(app: App, session: Session, raw: RawMessage, item: Stored, now:
                  careful: bool) -> Outcome:
     if raw.state not in ("pending", "quarantined"):         # processed meanwhile, elsewhere
         return Outcome.parse(raw.outcome or raw.state, ref_of(app, raw.ticket_id), raw.id)
-    if not careful:
-        return flow_in_batch(app, session, raw, now, item.acknowledge, item.mail, item.delivered)
-    hints = session.info.get(HINTS)
-    mark = hints.mark() if hints is not None else 0
-    savepoint = session.begin_nested()
-    try:
-        outcome = flow(app, session, raw, now, (), item.acknowledge, item.mail, item.delivered)
-        record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
-        savepoint.commit()
-        return outcome
-    except SQLAlchemyError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the line
-        savepoint.rollback()
-        if hints is not None:
-            hints.rolled_back(session, mark)
-        return quarantine_in_place(raw, exc)
+    return flow_in_batch(app, session, raw, now, item.acknowledge, item.mail, item.delivered, careful=careful)

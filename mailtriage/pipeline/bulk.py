@@ -19,8 +19,7 @@ from mailtriage.app import App
 from mailtriage.errors import TemporaryFailure
 from mailtriage.model import Disposition, Item, Outcome
 from mailtriage.pipeline import readahead
-from mailtriage.pipeline.spine import (MessageFailed, conversation, flow, flow_in_batch, quarantine_in_place, record,
-                                      ref_of)
+from mailtriage.pipeline.spine import MessageFailed, conversation, flow_in_batch, ref_of
 from mailtriage.store import rawrows
 from mailtriage.store.hints import HINTS, BatchHints
 from mailtriage.store.lock import lock_conversations, lock_tickets
@@ -100,19 +99,4 @@ def _import_one(app: App, session: Session, raw: RawMessage, item: readahead.Pre
                 acknowledge: bool, careful: bool) -> Outcome:
     if raw.state != "pending":
         return Outcome(Disposition.DUPLICATE, None, ref_of(app, raw.ticket_id), raw.id)
-    if not careful:
-        return flow_in_batch(app, session, raw, now, acknowledge, item.mail, item.delivered, item.read)
-    hints = session.info[HINTS]
-    mark = hints.mark()
-    savepoint = session.begin_nested()
-    try:
-        outcome = flow(app, session, raw, now, (), acknowledge, item.mail, item.delivered, item.read)
-        record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
-        savepoint.commit()
-    except SQLAlchemyError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the import
-        savepoint.rollback()
-        hints.rolled_back(session, mark)
-        outcome = quarantine_in_place(raw, exc)
-    return outcome
+    return flow_in_batch(app, session, raw, now, acknowledge, item.mail, item.delivered, item.read, careful=careful)

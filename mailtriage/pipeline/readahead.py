@@ -88,7 +88,7 @@ class _Worker:
         if self.gone:
             return None
         try:
-            return self.pool.submit(_prepare, [item.raw for item in chunk], self.settings, self.languages)
+            return self.pool.submit(prepare, [item.raw for item in chunk], self.settings, self.languages)
         except (BrokenProcessPool, OSError) as exc:
             self._failed(exc)
             return None
@@ -109,7 +109,7 @@ class _Worker:
 
 
 def _here(chunk: list[Item], settings: Limits) -> list[Prepared]:
-    return _collected(chunk, _prepare([item.raw for item in chunk], settings))
+    return _collected(chunk, prepare([item.raw for item in chunk], settings))
 
 
 def _collected(chunk: list[Item], results: list[tuple[str, ParsedMail | None, ReadAhead]]) -> list[Prepared]:
@@ -117,7 +117,7 @@ def _collected(chunk: list[Item], results: list[tuple[str, ParsedMail | None, Re
             for item, (digest, mail, read) in zip(chunk, results)]
 
 
-def _prepare(raws: list[bytes], settings: Limits,
+def prepare(raws: list[bytes], settings: Limits,
              languages: tuple[str, ...] | None = None) -> list[tuple[str, ParsedMail | None, ReadAhead]]:
     """(sha256, parsed mail or None, what was read ahead) per message: the worker's
     whole job. Without `languages` (parsing in the importing process) the text

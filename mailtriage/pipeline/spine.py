@@ -31,6 +31,7 @@ from mailtriage.pipeline import bounce, surgery
 from mailtriage.pipeline.tickets import load_facts, target, write
 from mailtriage.store import hygiene, queries
 from mailtriage.store import surgery as surgery_rows
+from mailtriage.store.hints import hints_of
 from mailtriage.store.lock import lock_conversations
 from mailtriage.store.records import insert_ticket, record_of
 from mailtriage.store.schema import RawMessage, Ticket
@@ -260,22 +261,42 @@ def record(raw: RawMessage, outcome: Outcome, count: bool = True) -> None:
 
 class MessageFailed(Exception):
     """A message of a batch taken without savepoints failed: the batch is
-    rolled back and taken again, a savepoint a message (pipeline.bulk,
-    pipeline.batches)."""
+    rolled back and taken again, carefully (`flow_in_batch`)."""
 
 
 def flow_in_batch(app: App, session: Session, raw: RawMessage, now: datetime, acknowledge: bool,
-                  mail: ParsedMail | None, delivered: datetime | None, read: ReadAhead = NOT_READ) -> Outcome:
-    """`flow` and `record` for one message of a batch without a savepoint of
-    its own: a failing step (not the database) raises MessageFailed."""
+                  mail: ParsedMail | None, delivered: datetime | None, read: ReadAhead = NOT_READ, *,
+                  careful: bool) -> Outcome:
+    """`flow` and `record` for one message of a batch (pipeline.bulk,
+    pipeline.batches). Quickly, without a savepoint: a failing step (not the
+    database) raises MessageFailed, and the caller takes the batch again,
+    carefully. Carefully, in a savepoint of its own: a failing step is rolled
+    back alone, with what the batch's hints learnt from it, and the message
+    is quarantined in place."""
+    if not careful:
+        try:
+            outcome = flow(app, session, raw, now, (), acknowledge, mail, delivered, read)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is taken again, carefully
+            raise MessageFailed(raw.id) from exc
+        record(raw, outcome)
+        return outcome
+    hints = hints_of(session)
+    mark = hints.mark() if hints is not None else 0
+    savepoint = session.begin_nested()
     try:
         outcome = flow(app, session, raw, now, (), acknowledge, mail, delivered, read)
+        record(raw, outcome)            # inside the savepoint: one UPDATE of the raw row
+        savepoint.commit()
+        return outcome
     except SQLAlchemyError:
         raise
-    except Exception as exc:  # noqa: BLE001 - rolls the batch back; it is taken again, carefully
-        raise MessageFailed(raw.id) from exc
-    record(raw, outcome)
-    return outcome
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the batch
+        savepoint.rollback()
+        if hints is not None:
+            hints.rolled_back(session, mark)
+        return quarantine_in_place(raw, exc)
 
 
 def conversation(mail: ParsedMail) -> tuple[str, ...]:
